@@ -1,0 +1,3 @@
+from eni_agent.cli import main
+
+main()

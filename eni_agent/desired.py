@@ -1,0 +1,111 @@
+"""What the kernel should hold, given the metadata and the links present.
+
+Pure: it reads an `Observed` snapshot (for links and table usage) and never
+the host. Each listed ENI (except the primary) ends in exactly one `Match`.
+
+Routing scheme, per matched ENI on link L (ifindex i):
+  table  = table_base + i       (unique per link; the kernel never reuses an
+                                 ifindex while the link exists)
+  routes = <vswitch cidr> dev L scope link          table T
+           default via <gateway> dev L onlink        table T
+  rules  = from <ip> lookup T priority rule_priority, one per ENI address
+"""
+
+from __future__ import annotations
+
+import enum
+import fnmatch
+from dataclasses import dataclass, field
+from ipaddress import IPv4Network
+
+from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
+from eni_agent.model import Eni, Metadata
+from eni_agent.state import Address, Link, Observed, Route, Rule
+
+DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+
+
+class Match(enum.StrEnum):
+    MATCHED = "matched"  # a link carries the MAC: configure it
+    PENDING = "pending"  # no link with this MAC yet (hotplug may follow)
+    IGNORED = "ignored"  # the config says to leave this NIC alone
+    AMBIGUOUS = "ambiguous"  # several links carry this MAC
+    CONFLICT = "conflict"  # the ENI's table is already used by someone else
+
+
+@dataclass(frozen=True)
+class DesiredEni:
+    eni: Eni
+    match: Match
+    link: Link | None = None
+    table: int | None = None
+    reason: str = ""
+    addresses: frozenset[Address] = frozenset()
+    routes: frozenset[Route] = frozenset()
+    rules: frozenset[Rule] = frozenset()
+
+
+@dataclass(frozen=True)
+class Desired:
+    enis: tuple[DesiredEni, ...] = ()
+    addresses: frozenset[Address] = field(default=frozenset())
+    routes: frozenset[Route] = field(default=frozenset())
+    rules: frozenset[Rule] = field(default=frozenset())
+    up_links: frozenset[Link] = field(default=frozenset())
+
+
+def desired_state(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
+    """The target state; `metadata=None` means "own nothing" (cleanup)."""
+    if metadata is None:
+        return Desired()
+    owned_tables = {r.table for r in observed.routes} | {r.table for r in observed.rules}
+    enis = tuple(
+        _desired_eni(eni, observed, config, owned_tables) for eni in metadata.secondary_enis
+    )
+    matched = [d for d in enis if d.match is Match.MATCHED]
+    return Desired(
+        enis=enis,
+        addresses=frozenset().union(*(d.addresses for d in matched)),
+        routes=frozenset().union(*(d.routes for d in matched)),
+        rules=frozenset().union(*(d.rules for d in matched)),
+        up_links=frozenset(d.link for d in matched),
+    )
+
+
+def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set[int]) -> DesiredEni:
+    if eni.mac in config.ignore_macs:
+        return DesiredEni(eni, Match.IGNORED, reason="MAC listed in ignore_macs")
+    candidates = [link for link in observed.links if link.mac == eni.mac]
+    unenslaved = [link for link in candidates if link.master is None]
+    if not candidates:
+        return DesiredEni(eni, Match.PENDING, reason="no link with this MAC yet")
+    if len(unenslaved) != 1:
+        names = ", ".join(sorted(link.name for link in candidates))
+        return DesiredEni(eni, Match.AMBIGUOUS, reason=f"several links carry this MAC: {names}")
+    link = unenslaved[0]
+    if any(fnmatch.fnmatchcase(link.name, pattern) for pattern in config.ignore_interfaces):
+        return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")
+
+    table = config.table_base + link.index
+    if table > MAX_TABLE or table in RESERVED_TABLES:
+        return DesiredEni(eni, Match.CONFLICT, link=link,
+                          reason=f"table {table} is out of range; lower table_base")
+    if table in observed.named_tables or (
+        table in observed.foreign_tables and table not in owned_tables
+    ):
+        return DesiredEni(eni, Match.CONFLICT, link=link, table=table,
+                          reason=f"table {table} is already used by another owner; "
+                                 "change table_base")
+
+    return DesiredEni(
+        eni,
+        Match.MATCHED,
+        link=link,
+        table=table,
+        addresses=frozenset(Address(link.index, ip, eni.cidr.prefixlen) for ip in eni.ips),
+        routes=frozenset({
+            Route(table, eni.cidr, link.index),
+            Route(table, DEFAULT_ROUTE, link.index, eni.gateway),
+        }),
+        rules=frozenset(Rule(config.rule_priority, ip, table) for ip in eni.ips),
+    )

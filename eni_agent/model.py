@@ -1,0 +1,252 @@
+"""What the metadata says: the ECS metadata tree, parsed and validated.
+
+The document is the JSON form of the ECS metadata tree (`mac` at the top,
+`network.interfaces.macs.<mac>.<field>` per ENI), so one parser serves a file
+and the live service. Nothing here touches the host: constructing a `Metadata`
+never looks at a kernel link.
+
+Every semantic error becomes an `InvalidInput` whose message is one line naming
+the ENI and the field, so the caller can refuse the document before applying
+anything.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import re
+from ipaddress import IPv4Address, IPv4Network
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict
+
+from eni_agent.errors import InvalidInput
+
+MAX_DOCUMENT_BYTES = 1 << 20
+_THIS_NETWORK = IPv4Network("0.0.0.0/8")
+_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+
+
+class Eni(BaseModel):
+    """One attached ENI, normalised: lower-case MAC, primary IP first."""
+
+    model_config = ConfigDict(frozen=True)
+
+    mac: str
+    eni_id: str | None = None
+    primary_ip: IPv4Address
+    ips: tuple[IPv4Address, ...]
+    cidr: IPv4Network
+    gateway: IPv4Address
+
+    @property
+    def name(self) -> str:
+        """How messages refer to this ENI: its id when known, else its MAC."""
+        return f"{self.eni_id} ({self.mac})" if self.eni_id else self.mac
+
+
+class Metadata(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    primary_mac: str
+    enis: tuple[Eni, ...]  # every listed ENI, the primary too, sorted by MAC
+
+    @property
+    def secondary_enis(self) -> tuple[Eni, ...]:
+        return tuple(eni for eni in self.enis if eni.mac != self.primary_mac)
+
+
+def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
+    """Parse and validate a metadata document, or raise `InvalidInput`."""
+    if len(data) > MAX_DOCUMENT_BYTES:
+        raise InvalidInput(f"invalid metadata {source}: document larger than {MAX_DOCUMENT_BYTES} bytes")
+    try:
+        doc = json.loads(data, object_pairs_hook=_reject_duplicate_keys)
+    except _DuplicateKey as e:
+        raise InvalidInput(f"invalid metadata {source}: duplicate key {_show(e.args[0])} in a JSON object") from None
+    except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, huge ints
+        raise InvalidInput(f"invalid metadata {source}: not valid JSON: {_one_line(e)}") from None
+    return metadata_from_tree(doc, source)
+
+
+def metadata_from_tree(doc: Any, source: str = "metadata") -> Metadata:
+    """Validate an already-decoded metadata tree (a file's JSON, or the service's)."""
+    return _Validator(source).document(doc)
+
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise _DuplicateKey(key)
+        result[key] = value
+    return result
+
+
+def _show(value: Any) -> str:
+    """A value quoted for a one-line message, cut short if long."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(type(value).__name__)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200]
+
+
+def normalize_mac(value: Any) -> str | None:
+    """Lower-case a colon-separated MAC; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    mac = value.strip().lower()
+    return mac if _MAC_RE.match(mac) else None
+
+
+def _json_type(value: Any) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
+
+
+class _Validator:
+    """Walks the decoded tree; each failure names where it is, in one line."""
+
+    def __init__(self, source: str):
+        self.source = source
+
+    def fail(self, where: str, problem: str) -> InvalidInput:
+        return InvalidInput(f"invalid metadata {self.source}: {where}: {problem}")
+
+    def document(self, doc: Any) -> Metadata:
+        if not isinstance(doc, dict):
+            raise self.fail("document", f"must be a JSON object, got {_json_type(doc)}")
+        if "mac" not in doc:
+            raise self.fail("mac", "missing (the primary NIC's MAC is required)")
+        primary_mac = normalize_mac(doc["mac"])
+        if primary_mac is None:
+            raise self.fail("mac", f"not a MAC address: {_show(doc['mac'])}")
+        macs = self.macs_table(doc)
+        enis: dict[str, Eni] = {}
+        for raw_mac, fields in macs.items():
+            mac = normalize_mac(raw_mac)
+            if mac is None:
+                raise self.fail(f"ENI {_show(raw_mac)}", "key is not a MAC address")
+            if mac in enis:
+                raise self.fail(f"ENI {mac}", "listed twice (MACs match case-insensitively)")
+            if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+                raise self.fail(f"ENI {mac}", "not a unicast MAC address")
+            enis[mac] = self.eni(mac, fields)
+        self.check_unique_ips(enis.values())
+        return Metadata(primary_mac=primary_mac, enis=tuple(enis[m] for m in sorted(enis)))
+
+    def macs_table(self, doc: dict) -> dict:
+        node: Any = doc
+        path = []
+        for key in ("network", "interfaces", "macs"):
+            path.append(key)
+            if not isinstance(node, dict) or key not in node:
+                raise self.fail(".".join(path), "missing")
+            node = node[key]
+        if not isinstance(node, dict):
+            raise self.fail("network.interfaces.macs", f"must be an object, got {_json_type(node)}")
+        return node
+
+    def eni(self, mac: str, fields: Any) -> Eni:
+        where = f"ENI {mac}"
+        if not isinstance(fields, dict):
+            raise self.fail(where, f"must be an object, got {_json_type(fields)}")
+        eni_id = fields.get("network-interface-id")
+        if eni_id is not None:
+            if not isinstance(eni_id, str) or not re.fullmatch(r"[\x21-\x7e]{1,128}", eni_id):
+                raise self.fail(f"{where}: network-interface-id", f"not a valid id: {_show(eni_id)}")
+            where = f"ENI {mac} ({eni_id})"
+
+        primary = self.optional_ip(fields, "primary-ip-address", where)
+        private = self.ip_list(fields, "private-ipv4s", where)
+        cidr = self.cidr(fields, where, primary or (private[0] if private else None))
+        gateway = self.optional_ip(fields, "gateway", where)
+        if gateway is None:
+            raise self.fail(f"{where}: gateway", "missing")
+
+        ips = list(dict.fromkeys(([primary] if primary else []) + private))
+        if not ips:
+            raise self.fail(where, "no IP address (neither primary-ip-address nor private-ipv4s)")
+        for field, ip in [("primary-ip-address", primary)] + [("private-ipv4s", ip) for ip in private]:
+            if ip is not None:
+                self.check_host_in(cidr, ip, f"{where}: {field}")
+        self.check_host_in(cidr, gateway, f"{where}: gateway")
+        if gateway in ips:
+            raise self.fail(f"{where}: gateway", f"{gateway} is also an address of the ENI")
+        return Eni(mac=mac, eni_id=eni_id, primary_ip=ips[0], ips=tuple(ips), cidr=cidr,
+                   gateway=gateway)
+
+    def ip(self, value: Any, where: str) -> IPv4Address:
+        if not isinstance(value, str):
+            raise self.fail(where, f"must be an IPv4 address string, got {_json_type(value)}")
+        try:
+            return IPv4Address(value)
+        except ValueError:
+            raise self.fail(where, f"not an IPv4 address: {_show(value)}") from None
+
+    def optional_ip(self, fields: dict, key: str, where: str) -> IPv4Address | None:
+        value = fields.get(key)
+        if value is None or value == "":
+            return None
+        return self.ip(value, f"{where}: {key}")
+
+    def ip_list(self, fields: dict, key: str, where: str) -> list[IPv4Address]:
+        value = fields.get(key)
+        if value is None:
+            return []
+        if not isinstance(value, list):
+            raise self.fail(f"{where}: {key}", f"must be an array, got {_json_type(value)}")
+        return [self.ip(item, f"{where}: {key}[{i}]") for i, item in enumerate(value)]
+
+    def cidr(self, fields: dict, where: str, some_ip: IPv4Address | None) -> IPv4Network:
+        value = fields.get("vswitch-cidr-block")
+        netmask = self.optional_ip(fields, "netmask", where)
+        if value is None:
+            if netmask is None or some_ip is None:
+                raise self.fail(f"{where}: vswitch-cidr-block", "missing")
+            try:
+                cidr = IPv4Network(f"{some_ip}/{netmask}", strict=False)
+            except ValueError:
+                raise self.fail(f"{where}: netmask", f"not a netmask: {netmask}") from None
+        else:
+            if not isinstance(value, str):
+                raise self.fail(f"{where}: vswitch-cidr-block",
+                                f"must be a CIDR string, got {_json_type(value)}")
+            try:
+                cidr = IPv4Network(value, strict=True)
+            except ValueError as e:
+                raise self.fail(f"{where}: vswitch-cidr-block",
+                                f"not an IPv4 CIDR: {_show(value)} ({_one_line(e)})") from None
+        if cidr.prefixlen > 30 or cidr.prefixlen < 8:
+            raise self.fail(f"{where}: vswitch-cidr-block", f"{cidr} has an unusable prefix length")
+        if (cidr.is_loopback or cidr.is_link_local or cidr.is_multicast or cidr.is_reserved
+                or cidr.subnet_of(_THIS_NETWORK)):
+            raise self.fail(f"{where}: vswitch-cidr-block", f"{cidr} is not a unicast network")
+        if netmask is not None and netmask != cidr.netmask:
+            raise self.fail(f"{where}: netmask",
+                            f"{netmask} does not match vswitch-cidr-block {cidr}")
+        return cidr
+
+    def check_host_in(self, cidr: IPv4Network, ip: IPv4Address, where: str) -> None:
+        if ip not in cidr:
+            raise self.fail(where, f"{ip} is outside vswitch-cidr-block {cidr}")
+        if ip in (cidr.network_address, cidr.broadcast_address):
+            raise self.fail(where, f"{ip} is not a host address of {cidr}")
+
+    def check_unique_ips(self, enis) -> None:
+        owner: dict[ipaddress.IPv4Address, str] = {}
+        for eni in enis:
+            for ip in eni.ips:
+                if ip in owner:
+                    raise self.fail(f"ENI {eni.mac}: private-ipv4s",
+                                    f"{ip} is also listed on ENI {owner[ip]}")
+                owner[ip] = eni.mac

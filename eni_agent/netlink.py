@@ -1,0 +1,272 @@
+"""The one adapter that owns pyroute2: kernel state in, changes out.
+
+Nothing else imports pyroute2 (importing it costs ~200 ms, so callers import
+this module lazily). Netlink error codes are turned into meanings here:
+already present (EEXIST), already gone (ESRCH for routes, ENOENT for rules,
+EADDRNOTAVAIL for addresses), link gone (ENODEV).
+"""
+
+from __future__ import annotations
+
+import enum
+import errno
+import glob
+import os
+import socket
+from dataclasses import dataclass
+from ipaddress import IPv4Address, IPv4Network
+
+from pyroute2 import IPRoute
+from pyroute2.netlink.exceptions import NetlinkError
+
+from eni_agent.errors import PermissionDenied
+from eni_agent.plan import Action, Change
+from eni_agent.state import Address, Link, Observed, Route, Rule
+
+IFF_UP = 0x1
+IFA_F_NOPREFIXROUTE = 0x200  # the ENI subnet goes only into the ENI's own table
+RTNH_F_ONLINK = 0x4
+RT_SCOPE_UNIVERSE = 0
+RT_SCOPE_LINK = 253
+RT_SCOPE_NOWHERE = 255  # in a delete request: match any scope
+RTN_UNICAST = 1
+FR_ACT_TO_TBL = 1
+MAIN_TABLE = 254
+RT_TABLES_FILES = ("/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables")
+RT_TABLES_DIRS = ("/etc/iproute2/rt_tables.d", "/usr/share/iproute2/rt_tables.d")
+
+
+class Outcome(enum.StrEnum):
+    DONE = "done"
+    ALREADY = "already"  # present already (add) or gone already (remove)
+    LINK_GONE = "link-gone"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Result:
+    change: Change
+    outcome: Outcome
+    error: str = ""
+
+
+class Netlink:
+    """A netlink session in the current network namespace."""
+
+    def __init__(self, protocol: int):
+        self.protocol = protocol
+        self.ipr = IPRoute()
+
+    def close(self) -> None:
+        self.ipr.close()
+
+    def __enter__(self) -> Netlink:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    # -- observe -----------------------------------------------------------
+
+    def observe(self) -> Observed:
+        links = tuple(sorted(_link(msg) for msg in self.ipr.link("dump") if _has_mac(msg)))
+        owned_addresses, foreign_addresses = set(), set()
+        for msg in self.ipr.addr("dump", family=socket.AF_INET):
+            address = _address(msg)
+            if msg.get("IFA_PROTO") == self.protocol:
+                owned_addresses.add(address)
+            else:
+                foreign_addresses.add(address)
+        owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
+        for msg in self.ipr.route("dump", family=socket.AF_INET):
+            table = msg.get("RTA_TABLE") or msg["table"]
+            route = _route(msg) if msg["proto"] == self.protocol else None
+            if route is not None:
+                owned_routes.add(route)
+            else:
+                foreign_tables.add(table)
+                if table == MAIN_TABLE and msg["dst_len"] == 0 and msg.get("RTA_OIF"):
+                    foreign_default_oifs.add(msg["RTA_OIF"])
+        owned_rules = set()
+        for msg in self.ipr.rule("dump", family=socket.AF_INET):
+            rule = _rule(msg) if msg.get("FRA_PROTOCOL") == self.protocol else None
+            if rule is not None:
+                owned_rules.add(rule)
+            else:
+                foreign_tables.add(msg.get("FRA_TABLE") or msg["table"])
+        return Observed(
+            links=links,
+            addresses=frozenset(owned_addresses),
+            routes=frozenset(owned_routes),
+            rules=frozenset(owned_rules),
+            foreign_addresses=frozenset(foreign_addresses),
+            foreign_tables=frozenset(foreign_tables),
+            named_tables=frozenset(named_tables()),
+            foreign_default_oifs=frozenset(foreign_default_oifs),
+        )
+
+    # -- apply -------------------------------------------------------------
+
+    def apply(self, changes: list[Change]) -> list[Result]:
+        """Apply changes in order; one failing change does not stop the rest,
+        except that a link found gone skips the remaining changes on it."""
+        results = []
+        gone: set[int] = set()
+        for change in changes:
+            if change.ifindex in gone:
+                results.append(Result(change, Outcome.LINK_GONE))
+                continue
+            result = self._apply_one(change)
+            if result.outcome is Outcome.LINK_GONE and change.ifindex is not None:
+                gone.add(change.ifindex)
+            results.append(result)
+        return results
+
+    def _apply_one(self, change: Change) -> Result:
+        target = change.target
+        if change.action is Action.KEEP_SECONDARIES:
+            return self._promote_secondaries(change)
+        if isinstance(target, Link):
+            call, absent = (lambda: self.ipr.link("set", index=target.index, state="up")), ()
+        elif isinstance(target, Address):
+            call, absent = self._address_call(change.action, target), (errno.EADDRNOTAVAIL,)
+        elif isinstance(target, Route):
+            call, absent = self._route_call(change.action, target), (errno.ESRCH,)
+        else:
+            call, absent = self._rule_call(change.action, target), (errno.ENOENT,)
+        try:
+            call()
+        except NetlinkError as e:
+            if e.code == errno.EPERM:
+                raise PermissionDenied(
+                    "permission denied changing the network: run as root (CAP_NET_ADMIN)"
+                ) from None
+            if e.code == errno.ENODEV:
+                return Result(change, Outcome.LINK_GONE)
+            if change.action is Action.REMOVE and e.code in absent:
+                return Result(change, Outcome.ALREADY)
+            if change.action is Action.ADD and e.code == errno.EEXIST:
+                return Result(change, Outcome.ALREADY)
+            return Result(change, Outcome.FAILED, _strerror(e.code))
+        return Result(change, Outcome.DONE)
+
+    def _promote_secondaries(self, change: Change) -> Result:
+        # No netlink request sets an IPv4 devconf value that pyroute2 can
+        # encode; the per-namespace sysctl file is the portable way.
+        path = f"/proc/sys/net/ipv4/conf/{change.target.name}/promote_secondaries"
+        try:
+            with open(path, "w") as f:
+                f.write("1")
+        except FileNotFoundError:
+            return Result(change, Outcome.LINK_GONE)
+        except OSError as e:
+            return Result(change, Outcome.FAILED, f"{path}: {e.strerror}")
+        return Result(change, Outcome.DONE)
+
+    def _address_call(self, action: Action, a: Address):
+        if action is Action.REMOVE:
+            return lambda: self.ipr.addr("del", index=a.index, address=str(a.ip),
+                                         prefixlen=a.prefixlen)
+        return lambda: self.ipr.addr("add", index=a.index, address=str(a.ip),
+                                     prefixlen=a.prefixlen, proto=self.protocol,
+                                     flags=IFA_F_NOPREFIXROUTE)
+
+    def _route_call(self, action: Action, r: Route):
+        spec = dict(table=r.table, dst=str(r.dst.network_address), dst_len=r.dst.prefixlen,
+                    oif=r.oif, proto=self.protocol, family=socket.AF_INET)
+        if r.gateway is not None:
+            spec["gateway"] = str(r.gateway)
+        if action is Action.REMOVE:
+            return lambda: self.ipr.route("del", scope=RT_SCOPE_NOWHERE, **spec)
+        spec.update(type=RTN_UNICAST,
+                    scope=RT_SCOPE_LINK if r.gateway is None else RT_SCOPE_UNIVERSE)
+        if r.gateway is not None:
+            # onlink: the gateway needs no route of its own to be accepted, so
+            # the default route survives the subnet route being removed.
+            spec["flags"] = RTNH_F_ONLINK
+        verb = "replace" if action is Action.REPLACE else "add"
+        return lambda: self.ipr.route(verb, **spec)
+
+    def _rule_call(self, action: Action, r: Rule):
+        verb = "del" if action is Action.REMOVE else "add"
+        return lambda: self.ipr.rule(verb, family=socket.AF_INET, priority=r.priority,
+                                     src=str(r.src), src_len=32, table=r.table,
+                                     protocol=self.protocol, action=FR_ACT_TO_TBL)
+
+
+# -- message decoding ------------------------------------------------------
+
+
+def _has_mac(msg) -> bool:
+    mac = msg.get("IFLA_ADDRESS")
+    return bool(mac) and len(mac) == 17 and mac != "00:00:00:00:00:00"
+
+
+def _link(msg) -> Link:
+    af_spec = msg.get("IFLA_AF_SPEC")
+    inet = af_spec.get_attr("AF_INET") if af_spec else None
+    return Link(
+        index=msg["index"],
+        name=msg.get("IFLA_IFNAME") or f"#{msg['index']}",
+        mac=msg.get("IFLA_ADDRESS").lower(),
+        up=bool(msg["flags"] & IFF_UP),
+        master=msg.get("IFLA_MASTER") or None,
+        promote_secondaries=bool(inet["promote_secondaries"]) if inet else True,
+    )
+
+
+def _address(msg) -> Address:
+    ip = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
+    return Address(msg["index"], IPv4Address(ip), msg["prefixlen"])
+
+
+def _route(msg) -> Route | None:
+    """An owned route, if it has the one shape the agent creates."""
+    if msg["type"] != RTN_UNICAST or msg.get("RTA_MULTIPATH") or msg.get("RTA_OIF") is None:
+        return None
+    dst = IPv4Network(f"{msg.get('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}", strict=False)
+    gateway = msg.get("RTA_GATEWAY")
+    return Route(
+        table=msg.get("RTA_TABLE") or msg["table"],
+        dst=dst,
+        oif=msg.get("RTA_OIF"),
+        gateway=IPv4Address(gateway) if gateway else None,
+    )
+
+
+def _rule(msg) -> Rule | None:
+    """An owned rule, if it has the one shape the agent creates."""
+    if (msg["src_len"] != 32 or msg["dst_len"] != 0 or msg["action"] != FR_ACT_TO_TBL
+            or msg.get("FRA_IIFNAME") or msg.get("FRA_OIFNAME") or msg.get("FRA_FWMARK")):
+        return None
+    return Rule(
+        priority=msg.get("FRA_PRIORITY") or 0,
+        src=IPv4Address(msg.get("FRA_SRC")),
+        table=msg.get("FRA_TABLE") or msg["table"],
+    )
+
+
+def named_tables() -> set[int]:
+    """Table ids that an rt_tables file gives a name to (a user's tables)."""
+    paths = list(RT_TABLES_FILES)
+    for directory in RT_TABLES_DIRS:
+        paths.extend(sorted(glob.glob(f"{directory}/*.conf")))
+    tables = set()
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.read(1 << 20).splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split("#", 1)[0].split()
+            if len(fields) == 2:
+                try:
+                    tables.add(int(fields[0], 16 if fields[0].lower().startswith("0x") else 10))
+                except ValueError:
+                    continue
+    return tables - {0, 253, 254, 255}
+
+
+def _strerror(code: int) -> str:
+    return f"{errno.errorcode.get(code, code)}: {os.strerror(code)}"

@@ -1,0 +1,97 @@
+"""plan(desired, observed) -> the ordered changes that make one into the other.
+
+A pure function over values: set differences, then an order the kernel
+accepts. Only objects in `observed.addresses/routes/rules` (the agent's own,
+marked ones) can ever appear in a removal; foreign objects are only avoided.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from eni_agent.desired import Desired
+from eni_agent.state import Address, Link, Observed, Route, Rule
+
+
+class Action(enum.StrEnum):
+    LINK_UP = "up"
+    KEEP_SECONDARIES = "keep-secondaries"
+    ADD = "add"
+    REPLACE = "replace"
+    REMOVE = "remove"
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    target: Link | Address | Route | Rule
+
+    def describe(self, names: dict[int, str]) -> str:
+        if self.action is Action.KEEP_SECONDARIES:
+            return f"set promote_secondaries on {self.target.name}"
+        if isinstance(self.target, Link):
+            return f"set link {self.target.name} up"
+        return f"{self.action} {self.target.describe(names)}"
+
+    @property
+    def ifindex(self) -> int | None:
+        """The link this change is about, when it names one."""
+        target = self.target
+        if isinstance(target, Link | Address):
+            return target.index
+        if isinstance(target, Route):
+            return target.oif
+        return None
+
+
+def plan(desired: Desired, observed: Observed) -> list[Change]:
+    """promote_secondaries where addresses will change, then removals (rules,
+    routes, addresses), then link up, addresses,
+    routes (subnet before default) and rules last, so a rule never points at a
+    table that is not filled yet.
+    """
+    changes: list[Change] = []
+
+    # Before any address goes, make sure removing it cannot take others along.
+    removed_addresses = sorted(observed.addresses - desired.addresses)
+    touched = {a.index for a in removed_addresses} | {link.index for link in desired.up_links}
+    for link in observed.links:
+        if link.index in touched and not link.promote_secondaries:
+            changes.append(Change(Action.KEEP_SECONDARIES, link))
+
+    for rule in sorted(observed.rules - desired.rules):
+        changes.append(Change(Action.REMOVE, rule))
+
+    desired_route_keys = {route.key for route in desired.routes}
+    for route in sorted(observed.routes - desired.routes, key=_route_order):
+        if route.key not in desired_route_keys:
+            changes.append(Change(Action.REMOVE, route))
+
+    for address in removed_addresses:
+        changes.append(Change(Action.REMOVE, address))
+
+    for link in sorted(desired.up_links):
+        if not link.up:
+            changes.append(Change(Action.LINK_UP, link))
+
+    held_by_others = {(a.index, a.ip) for a in observed.foreign_addresses}
+    for address in sorted(desired.addresses - observed.addresses):
+        if (address.index, address.ip) not in held_by_others:
+            changes.append(Change(Action.ADD, address))
+
+    observed_route_keys = {route.key for route in observed.routes}
+    for route in sorted(desired.routes - observed.routes, key=_route_order):
+        action = Action.REPLACE if route.key in observed_route_keys else Action.ADD
+        changes.append(Change(action, route))
+
+    for rule in sorted(desired.rules - observed.rules):
+        changes.append(Change(Action.ADD, rule))
+
+    return changes
+
+
+def _route_order(route: Route):
+    # Within a table, the on-link subnet route goes in before the default
+    # route through the gateway it makes reachable.
+    return (route.table, -route.dst.prefixlen, route.dst, route.oif, str(route.gateway))
