@@ -86,7 +86,7 @@ class Netlink:
             else:
                 foreign_tables.add(table)
                 if table == MAIN_TABLE and msg["dst_len"] == 0 and msg.get("RTA_OIF"):
-                    foreign_default_oifs.add(msg["RTA_OIF"])
+                    foreign_default_oifs.add(msg.get("RTA_OIF"))
         owned_rules = set()
         for msg in self.ipr.rule("dump", family=socket.AF_INET):
             rule = _rule(msg) if msg.get("FRA_PROTOCOL") == self.protocol else None

@@ -27,7 +27,8 @@ def report_text(report: Report) -> str:
         lines.extend(f"  error: {error}" for error in eni.errors)
         lines.extend(f"  warning: {warning}" for warning in eni.warnings)
     if report.other_changes:
-        lines.append("state of ENIs no longer attached or listed:")
+        lines.append("everything eni-agent owns:" if report.command == "cleanup"
+                     else "state of ENIs no longer attached or listed:")
         prefix = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
         lines.extend(f"  {prefix}{change}" for change in report.other_changes)
     lines.extend(f"error: {error}" for error in report.errors)

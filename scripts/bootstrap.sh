@@ -1,0 +1,23 @@
+# Sourced by .ci/run and examples/demo.sh: make a fresh Debian-like machine
+# able to run eni-agent and its tests. Idempotent; prints what it installs.
+
+bootstrap_system_packages() {
+    local missing=()
+    command -v ip >/dev/null || missing+=(iproute2)
+    python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
+    if [ ${#missing[@]} -gt 0 ]; then
+        echo "== installing ${missing[*]}"
+        export DEBIAN_FRONTEND=noninteractive
+        apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+    fi
+}
+
+# bootstrap_venv SPEC: a venv in .venv with the package installed from this checkout.
+bootstrap_venv() {
+    if [ ! -x .venv/bin/python ]; then
+        echo "== creating .venv"
+        python3 -m venv .venv
+    fi
+    echo "== installing $1 (eni-agent) into .venv"
+    .venv/bin/python -m pip install -q --disable-pip-version-check -e "$1"
+}
