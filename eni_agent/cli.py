@@ -7,6 +7,7 @@ into exit codes.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
@@ -26,6 +27,7 @@ Exit codes:
   4  invalid metadata or config (nothing was changed)
   5  metadata unavailable (nothing was changed)
   6  permission denied (not root, or an input file others can write)
+  7  another eni-agent is applying changes (waited 10 s for the lock)
 """
 
 
@@ -76,6 +78,13 @@ def _netlink(config):
     return Netlink(config.protocol)
 
 
+def _writer_lock(dry_run: bool):
+    """The lock shared with the daemon; a dry run changes nothing and needs none."""
+    from eni_agent.lock import apply_lock
+
+    return contextlib.nullcontext() if dry_run else apply_lock()
+
+
 def _emit(report, as_json: bool) -> int:
     from eni_agent.report import report_json, report_text
 
@@ -94,7 +103,7 @@ def sync(config, dry_run: bool, as_json: bool) -> int:
     from eni_agent.sources import load_metadata
 
     metadata = load_metadata(config.metadata)
-    with _netlink(config) as nl:
+    with _netlink(config) as nl, _writer_lock(dry_run):
         return _emit(reconcile(nl, metadata, config, dry_run=dry_run), as_json)
 
 
@@ -135,7 +144,7 @@ def cleanup(config, dry_run: bool, as_json: bool) -> int:
     """Remove every address, route and rule eni-agent created (and nothing else)."""
     from eni_agent.engine import reconcile
 
-    with _netlink(config) as nl:
+    with _netlink(config) as nl, _writer_lock(dry_run):
         return _emit(reconcile(nl, None, config, dry_run=dry_run, command="cleanup"), as_json)
 
 

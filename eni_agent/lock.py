@@ -1,0 +1,37 @@
+"""One writer at a time: `sync`, `cleanup` and the daemon take this lock
+around every apply, so they never change the kernel at the same moment.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
+import time
+from collections.abc import Iterator
+
+from eni_agent.errors import Locked
+
+DEFAULT_LOCK_PATH = "/run/eni-agent/apply.lock"
+
+
+@contextlib.contextmanager
+def apply_lock(path: str | None = None, timeout: float = 10.0) -> Iterator[None]:
+    """Hold the lock, waiting up to `timeout` seconds, else raise `Locked`."""
+    path = path or os.environ.get("ENI_AGENT_LOCK", DEFAULT_LOCK_PATH)
+    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise Locked(f"another eni-agent is applying changes (lock {path} held "
+                                 f"for over {timeout:g}s); try again") from None
+                time.sleep(0.02)
+        yield
+    finally:
+        os.close(fd)
