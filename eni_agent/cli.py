@@ -60,7 +60,11 @@ def config_options(func):
             "ignore_macs": ignore_macs or None,
             "ignore_interfaces": ignore_interfaces or None,
             "metadata": kwargs.pop("metadata", None),
+            "resync_interval": kwargs.pop("resync_interval", None),
+            "log_level": kwargs.pop("log_level", None),
         }
+        # The daemon reloads the same file with the same flags on SIGHUP.
+        click.get_current_context().meta["config_args"] = (config_path, overrides)
         return func(*args, config=load_config(config_path, overrides), **kwargs)
 
     return wrapper
@@ -146,6 +150,27 @@ def cleanup(config, dry_run: bool, as_json: bool) -> int:
 
     with _netlink(config) as nl, _writer_lock(dry_run):
         return _emit(reconcile(nl, None, config, dry_run=dry_run, command="cleanup"), as_json)
+
+
+@cli.command()
+@metadata_option
+@config_options
+@click.option("--resync-interval", type=float, metavar="SECONDS",
+              help="Full resync as a safety net (default 30).")
+@click.option("--log-level", type=click.Choice(["debug", "info", "warning", "error"]),
+              help="Default: info.")
+def daemon(config) -> int:
+    """Run continuously: reconcile on hotplug, drift and metadata changes."""
+    from eni_agent.daemon import Daemon
+    from eni_agent.log import setup_logging
+
+    if not config.metadata:
+        from eni_agent.errors import InvalidInput
+
+        raise InvalidInput("no metadata source: pass --metadata PATH or set `metadata` in the config")
+    setup_logging(config.log_level)
+    config_path, overrides = click.get_current_context().meta["config_args"]
+    return Daemon(config, config_path, overrides).run()
 
 
 def main() -> None:

@@ -6,6 +6,8 @@
     protocol = 234            # netlink protocol that marks what the agent owns
     ignore_macs = []          # NICs to leave alone, by MAC ...
     ignore_interfaces = []    # ... or by interface name (shell globs: "cali*")
+    resync_interval = 30      # daemon: full resync as a safety net, seconds
+    log_level = "info"        # debug | info | warning | error
 
 Command-line flags override the file; the merged result is validated once.
 """
@@ -14,7 +16,7 @@ from __future__ import annotations
 
 import tomllib
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
@@ -41,6 +43,8 @@ class Config(BaseModel):
     protocol: int = Field(DEFAULT_PROTOCOL, ge=1, le=255)
     ignore_macs: tuple[str, ...] = ()
     ignore_interfaces: tuple[str, ...] = ()
+    resync_interval: float = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
 
     @field_validator("protocol")
     @classmethod

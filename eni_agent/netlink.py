@@ -13,6 +13,7 @@ import errno
 import glob
 import os
 import socket
+import struct
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
@@ -34,6 +35,26 @@ FR_ACT_TO_TBL = 1
 MAIN_TABLE = 254
 RT_TABLES_FILES = ("/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables")
 RT_TABLES_DIRS = ("/etc/iproute2/rt_tables.d", "/usr/share/iproute2/rt_tables.d")
+
+# Raw netlink, for what pyroute2 cannot encode and for cheap event parsing.
+RTMGRP_LINK = 0x1
+RTMGRP_IPV4_IFADDR = 0x10
+RTMGRP_IPV4_ROUTE = 0x40
+RTMGRP_IPV4_RULE = 0x80
+_NLMSG = struct.Struct("=IHHII")
+_RTA = struct.Struct("=HH")
+_IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
+_IFADDR = struct.Struct("=BBBBI")  # family, prefixlen, flags, scope, index
+_RTMSG = struct.Struct("=BBBBBBBBI")  # family, dst_len, src_len, tos, table, protocol, scope, type, flags
+_KINDS = {16: "link", 17: "link", 20: "address", 21: "address", 24: "route", 25: "route",
+          32: "rule", 33: "rule"}
+IFLA_ADDRESS, IFA_PROTO, RTA_TABLE, FRA_TABLE, FRA_PROTOCOL = 1, 11, 15, 15, 21
+NLMSG_OVERRUN = 4
+NLMSG_ERROR = 2
+RTM_SETLINK = 19
+NLM_F_REQUEST, NLM_F_ACK = 0x1, 0x4
+IFLA_AF_SPEC, IFLA_INET_CONF = 26, 1
+IPV4_DEVCONF_PROMOTE_SECONDARIES = 20
 
 
 class Outcome(enum.StrEnum):
@@ -151,16 +172,16 @@ class Netlink:
         return Result(change, Outcome.DONE)
 
     def _promote_secondaries(self, change: Change) -> Result:
-        # No netlink request sets an IPv4 devconf value that pyroute2 can
-        # encode; the per-namespace sysctl file is the portable way.
-        path = f"/proc/sys/net/ipv4/conf/{change.target.name}/promote_secondaries"
         try:
-            with open(path, "w") as f:
-                f.write("1")
-        except FileNotFoundError:
-            return Result(change, Outcome.LINK_GONE)
+            set_ipv4_devconf(change.target.index, IPV4_DEVCONF_PROMOTE_SECONDARIES, 1)
         except OSError as e:
-            return Result(change, Outcome.FAILED, f"{path}: {e.strerror}")
+            if e.errno == errno.ENODEV:
+                return Result(change, Outcome.LINK_GONE)
+            if e.errno == errno.EPERM:
+                raise PermissionDenied(
+                    "permission denied changing the network: run as root (CAP_NET_ADMIN)"
+                ) from None
+            return Result(change, Outcome.FAILED, _strerror(e.errno or 0))
         return Result(change, Outcome.DONE)
 
     def _address_call(self, action: Action, a: Address):
@@ -192,6 +213,34 @@ class Netlink:
         return lambda: self.ipr.rule(verb, family=socket.AF_INET, priority=r.priority,
                                      src=str(r.src), src_len=32, table=r.table,
                                      protocol=self.protocol, action=FR_ACT_TO_TBL)
+
+
+def set_ipv4_devconf(index: int, key: int, value: int) -> None:
+    """RTM_SETLINK with IFLA_AF_SPEC/AF_INET/IFLA_INET_CONF/{key: value}.
+
+    The netlink way to set net.ipv4.conf.<link>.<key> (no /proc/sys write, so
+    it works under systemd's ProtectKernelTunables=). pyroute2 decodes this
+    attribute as a flat struct and cannot encode it, hence the raw request.
+    """
+    conf = _nla(key, struct.pack("=I", value))
+    payload = _IFINFO.pack(socket.AF_UNSPEC, 0, index, 0, 0) + _nla(
+        IFLA_AF_SPEC, _nla(socket.AF_INET, _nla(IFLA_INET_CONF, conf)))
+    header = _NLMSG.pack(_NLMSG.size + len(payload), RTM_SETLINK, NLM_F_REQUEST | NLM_F_ACK, 1, 0)
+    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                       socket.NETLINK_ROUTE) as sock:
+        sock.bind((0, 0))
+        sock.send(header + payload)
+        reply = sock.recv(4096)
+    _length, msg_type, _flags, _seq, _pid = _NLMSG.unpack_from(reply)
+    if msg_type == NLMSG_ERROR:
+        (code,) = struct.unpack_from("=i", reply, _NLMSG.size)
+        if code:
+            raise OSError(-code, os.strerror(-code))
+
+
+def _nla(attr_type: int, data: bytes) -> bytes:
+    length = _RTA.size + len(data)
+    return _RTA.pack(length, attr_type) + data + b"\0" * ((4 - length % 4) % 4)
 
 
 # -- message decoding ------------------------------------------------------
@@ -270,3 +319,102 @@ def named_tables() -> set[int]:
 
 def _strerror(code: int) -> str:
     return f"{errno.errorcode.get(code, code)}: {os.strerror(code)}"
+
+
+# -- events ----------------------------------------------------------------
+
+
+
+@dataclass(frozen=True)
+class Event:
+    """The little of a netlink notification that decides whether to reconcile."""
+
+    kind: str  # link | address | route | rule | overflow
+    index: int | None = None  # link, address
+    mac: str | None = None  # link
+    protocol: int | None = None  # address, route, rule
+    table: int | None = None  # route, rule
+
+
+class EventSocket:
+    """A raw rtnetlink socket subscribed to link, address, route and rule
+    notifications; `drain()` never blocks. Parsing only headers keeps an
+    unrelated burst (containers churning veths) cheap."""
+
+    def __init__(self, rcvbuf: int = 4 << 20):
+        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                                  socket.NETLINK_ROUTE)
+        try:
+            self.sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)  # SO_RCVBUFFORCE (root)
+        except OSError:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+        self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE
+                        | RTMGRP_IPV4_RULE))
+        self.sock.setblocking(False)
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+    def drain(self) -> list[Event]:
+        """All pending events. An overflowed socket (ENOBUFS: events were lost)
+        yields an `overflow` event: the caller must resync fully."""
+        events: list[Event] = []
+        while True:
+            try:
+                data = self.sock.recv(1 << 16)
+            except BlockingIOError:
+                return events
+            except OSError as e:
+                if e.errno == errno.ENOBUFS:
+                    events.append(Event("overflow"))
+                    continue
+                raise
+            events.extend(_parse_events(data))
+
+
+def _parse_events(data: bytes) -> list[Event]:
+    events = []
+    offset = 0
+    while offset + _NLMSG.size <= len(data):
+        length, msg_type, _flags, _seq, _pid = _NLMSG.unpack_from(data, offset)
+        if length < _NLMSG.size:
+            break
+        body = data[offset + _NLMSG.size: offset + length]
+        offset += (length + 3) & ~3
+        kind = _KINDS.get(msg_type)
+        if msg_type == NLMSG_OVERRUN:
+            events.append(Event("overflow"))
+        elif kind == "link" and len(body) >= _IFINFO.size:
+            _family, _type, index, _fl, _ch = _IFINFO.unpack_from(body)
+            mac = _attrs(body, _IFINFO.size).get(IFLA_ADDRESS)
+            events.append(Event(kind, index=index, mac=mac.hex(":") if mac else None))
+        elif kind == "address" and len(body) >= _IFADDR.size:
+            index = _IFADDR.unpack_from(body)[4]
+            proto = _attrs(body, _IFADDR.size).get(IFA_PROTO)
+            events.append(Event(kind, index=index, protocol=proto[0] if proto else None))
+        elif kind == "route" and len(body) >= _RTMSG.size:
+            fields = _RTMSG.unpack_from(body)
+            table = _attrs(body, _RTMSG.size).get(RTA_TABLE)
+            events.append(Event(kind, protocol=fields[5],
+                                table=struct.unpack("=I", table)[0] if table else fields[4]))
+        elif kind == "rule" and len(body) >= _RTMSG.size:
+            fields = _RTMSG.unpack_from(body)
+            attrs = _attrs(body, _RTMSG.size)
+            proto, table = attrs.get(FRA_PROTOCOL), attrs.get(FRA_TABLE)
+            events.append(Event(kind, protocol=proto[0] if proto else None,
+                                table=struct.unpack("=I", table)[0] if table else fields[4]))
+    return events
+
+
+def _attrs(body: bytes, offset: int) -> dict[int, bytes]:
+    attrs = {}
+    while offset + _RTA.size <= len(body):
+        length, attr_type = _RTA.unpack_from(body, offset)
+        if length < _RTA.size:
+            break
+        attrs[attr_type & 0x3FFF] = body[offset + _RTA.size: offset + length]
+        offset += (length + 3) & ~3
+    return attrs

@@ -1,0 +1,345 @@
+"""`eni-agent daemon`: the sync engine, driven by events.
+
+One thread, one `selectors` loop, no polling. It wakes for:
+  - netlink notifications touching ENI links or the agent's own objects
+    (hotplug, detach, link down, an owned rule/route/address removed),
+  - the metadata file changing (written in place or replaced by rename),
+  - signals (SIGTERM/SIGINT: exit 0 leaving the network configured;
+    SIGHUP: reload config and metadata),
+  - the periodic full resync (the safety net) and the systemd watchdog.
+Bursts are debounced; one reconcile runs at a time. A bad or unreadable
+metadata document, or a netlink error, never tears anything down: the last
+good document is kept, and the reconcile retried with backoff.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+import random
+import selectors
+import signal
+import socket
+import time
+from pathlib import Path
+from typing import Any
+
+from eni_agent.config import Config, load_config
+from eni_agent.engine import Report, reconcile
+from eni_agent.errors import AgentError, Locked
+from eni_agent.lock import apply_lock
+from eni_agent.model import Metadata
+from eni_agent.netlink import Event, EventSocket, Netlink
+from eni_agent.notify import Notifier, watchdog_interval
+from eni_agent.sources import load_metadata
+from eni_agent.watch import FileWatch
+
+log = logging.getLogger("eni_agent.daemon")
+
+DEBOUNCE = 0.005  # seconds to gather a burst of events into one reconcile
+RETRY_MIN, RETRY_MAX = 0.5, 30.0
+LOCK_WAIT = 2.0  # the loop must stay responsive; a held lock means retry soon
+FIGHT_WINDOW, FIGHT_REPAIRS, FIGHT_GAP = 10.0, 10, 1.0
+
+
+class Daemon:
+    def __init__(self, config: Config, config_path: Path | None = None,
+                 overrides: dict[str, Any] | None = None, notifier: Notifier | None = None):
+        self.config = config
+        self.config_path = config_path
+        self.overrides = overrides or {}
+        self.notifier = notifier or Notifier()
+        self.metadata: Metadata | None = None
+        self.reload_metadata = True
+        self.reasons: set[str] = {"start"}
+        self.due: float | None = time.monotonic()
+        self.next_resync = self.due + config.resync_interval
+        self.failures = 0
+        self.ready = False
+        self.stopping = False
+        self.managed_indexes: set[int] = set()
+        self.managed_tables: set[int] = set()
+        self.eni_states: dict[str, str] = {}
+        self.repairs: collections.deque[float] = collections.deque()
+        self.last_reconcile = 0.0
+        self.watchdog = watchdog_interval()
+        self.next_watchdog = time.monotonic() + self.watchdog if self.watchdog else None
+        self.selector = selectors.DefaultSelector()
+        self.events: EventSocket | None = None
+        self.nl: Netlink | None = None
+        self.watch: FileWatch | None = None
+
+    # -- lifecycle -----------------------------------------------------------
+
+    def run(self) -> int:
+        self._install_signals()
+        # Subscribe before the first observation, so no change slips between.
+        self._open_events()
+        self.nl = Netlink(self.config.protocol)
+        self._open_watch()
+        log.info("started (metadata %s, protocol %d, resync every %gs)", self.config.metadata,
+                 self.config.protocol, self.config.resync_interval)
+        try:
+            while not self.stopping:
+                self._wait()
+                if self.stopping:
+                    break
+                self._tick(time.monotonic())
+        finally:
+            self.notifier.send(STOPPING=1, STATUS="stopping; network configuration left in place")
+            self._close()
+        log.info("stopped; network configuration left in place")
+        return 0
+
+    def _wait(self) -> None:
+        deadlines = [d for d in (self.due, self.next_resync, self.next_watchdog) if d is not None]
+        timeout = max(0.0, min(deadlines) - time.monotonic())
+        for key, _ in self.selector.select(timeout):
+            key.data()
+
+    def _tick(self, now: float) -> None:
+        if self.next_watchdog is not None and now >= self.next_watchdog:
+            self.notifier.send(WATCHDOG=1)
+            self.next_watchdog = now + self.watchdog
+        if now >= self.next_resync:
+            self.reload_metadata = True
+            self._schedule(0, "periodic resync")
+        if self.due is not None and now >= self.due:
+            self.reconcile_once()
+
+    def _close(self) -> None:
+        for closable in (self.events, self.nl, self.watch):
+            if closable is not None:
+                try:
+                    closable.close()
+                except OSError:
+                    pass
+        self.selector.close()
+
+    # -- triggers ------------------------------------------------------------
+
+    def _schedule(self, delay: float, reason: str) -> None:
+        self.reasons.add(reason)
+        at = time.monotonic() + delay
+        if self._fighting():
+            at = max(at, self.last_reconcile + FIGHT_GAP)
+        self.due = at if self.due is None else min(self.due, at)
+
+    def _fighting(self) -> bool:
+        """Another tool keeps undoing our changes: slow down, don't spin."""
+        now = time.monotonic()
+        while self.repairs and self.repairs[0] < now - FIGHT_WINDOW:
+            self.repairs.popleft()
+        return len(self.repairs) >= FIGHT_REPAIRS
+
+    def _open_events(self) -> None:
+        self.events = EventSocket()
+        self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
+
+    def _on_netlink(self) -> None:
+        try:
+            events = self.events.drain()
+        except OSError as e:
+            log.warning("netlink event socket failed (%s); reopening and resyncing", e)
+            self.selector.unregister(self.events)
+            self.events.close()
+            self._open_events()
+            self._schedule(0, "netlink socket reopened")
+            return
+        reasons = {reason for event in events if (reason := self._relevance(event))}
+        for reason in reasons:
+            self._schedule(DEBOUNCE, reason)
+
+    def _relevance(self, event: Event) -> str | None:
+        """Why this event matters, or None if it concerns nothing of ours."""
+        if event.kind == "overflow":
+            return "netlink events lost"
+        if event.kind == "link":
+            macs = {eni.mac for eni in self.metadata.secondary_enis} if self.metadata else set()
+            if event.mac in macs or event.index in self.managed_indexes:
+                return "link event"
+            return None
+        if event.protocol == self.config.protocol:
+            return f"{event.kind} event"
+        if event.kind == "address" and event.index in self.managed_indexes:
+            return "address event"
+        if event.table is not None and event.table in self.managed_tables:
+            return f"{event.kind} event"
+        return None
+
+    def _open_watch(self) -> None:
+        if self.watch is not None:
+            self.selector.unregister(self.watch)
+            self.watch.close()
+            self.watch = None
+        source = self.config.metadata
+        if not source or "://" in source:
+            return
+        try:
+            self.watch = FileWatch([source])
+        except OSError as e:
+            log.warning("cannot watch %s (%s); relying on the periodic resync", source, e)
+            return
+        self.selector.register(self.watch, selectors.EVENT_READ, self._on_file)
+
+    def _on_file(self) -> None:
+        if self.watch.changed():
+            self.reload_metadata = True
+            self._schedule(DEBOUNCE, "metadata file changed")
+
+    def _install_signals(self) -> None:
+        self._signal_r, signal_w = socket.socketpair()
+        self._signal_r.setblocking(False)
+        signal_w.setblocking(False)
+        self._signal_w = signal_w  # keep it alive
+        signal.set_wakeup_fd(signal_w.fileno(), warn_on_full_buffer=False)
+        for signum in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, lambda *_: None)  # the wakeup fd carries the number
+        self.selector.register(self._signal_r, selectors.EVENT_READ, self._on_signal)
+
+    def _on_signal(self) -> None:
+        try:
+            received = self._signal_r.recv(64)
+        except BlockingIOError:
+            return
+        for signum in received:
+            if signum in (signal.SIGTERM, signal.SIGINT):
+                log.info("%s received: exiting, network left configured",
+                         signal.Signals(signum).name)
+                self.stopping = True
+            elif signum == signal.SIGHUP:
+                self._reload_config()
+
+    def _reload_config(self) -> None:
+        try:
+            config = load_config(self.config_path, self.overrides)
+        except AgentError as e:
+            log.error("SIGHUP: %s; keeping the running config", e.message)
+            return
+        if config.protocol != self.config.protocol:
+            log.error("SIGHUP: protocol cannot change while running (it marks what eni-agent "
+                      "owns); keeping %d. Restart after `eni-agent cleanup`.", self.config.protocol)
+            config = config.model_copy(update={"protocol": self.config.protocol})
+        source_changed = config.metadata != self.config.metadata
+        self.config = config
+        logging.getLogger("eni_agent").setLevel(config.log_level.upper())
+        if source_changed:
+            self._open_watch()
+        log.info("SIGHUP: config and metadata reloaded")
+        self.reload_metadata = True
+        self._schedule(0, "SIGHUP")
+
+    # -- reconcile -------------------------------------------------------------
+
+    def reconcile_once(self) -> None:
+        reasons = ", ".join(sorted(self.reasons))
+        self.reasons.clear()
+        self.due = None
+        now = time.monotonic()
+        self.last_reconcile = now
+        self.next_resync = now + self.config.resync_interval
+        if self.reload_metadata:
+            self.reload_metadata = False
+            self._load_metadata()
+        if self.metadata is None:
+            self._retry("no valid metadata yet")
+            return
+        try:
+            with apply_lock(timeout=LOCK_WAIT):
+                report = reconcile(self.nl, self.metadata, self.config)
+        except Locked:
+            log.info("another eni-agent is applying changes; retrying shortly")
+            self._retry("lock held", quiet=True)
+            return
+        except AgentError as e:
+            log.error("%s", e.message)
+            self._retry(e.message)
+            return
+        except Exception as e:  # netlink or socket trouble: reopen, resync, never die
+            log.error("reconcile failed (%s: %s); reopening netlink and retrying",
+                      type(e).__name__, " ".join(str(e).split()))
+            self._reopen_netlink()
+            self._retry("netlink error")
+            return
+        self._log_report(report, reasons)
+        self._remember(report)
+        if any(eni.changes for eni in report.enis) or report.other_changes:
+            self.repairs.append(now)
+            if self._fighting():
+                log.warning("state keeps being undone (%d repairs in %gs): another tool is "
+                            "fighting over these NICs; slowing down", len(self.repairs),
+                            FIGHT_WINDOW)
+        if report.converged:
+            self.failures = 0
+            if not self.ready:
+                self.ready = True
+                self.notifier.send(READY=1, STATUS=_summary(report))
+                log.info("ready: %s", _summary(report))
+                return
+        else:
+            self._retry("not converged", quiet=True)
+        self.notifier.send(STATUS=_summary(report))
+
+    def _load_metadata(self) -> None:
+        try:
+            metadata = load_metadata(self.config.metadata)
+        except AgentError as e:
+            kept = "keeping the last good document" if self.metadata else "nothing applied yet"
+            log.warning("%s; %s", e.message, kept)
+            if self.metadata is None:
+                self.notifier.send(STATUS=f"waiting for metadata: {e.message}"[:200])
+            return
+        if metadata != self.metadata:
+            log.info("metadata: %d secondary ENI(s) listed", len(metadata.secondary_enis))
+        self.metadata = metadata
+
+    def _retry(self, why: str, quiet: bool = False) -> None:
+        delay = min(RETRY_MAX, RETRY_MIN * 2 ** self.failures) * random.uniform(0.8, 1.2)
+        self.failures += 1
+        if not quiet:
+            log.info("retrying in %.1fs (%s)", delay, why)
+        self.reload_metadata = self.reload_metadata or self.metadata is None
+        self._schedule(delay, f"retry: {why}")
+
+    def _reopen_netlink(self) -> None:
+        try:
+            if self.nl is not None:
+                self.nl.close()
+        except Exception:  # already broken
+            pass
+        try:
+            self.nl = Netlink(self.config.protocol)
+        except Exception as e:
+            log.error("cannot reopen netlink: %s", e)
+
+    def _remember(self, report: Report) -> None:
+        self.managed_indexes = {eni.ifindex for eni in report.enis if eni.ifindex is not None}
+        self.managed_tables = {eni.table for eni in report.enis if eni.table is not None}
+
+    def _log_report(self, report: Report, reasons: str) -> None:
+        for eni in report.enis:
+            where = f"{eni.label}" + (f" {eni.link}" if eni.link else "")
+            for change in eni.changes:
+                log.info("%s: %s (%s)", where, change, reasons)
+            for error in eni.errors:
+                log.warning("%s: %s", where, error)
+            previous = self.eni_states.get(eni.mac)
+            steady = eni.state if eni.state not in ("configured", "in-sync") else "ok"
+            if steady != previous and steady != "ok":
+                log.info("%s: %s%s", where, eni.state, f" ({eni.reason})" if eni.reason else "")
+            self.eni_states[eni.mac] = steady
+        for change in report.other_changes:
+            log.info("%s (ENI detached or no longer listed; %s)", change, reasons)
+        for error in report.errors:
+            log.warning("%s", error)
+
+
+def _summary(report: Report) -> str:
+    counts: dict[str, int] = {}
+    for eni in report.enis:
+        state = "in sync" if eni.state in ("configured", "in-sync") else eni.state
+        counts[state] = counts.get(state, 0) + 1
+    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no secondary ENIs"
+    verdict = "converged" if report.converged else "NOT converged"
+    return f"{verdict}: {parts} (pid {os.getpid()})"
