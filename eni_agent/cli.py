@@ -107,6 +107,10 @@ def sync(config, dry_run: bool, as_json: bool) -> int:
     from eni_agent.sources import load_metadata
 
     metadata = load_metadata(config.metadata)
+    if not dry_run:
+        from eni_agent.coexist import keep_others_off
+
+        keep_others_off(config, metadata)
     with _netlink(config) as nl, _writer_lock(dry_run):
         return _emit(reconcile(nl, metadata, config, dry_run=dry_run), as_json)
 

@@ -8,6 +8,7 @@
     ignore_interfaces = []    # ... or by interface name (shell globs: "cali*")
     resync_interval = 30      # daemon: full resync as a safety net, seconds
     log_level = "info"        # debug | info | warning | error
+    networkmanager_unmanaged = false  # write unmanaged-devices for ENI MACs in NM's conf.d
 
 Command-line flags override the file; the merged result is validated once.
 """
@@ -45,6 +46,7 @@ class Config(BaseModel):
     ignore_interfaces: tuple[str, ...] = ()
     resync_interval: float = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
 
     @field_validator("protocol")
     @classmethod

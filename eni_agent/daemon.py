@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from eni_agent.coexist import keep_others_off
 from eni_agent.config import Config, load_config
 from eni_agent.engine import Report, reconcile
 from eni_agent.errors import AgentError, Locked
@@ -292,6 +293,7 @@ class Daemon:
             return
         if metadata != self.metadata:
             log.info("metadata: %d secondary ENI(s) listed", len(metadata.secondary_enis))
+            keep_others_off(self.config, metadata)
         self.metadata = metadata
 
     def _retry(self, why: str, quiet: bool = False) -> None:
