@@ -71,8 +71,9 @@ def config_options(func):
 
 
 metadata_option = click.option(
-    "--metadata", metavar="PATH", help="Metadata document (JSON). Overrides the config's source."
-)
+    "--metadata", metavar="PATH|URL",
+    help="Metadata document (JSON file) or service (http://HOST[:PORT]). Default: the config's "
+         "`metadata`, else the ECS service http://100.100.100.200.")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print a JSON document.")
 
 
@@ -136,11 +137,11 @@ def status(config, as_json: bool) -> int:
 def validate(config, as_json: bool) -> int:
     """Check a metadata document; touch nothing."""
     from eni_agent.report import metadata_json, metadata_text
-    from eni_agent.sources import load_metadata
+    from eni_agent.sources import effective_source, load_metadata
 
     metadata = load_metadata(config.metadata)
     show = metadata_json if as_json else metadata_text
-    click.echo(show(metadata, config.metadata))
+    click.echo(show(metadata, effective_source(config.metadata)))
     return int(ExitCode.OK)
 
 
@@ -168,10 +169,6 @@ def daemon(config) -> int:
     from eni_agent.daemon import Daemon
     from eni_agent.log import setup_logging
 
-    if not config.metadata:
-        from eni_agent.errors import InvalidInput
-
-        raise InvalidInput("no metadata source: pass --metadata PATH or set `metadata` in the config")
     setup_logging(config.log_level)
     config_path, overrides = click.get_current_context().meta["config_args"]
     return Daemon(config, config_path, overrides).run()

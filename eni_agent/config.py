@@ -1,12 +1,14 @@
 """The agent's config file (TOML), validated like the metadata.
 
-    metadata = "/etc/eni-agent/metadata.json"   # where the ENI document comes from
+    metadata = "/etc/eni-agent/metadata.json"   # or http://HOST[:PORT]; default: the
+                                                # ECS service http://100.100.100.200
     table_base = 10000        # ENI route table = table_base + the link's ifindex
     rule_priority = 10000     # priority of every `from <ip> lookup <table>` rule
     protocol = 234            # netlink protocol that marks what the agent owns
     ignore_macs = []          # NICs to leave alone, by MAC ...
     ignore_interfaces = []    # ... or by interface name (shell globs: "cali*")
     resync_interval = 30      # daemon: full resync as a safety net, seconds
+    metadata_interval = 60    # daemon: how often to poll the metadata service, seconds
     log_level = "info"        # debug | info | warning | error
     networkmanager_unmanaged = false  # write unmanaged-devices for ENI MACs in NM's conf.d
 
@@ -45,6 +47,7 @@ class Config(BaseModel):
     ignore_macs: tuple[str, ...] = ()
     ignore_interfaces: tuple[str, ...] = ()
     resync_interval: float = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
+    metadata_interval: float = Field(60.0, ge=5, le=86400)  # daemon: service poll, seconds
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
 

@@ -33,7 +33,7 @@ from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, EventSocket, Netlink
 from eni_agent.notify import Notifier, watchdog_interval
-from eni_agent.sources import load_metadata
+from eni_agent.sources import effective_source, is_service, load_metadata
 from eni_agent.watch import FileWatch
 
 log = logging.getLogger("eni_agent.daemon")
@@ -42,6 +42,8 @@ DEBOUNCE = 0.005  # seconds to gather a burst of events into one reconcile
 RETRY_MIN, RETRY_MAX = 0.5, 30.0
 LOCK_WAIT = 2.0  # the loop must stay responsive; a held lock means retry soon
 FIGHT_WINDOW, FIGHT_REPAIRS, FIGHT_GAP = 10.0, 10, 1.0
+FETCH_GAP = 2.0  # at most one metadata-service fetch this often for unknown NICs
+FETCH_RETRY = 10.0  # after a failed service fetch, try again this soon
 
 
 class Daemon:
@@ -56,6 +58,8 @@ class Daemon:
         self.reasons: set[str] = {"start"}
         self.due: float | None = time.monotonic()
         self.next_resync = self.due + config.resync_interval
+        self.next_fetch: float | None = None  # service sources: the next poll
+        self.last_fetch = float("-inf")
         self.failures = 0
         self.ready = False
         self.stopping = False
@@ -79,8 +83,9 @@ class Daemon:
         self._open_events()
         self.nl = Netlink(self.config.protocol)
         self._open_watch()
-        log.info("started (metadata %s, protocol %d, resync every %gs)", self.config.metadata,
-                 self.config.protocol, self.config.resync_interval)
+        log.info("started (metadata %s, protocol %d, resync every %gs)",
+                 effective_source(self.config.metadata), self.config.protocol,
+                 self.config.resync_interval)
         try:
             while not self.stopping:
                 self._wait()
@@ -94,7 +99,8 @@ class Daemon:
         return 0
 
     def _wait(self) -> None:
-        deadlines = [d for d in (self.due, self.next_resync, self.next_watchdog) if d is not None]
+        deadlines = [d for d in (self.due, self.next_resync, self.next_watchdog, self.next_fetch)
+                     if d is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic())
         for key, _ in self.selector.select(timeout):
             key.data()
@@ -103,8 +109,13 @@ class Daemon:
         if self.next_watchdog is not None and now >= self.next_watchdog:
             self.notifier.send(WATCHDOG=1)
             self.next_watchdog = now + self.watchdog
-        if now >= self.next_resync:
+        if self.next_fetch is not None and now >= self.next_fetch:
+            self.next_fetch = None
             self.reload_metadata = True
+            self._schedule(0, "metadata poll")
+        if now >= self.next_resync:
+            # A file is cheap to re-read; the service is polled on its own clock.
+            self.reload_metadata = self.reload_metadata or not is_service(self.config.metadata)
             self._schedule(0, "periodic resync")
         if self.due is not None and now >= self.due:
             self.reconcile_once()
@@ -160,6 +171,12 @@ class Daemon:
             macs = {eni.mac for eni in self.metadata.secondary_enis} if self.metadata else set()
             if event.mac in macs or event.index in self.managed_indexes:
                 return "link event"
+            if (event.mac and is_service(self.config.metadata)
+                    and time.monotonic() - self.last_fetch >= FETCH_GAP):
+                # A NIC the metadata did not list: likely an ENI just attached,
+                # which the service may already describe. Ask now, not at the poll.
+                self.reload_metadata = True
+                return "unknown NIC appeared"
             return None
         if event.protocol == self.config.protocol:
             return f"{event.kind} event"
@@ -175,7 +192,7 @@ class Daemon:
             self.watch.close()
             self.watch = None
         source = self.config.metadata
-        if not source or "://" in source:
+        if is_service(source):
             return
         try:
             self.watch = FileWatch([source])
@@ -283,9 +300,16 @@ class Daemon:
         self.notifier.send(STATUS=_summary(report))
 
     def _load_metadata(self) -> None:
+        service = is_service(self.config.metadata)
+        if service:
+            self.last_fetch = time.monotonic()
+            self.next_fetch = self.last_fetch + self.config.metadata_interval * random.uniform(
+                0.9, 1.1)
         try:
             metadata = load_metadata(self.config.metadata)
         except AgentError as e:
+            if service:
+                self.next_fetch = time.monotonic() + FETCH_RETRY
             kept = "keeping the last good document" if self.metadata else "nothing applied yet"
             log.warning("%s; %s", e.message, kept)
             if self.metadata is None:
