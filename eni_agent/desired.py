@@ -9,6 +9,10 @@ Routing scheme, per matched ENI on link L (ifindex i):
   routes = <vswitch cidr> dev L scope link          table T
            default via <gateway> dev L onlink        table T
   rules  = from <ip> lookup T priority rule_priority, one per ENI address
+and, for an ENI with IPv6, in the same table:
+  routes = <vswitch IPv6 cidr> dev L; fe80::/64 dev L;
+           default via <ipv6 gateway> dev L onlink
+  rules  = from <ipv6> lookup T priority rule_priority
 """
 
 from __future__ import annotations
@@ -16,13 +20,18 @@ from __future__ import annotations
 import enum
 import fnmatch
 from dataclasses import dataclass, field
-from ipaddress import IPv4Network
+from ipaddress import IPv4Network, IPv6Network
 
 from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
 from eni_agent.model import Eni, Metadata
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
+DEFAULT_ROUTE6 = IPv6Network("::/0")
+# Replies from an ENI's IPv6 address to a link-local peer (neighbour discovery
+# with the router, a link-local gateway) must stay on the ENI's link, so the
+# ENI's table carries the link-local prefix too.
+LINK_LOCAL6 = IPv6Network("fe80::/64")
 
 
 class Match(enum.StrEnum):
@@ -97,15 +106,16 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
                           reason=f"table {table} is already used by another owner; "
                                  "change table_base")
 
-    return DesiredEni(
-        eni,
-        Match.MATCHED,
-        link=link,
-        table=table,
-        addresses=frozenset(Address(link.index, ip, eni.cidr.prefixlen) for ip in eni.ips),
-        routes=frozenset({
-            Route(table, eni.cidr, link.index),
-            Route(table, DEFAULT_ROUTE, link.index, eni.gateway),
-        }),
-        rules=frozenset(Rule(config.rule_priority, ip, table) for ip in eni.ips),
-    )
+    addresses = {Address(link.index, ip, eni.cidr.prefixlen) for ip in eni.ips}
+    routes = {Route(table, eni.cidr, link.index),
+              Route(table, DEFAULT_ROUTE, link.index, eni.gateway)}
+    rules = {Rule(config.rule_priority, ip, table) for ip in eni.ips}
+    if eni.ipv6s:
+        addresses |= {Address(link.index, ip, eni.ipv6_cidr.prefixlen) for ip in eni.ipv6s}
+        routes |= {Route(table, eni.ipv6_cidr, link.index),
+                   Route(table, LINK_LOCAL6, link.index),
+                   Route(table, DEFAULT_ROUTE6, link.index, eni.ipv6_gateway)}
+        rules |= {Rule(config.rule_priority, ip, table) for ip in eni.ipv6s}
+    return DesiredEni(eni, Match.MATCHED, link=link, table=table,
+                      addresses=frozenset(addresses), routes=frozenset(routes),
+                      rules=frozenset(rules))

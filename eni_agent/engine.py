@@ -108,7 +108,7 @@ def _coexistence_warnings(d: DesiredEni, observed: Observed) -> list[str]:
     warnings = []
     ours = {a.ip for a in d.addresses}
     for a in sorted(observed.foreign_addresses):
-        if a.index == d.link.index:
+        if a.index == d.link.index and not a.ip.is_link_local:  # fe80::: the kernel's
             source = "listed in the metadata" if a.ip in ours else "not in the metadata"
             warnings.append(f"{d.link.name} also holds {a.ip}/{a.prefixlen}, added by another "
                             f"tool ({source}; a DHCP client or network manager?)")
@@ -141,7 +141,8 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
         entry = EniReport(
             mac=d.eni.mac, eni_id=d.eni.eni_id, state=str(d.match), reason=d.reason,
             link=d.link.name if d.link else None, ifindex=d.link.index if d.link else None,
-            table=d.table, addresses=[f"{ip}/{d.eni.cidr.prefixlen}" for ip in d.eni.ips],
+            table=d.table, addresses=[f"{ip}/{d.eni.cidr.prefixlen}" for ip in d.eni.ips] + [
+                f"{ip}/{d.eni.ipv6_cidr.prefixlen}" for ip in d.eni.ipv6s],
         )
         if d.match in (Match.AMBIGUOUS, Match.CONFLICT):
             entry.errors.append(d.reason)

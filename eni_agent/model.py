@@ -15,7 +15,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict
@@ -38,6 +38,10 @@ class Eni(BaseModel):
     ips: tuple[IPv4Address, ...]
     cidr: IPv4Network
     gateway: IPv4Address
+    # IPv6: all three, or none (an IPv4-only ENI).
+    ipv6s: tuple[IPv6Address, ...] = ()
+    ipv6_cidr: IPv6Network | None = None
+    ipv6_gateway: IPv6Address | None = None
 
     @property
     def name(self) -> str:
@@ -182,8 +186,73 @@ class _Validator:
         self.check_host_in(cidr, gateway, f"{where}: gateway")
         if gateway in ips:
             raise self.fail(f"{where}: gateway", f"{gateway} is also an address of the ENI")
+        ipv6s, ipv6_cidr, ipv6_gateway = self.ipv6(fields, where)
         return Eni(mac=mac, eni_id=eni_id, primary_ip=ips[0], ips=tuple(ips), cidr=cidr,
-                   gateway=gateway)
+                   gateway=gateway, ipv6s=ipv6s, ipv6_cidr=ipv6_cidr, ipv6_gateway=ipv6_gateway)
+
+    def ipv6(self, fields: dict, where: str):
+        """(ipv6s, vswitch IPv6 CIDR, IPv6 gateway): all three, or none.
+
+        An ENI in an IPv6-enabled vswitch but with no IPv6 address assigned is
+        served with the CIDR and gateway and no `ipv6s`: that ENI is IPv4-only.
+        Addresses without a CIDR or gateway, or just one of the CIDR and the
+        gateway, cannot be configured: the document is refused.
+        """
+        raw_ips = fields.get("ipv6s")
+        raw_cidr = fields.get("vswitch-ipv6-cidr-block")
+        raw_gateway = fields.get("ipv6-gateway")
+        if raw_ips is not None and not isinstance(raw_ips, list):
+            raise self.fail(f"{where}: ipv6s", f"must be an array, got {_json_type(raw_ips)}")
+        ips = [self.ip6(item, f"{where}: ipv6s[{i}]") for i, item in enumerate(raw_ips or [])]
+        present = {"ipv6s": bool(ips), "vswitch-ipv6-cidr-block": raw_cidr not in (None, ""),
+                   "ipv6-gateway": raw_gateway not in (None, "")}
+        if not any(present.values()):
+            return (), None, None
+        missing = [name for name, there in present.items() if not there]
+        if (ips and missing) or (not ips and len(missing) == 2):
+            missing = [name for name in missing if name != "ipv6s" or ips]
+            raise self.fail(f"{where}: {missing[0]}",
+                            "missing while other IPv6 fields are set (give ipv6s, "
+                            "vswitch-ipv6-cidr-block and ipv6-gateway together)")
+        if not ips:
+            return (), None, None
+        cidr = self.cidr6(raw_cidr, f"{where}: vswitch-ipv6-cidr-block")
+        gateway = self.ip6(raw_gateway, f"{where}: ipv6-gateway")
+        for i, ip in enumerate(ips):
+            if ip not in cidr:
+                raise self.fail(f"{where}: ipv6s[{i}]", f"{ip} is outside vswitch-ipv6-cidr-block {cidr}")
+            if ip == cidr.network_address:
+                raise self.fail(f"{where}: ipv6s[{i}]", f"{ip} is the subnet-router anycast address")
+        if gateway not in cidr and not gateway.is_link_local:
+            raise self.fail(f"{where}: ipv6-gateway",
+                            f"{gateway} is neither in {cidr} nor link-local")
+        if gateway in ips:
+            raise self.fail(f"{where}: ipv6-gateway", f"{gateway} is also an address of the ENI")
+        return tuple(dict.fromkeys(ips)), cidr, gateway
+
+    def ip6(self, value: Any, where: str) -> IPv6Address:
+        if not isinstance(value, str):
+            raise self.fail(where, f"must be an IPv6 address string, got {_json_type(value)}")
+        try:
+            ip = IPv6Address(value)
+        except ValueError:
+            raise self.fail(where, f"not an IPv6 address: {_show(value)}") from None
+        if ip.is_multicast or ip.is_loopback or ip.is_unspecified or ip.ipv4_mapped:
+            raise self.fail(where, f"{ip} is not a unicast address")
+        return ip
+
+    def cidr6(self, value: Any, where: str) -> IPv6Network:
+        if not isinstance(value, str):
+            raise self.fail(where, f"must be a CIDR string, got {_json_type(value)}")
+        try:
+            cidr = IPv6Network(value, strict=True)
+        except ValueError as e:
+            raise self.fail(where, f"not an IPv6 CIDR: {_show(value)} ({_one_line(e)})") from None
+        if not 16 <= cidr.prefixlen <= 124:
+            raise self.fail(where, f"{cidr} has an unusable prefix length")
+        if cidr.is_multicast or cidr.is_loopback or cidr.is_link_local or cidr.is_unspecified:
+            raise self.fail(where, f"{cidr} is not a unicast network")
+        return cidr
 
     def ip(self, value: Any, where: str) -> IPv4Address:
         if not isinstance(value, str):
@@ -243,10 +312,11 @@ class _Validator:
             raise self.fail(where, f"{ip} is not a host address of {cidr}")
 
     def check_unique_ips(self, enis) -> None:
-        owner: dict[ipaddress.IPv4Address, str] = {}
+        owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         for eni in enis:
-            for ip in eni.ips:
-                if ip in owner:
-                    raise self.fail(f"ENI {eni.mac}: private-ipv4s",
-                                    f"{ip} is also listed on ENI {owner[ip]}")
-                owner[ip] = eni.mac
+            for field, ips in (("private-ipv4s", eni.ips), ("ipv6s", eni.ipv6s)):
+                for ip in ips:
+                    if ip in owner:
+                        raise self.fail(f"ENI {eni.mac}: {field}",
+                                        f"{ip} is also listed on ENI {owner[ip]}")
+                    owner[ip] = eni.mac

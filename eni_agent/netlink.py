@@ -15,7 +15,7 @@ import os
 import socket
 import struct
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import ip_address, ip_network
 
 from pyroute2 import IPRoute
 from pyroute2.netlink.exceptions import NetlinkError
@@ -26,6 +26,10 @@ from eni_agent.state import Address, Link, Observed, Route, Rule
 
 IFF_UP = 0x1
 IFA_F_NOPREFIXROUTE = 0x200  # the ENI subnet goes only into the ENI's own table
+# The cloud allocated the address: duplicate address detection can only delay
+# it (a tentative IPv6 address cannot be a source for ~1 s), never catch a clash.
+IFA_F_NODAD = 0x2
+FAMILIES = (socket.AF_INET, socket.AF_INET6)
 RTNH_F_ONLINK = 0x4
 RT_SCOPE_UNIVERSE = 0
 RT_SCOPE_LINK = 253
@@ -41,6 +45,9 @@ RTMGRP_LINK = 0x1
 RTMGRP_IPV4_IFADDR = 0x10
 RTMGRP_IPV4_ROUTE = 0x40
 RTMGRP_IPV4_RULE = 0x80
+RTMGRP_IPV6_IFADDR = 0x100
+RTMGRP_IPV6_ROUTE = 0x400
+RTMGRP_IPV6_RULE = 1 << (19 - 1)  # RTNLGRP_IPV6_RULE
 _NLMSG = struct.Struct("=IHHII")
 _RTA = struct.Struct("=HH")
 _IFINFO = struct.Struct("=BxHiII")  # family, type, index, flags, change
@@ -92,29 +99,30 @@ class Netlink:
     def observe(self) -> Observed:
         links = tuple(sorted(_link(msg) for msg in self.ipr.link("dump") if _has_mac(msg)))
         owned_addresses, foreign_addresses = set(), set()
-        for msg in self.ipr.addr("dump", family=socket.AF_INET):
-            address = _address(msg)
-            if msg.get("IFA_PROTO") == self.protocol:
-                owned_addresses.add(address)
-            else:
-                foreign_addresses.add(address)
         owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
-        for msg in self.ipr.route("dump", family=socket.AF_INET):
-            table = msg.get("RTA_TABLE") or msg["table"]
-            route = _route(msg) if msg["proto"] == self.protocol else None
-            if route is not None:
-                owned_routes.add(route)
-            else:
-                foreign_tables.add(table)
-                if table == MAIN_TABLE and msg["dst_len"] == 0 and msg.get("RTA_OIF"):
-                    foreign_default_oifs.add(msg.get("RTA_OIF"))
         owned_rules = set()
-        for msg in self.ipr.rule("dump", family=socket.AF_INET):
-            rule = _rule(msg) if msg.get("FRA_PROTOCOL") == self.protocol else None
-            if rule is not None:
-                owned_rules.add(rule)
-            else:
-                foreign_tables.add(msg.get("FRA_TABLE") or msg["table"])
+        for family in FAMILIES:
+            for msg in self.ipr.addr("dump", family=family):
+                address = _address(msg)
+                if msg.get("IFA_PROTO") == self.protocol:
+                    owned_addresses.add(address)
+                else:
+                    foreign_addresses.add(address)
+            for msg in self.ipr.route("dump", family=family):
+                table = msg.get("RTA_TABLE") or msg["table"]
+                route = _route(msg) if msg["proto"] == self.protocol else None
+                if route is not None:
+                    owned_routes.add(route)
+                else:
+                    foreign_tables.add(table)
+                    if table == MAIN_TABLE and msg["dst_len"] == 0 and msg.get("RTA_OIF"):
+                        foreign_default_oifs.add(msg.get("RTA_OIF"))
+            for msg in self.ipr.rule("dump", family=family):
+                rule = _rule(msg) if msg.get("FRA_PROTOCOL") == self.protocol else None
+                if rule is not None:
+                    owned_rules.add(rule)
+                else:
+                    foreign_tables.add(msg.get("FRA_TABLE") or msg["table"])
         return Observed(
             links=links,
             addresses=frozenset(owned_addresses),
@@ -188,19 +196,19 @@ class Netlink:
         if action is Action.REMOVE:
             return lambda: self.ipr.addr("del", index=a.index, address=str(a.ip),
                                          prefixlen=a.prefixlen)
+        flags = IFA_F_NOPREFIXROUTE | (IFA_F_NODAD if a.version == 6 else 0)
         return lambda: self.ipr.addr("add", index=a.index, address=str(a.ip),
-                                     prefixlen=a.prefixlen, proto=self.protocol,
-                                     flags=IFA_F_NOPREFIXROUTE)
+                                     prefixlen=a.prefixlen, proto=self.protocol, flags=flags)
 
     def _route_call(self, action: Action, r: Route):
         spec = dict(table=r.table, dst=str(r.dst.network_address), dst_len=r.dst.prefixlen,
-                    oif=r.oif, proto=self.protocol, family=socket.AF_INET)
+                    oif=r.oif, proto=self.protocol, family=_family(r.version))
         if r.gateway is not None:
             spec["gateway"] = str(r.gateway)
         if action is Action.REMOVE:
             return lambda: self.ipr.route("del", scope=RT_SCOPE_NOWHERE, **spec)
-        spec.update(type=RTN_UNICAST,
-                    scope=RT_SCOPE_LINK if r.gateway is None else RT_SCOPE_UNIVERSE)
+        link_scope = r.gateway is None and r.version == 4  # IPv6 routes have no scopes
+        spec.update(type=RTN_UNICAST, scope=RT_SCOPE_LINK if link_scope else RT_SCOPE_UNIVERSE)
         if r.gateway is not None:
             # onlink: the gateway needs no route of its own to be accepted, so
             # the default route survives the subnet route being removed.
@@ -210,8 +218,8 @@ class Netlink:
 
     def _rule_call(self, action: Action, r: Rule):
         verb = "del" if action is Action.REMOVE else "add"
-        return lambda: self.ipr.rule(verb, family=socket.AF_INET, priority=r.priority,
-                                     src=str(r.src), src_len=32, table=r.table,
+        return lambda: self.ipr.rule(verb, family=_family(r.version), priority=r.priority,
+                                     src=str(r.src), src_len=r.src.max_prefixlen, table=r.table,
                                      protocol=self.protocol, action=FR_ACT_TO_TBL)
 
 
@@ -264,33 +272,39 @@ def _link(msg) -> Link:
     )
 
 
+def _family(version: int) -> int:
+    return socket.AF_INET if version == 4 else socket.AF_INET6
+
+
 def _address(msg) -> Address:
     ip = msg.get("IFA_LOCAL") or msg.get("IFA_ADDRESS")
-    return Address(msg["index"], IPv4Address(ip), msg["prefixlen"])
+    return Address(msg["index"], ip_address(ip), msg["prefixlen"])
 
 
 def _route(msg) -> Route | None:
     """An owned route, if it has the one shape the agent creates."""
     if msg["type"] != RTN_UNICAST or msg.get("RTA_MULTIPATH") or msg.get("RTA_OIF") is None:
         return None
-    dst = IPv4Network(f"{msg.get('RTA_DST') or '0.0.0.0'}/{msg['dst_len']}", strict=False)
+    unspecified = "::" if msg["family"] == socket.AF_INET6 else "0.0.0.0"
+    dst = ip_network(f"{msg.get('RTA_DST') or unspecified}/{msg['dst_len']}", strict=False)
     gateway = msg.get("RTA_GATEWAY")
     return Route(
         table=msg.get("RTA_TABLE") or msg["table"],
         dst=dst,
         oif=msg.get("RTA_OIF"),
-        gateway=IPv4Address(gateway) if gateway else None,
+        gateway=ip_address(gateway) if gateway else None,
     )
 
 
 def _rule(msg) -> Rule | None:
     """An owned rule, if it has the one shape the agent creates."""
-    if (msg["src_len"] != 32 or msg["dst_len"] != 0 or msg["action"] != FR_ACT_TO_TBL
+    host_len = 32 if msg["family"] == socket.AF_INET else 128
+    if (msg["src_len"] != host_len or msg["dst_len"] != 0 or msg["action"] != FR_ACT_TO_TBL
             or msg.get("FRA_IIFNAME") or msg.get("FRA_OIFNAME") or msg.get("FRA_FWMARK")):
         return None
     return Rule(
         priority=msg.get("FRA_PRIORITY") or 0,
-        src=IPv4Address(msg.get("FRA_SRC")),
+        src=ip_address(msg.get("FRA_SRC")),
         table=msg.get("FRA_TABLE") or msg["table"],
     )
 
@@ -348,8 +362,8 @@ class EventSocket:
             self.sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)  # SO_RCVBUFFORCE (root)
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE
-                        | RTMGRP_IPV4_RULE))
+        self.sock.bind((0, RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
+                        | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE | RTMGRP_IPV6_RULE))
         self.sock.setblocking(False)
 
     def fileno(self) -> int:

@@ -55,7 +55,8 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
 
     # Before any address goes, make sure removing it cannot take others along.
     removed_addresses = sorted(observed.addresses - desired.addresses)
-    touched = {a.index for a in removed_addresses} | {link.index for link in desired.up_links}
+    touched = {a.index for a in removed_addresses if a.version == 4}
+    touched |= {link.index for link in desired.up_links}
     for link in observed.links:
         if link.index in touched and not link.promote_secondaries:
             changes.append(Change(Action.KEEP_SECONDARIES, link))
@@ -64,7 +65,7 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
         changes.append(Change(Action.REMOVE, rule))
 
     desired_route_keys = {route.key for route in desired.routes}
-    for route in sorted(observed.routes - desired.routes, key=_route_order):
+    for route in sorted(observed.routes - desired.routes):
         if route.key not in desired_route_keys:
             changes.append(Change(Action.REMOVE, route))
 
@@ -81,7 +82,7 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
             changes.append(Change(Action.ADD, address))
 
     observed_route_keys = {route.key for route in observed.routes}
-    for route in sorted(desired.routes - observed.routes, key=_route_order):
+    for route in sorted(desired.routes - observed.routes):
         action = Action.REPLACE if route.key in observed_route_keys else Action.ADD
         changes.append(Change(action, route))
 
@@ -91,7 +92,3 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
     return changes
 
 
-def _route_order(route: Route):
-    # Within a table, the on-link subnet route goes in before the default
-    # route through the gateway it makes reachable.
-    return (route.table, -route.dst.prefixlen, route.dst, route.oif, str(route.gateway))

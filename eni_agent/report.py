@@ -56,6 +56,9 @@ def metadata_text(metadata: Metadata, source: str) -> str:
     for eni in metadata.secondary_enis:
         ips = ", ".join(str(ip) for ip in eni.ips)
         lines.append(f"  {eni.name}: {ips} in {eni.cidr} via {eni.gateway}")
+        if eni.ipv6s:
+            ips = ", ".join(str(ip) for ip in eni.ipv6s)
+            lines.append(f"  {' ' * len(eni.name)}  {ips} in {eni.ipv6_cidr} via {eni.ipv6_gateway}")
     return "\n".join(lines)
 
 
@@ -67,7 +70,9 @@ def metadata_json(metadata: Metadata, source: str) -> str:
         "enis": [
             {"mac": e.mac, "eni_id": e.eni_id, "primary": e.mac == metadata.primary_mac,
              "ips": [str(ip) for ip in e.ips], "vswitch_cidr": str(e.cidr),
-             "gateway": str(e.gateway)}
+             "gateway": str(e.gateway), "ipv6s": [str(ip) for ip in e.ipv6s],
+             "vswitch_ipv6_cidr": str(e.ipv6_cidr) if e.ipv6_cidr else None,
+             "ipv6_gateway": str(e.ipv6_gateway) if e.ipv6_gateway else None}
             for e in metadata.enis
         ],
     }, indent=2)

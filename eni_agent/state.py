@@ -8,7 +8,10 @@ compares by what identifies it in the kernel.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address, IPv4Network
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+
+IP = IPv4Address | IPv6Address
+Network = IPv4Network | IPv6Network
 
 
 @dataclass(frozen=True, order=True)
@@ -26,27 +29,62 @@ class Link:
         return self.name
 
 
-@dataclass(frozen=True, order=True)
-class Address:
+class _Ordered:
+    """Orders values by `sort_key()`, which works across address families."""
+
+    def __lt__(self, other):
+        if type(other) is not type(self):
+            return NotImplemented
+        return self.sort_key() < other.sort_key()
+
+
+def ip_key(ip: IP | Network | None) -> tuple:
+    """Sort key across families (ipaddress refuses to compare v4 with v6)."""
+    if ip is None:
+        return (0,)
+    if isinstance(ip, IPv4Network | IPv6Network):
+        return (ip.version, int(ip.network_address), ip.prefixlen)
+    return (ip.version, int(ip))
+
+
+@dataclass(frozen=True)
+class Address(_Ordered):
     index: int  # ifindex of the link holding it
-    ip: IPv4Address
+    ip: IP
     prefixlen: int
+
+    @property
+    def version(self) -> int:
+        return self.ip.version
+
+    def sort_key(self) -> tuple:
+        return (self.index, ip_key(self.ip), self.prefixlen)
 
     def describe(self, names: dict[int, str]) -> str:
         return f"address {self.ip}/{self.prefixlen} dev {names.get(self.index, f'#{self.index}')}"
 
 
-@dataclass(frozen=True, order=True)
-class Route:
+@dataclass(frozen=True)
+class Route(_Ordered):
     table: int
-    dst: IPv4Network
+    dst: Network
     oif: int
-    gateway: IPv4Address | None = None  # None: an on-link (scope link) subnet route
+    gateway: IP | None = None  # None: an on-link (scope link) subnet route
 
     @property
-    def key(self) -> tuple[int, IPv4Network]:
+    def version(self) -> int:
+        return self.dst.version
+
+    @property
+    def key(self) -> tuple[int, Network]:
         """What the kernel keys a route on within one table (we never set metrics)."""
         return (self.table, self.dst)
+
+    def sort_key(self) -> tuple:
+        # Within a table, more specific routes first: the on-link subnet route
+        # goes in before the default route through the gateway it reaches.
+        return (self.table, self.version, -self.dst.prefixlen, ip_key(self.dst), self.oif,
+                ip_key(self.gateway))
 
     def describe(self, names: dict[int, str]) -> str:
         dst = "default" if self.dst.prefixlen == 0 else str(self.dst)
@@ -54,11 +92,18 @@ class Route:
         return f"route {dst}{via} dev {names.get(self.oif, f'#{self.oif}')} table {self.table}"
 
 
-@dataclass(frozen=True, order=True)
-class Rule:
+@dataclass(frozen=True)
+class Rule(_Ordered):
     priority: int
-    src: IPv4Address
+    src: IP
     table: int
+
+    @property
+    def version(self) -> int:
+        return self.src.version
+
+    def sort_key(self) -> tuple:
+        return (self.priority, ip_key(self.src), self.table)
 
     def describe(self, names: dict[int, str]) -> str:
         return f"rule {self.priority}: from {self.src} lookup {self.table}"
