@@ -17,11 +17,13 @@ Command-line flags override the file; the merged result is validated once.
 
 from __future__ import annotations
 
+import json
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
+                      ValidationError, field_validator)
 
 from eni_agent.errors import InvalidInput
 from eni_agent.files import read_trusted
@@ -40,16 +42,17 @@ MAX_TABLE = 2**32 - 1
 class Config(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    metadata: str | None = None
-    table_base: int = Field(10000, ge=256, le=2**31)
-    rule_priority: int = Field(10000, ge=1, lt=MAIN_RULE_PRIORITY)
-    protocol: int = Field(DEFAULT_PROTOCOL, ge=1, le=255)
-    ignore_macs: tuple[str, ...] = ()
-    ignore_interfaces: tuple[str, ...] = ()
-    resync_interval: float = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
-    metadata_interval: float = Field(60.0, ge=5, le=86400)  # daemon: service poll, seconds
+    # Strict types: TOML is typed, so `protocol = "235"` or `= true` is a mistake.
+    metadata: StrictStr | None = None
+    table_base: StrictInt = Field(10000, ge=256, le=2**31)
+    rule_priority: StrictInt = Field(10000, ge=1, lt=MAIN_RULE_PRIORITY)
+    protocol: StrictInt = Field(DEFAULT_PROTOCOL, ge=1, le=255)
+    ignore_macs: tuple[StrictStr, ...] = ()
+    ignore_interfaces: tuple[StrictStr, ...] = ()
+    resync_interval: StrictInt | StrictFloat = Field(30.0, ge=1, le=86400)  # daemon, seconds
+    metadata_interval: StrictInt | StrictFloat = Field(60.0, ge=5, le=86400)  # service poll
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
+    networkmanager_unmanaged: StrictBool = False  # keep NetworkManager off the listed ENIs
 
     @field_validator("protocol")
     @classmethod
@@ -113,4 +116,6 @@ def describe_validation_error(error: ValidationError) -> str:
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown setting"
-    return f"{field}: {message}"
+    if not field.isprintable() or any(c.isspace() for c in field):
+        field = json.dumps(field)  # a key with a newline must not split the message
+    return " ".join(f"{field}: {message}".split())

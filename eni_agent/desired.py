@@ -90,7 +90,9 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
         return DesiredEni(eni, Match.PENDING, reason="no link with this MAC yet")
     if len(unenslaved) != 1:
         names = ", ".join(sorted(link.name for link in candidates))
-        return DesiredEni(eni, Match.AMBIGUOUS, reason=f"several links carry this MAC: {names}")
+        why = (f"several links carry this MAC: {names}" if len(unenslaved) > 1 else
+               f"every link with this MAC is enslaved to another device: {names}")
+        return DesiredEni(eni, Match.AMBIGUOUS, reason=why)
     link = unenslaved[0]
     if any(fnmatch.fnmatchcase(link.name, pattern) for pattern in config.ignore_interfaces):
         return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")

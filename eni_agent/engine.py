@@ -155,7 +155,9 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
             text = result.change.describe(names)
             d = owner(result.change)
             target = entries[d.eni.mac].changes if d else report.other_changes
-            target.append(text if result.outcome.value == "done" else f"{text}: FAILED {result.error}")
+            line = text if result.outcome.value == "done" else f"{text}: FAILED {result.error}"
+            if line not in target:  # a change retried in each verify round is listed once
+                target.append(line)
 
     failed_by_change = {r.change: r for r in results if r.outcome.value in ("failed", "already")}
     for change in remaining:

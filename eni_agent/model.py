@@ -62,8 +62,16 @@ class Metadata(BaseModel):
 
 def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
     """Parse and validate a metadata document, or raise `InvalidInput`."""
-    if len(data) > MAX_DOCUMENT_BYTES:
+    if len(data) > MAX_DOCUMENT_BYTES or (
+            isinstance(data, str) and len(data.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES):
         raise InvalidInput(f"invalid metadata {source}: document larger than {MAX_DOCUMENT_BYTES} bytes")
+    if isinstance(data, bytes):
+        # JSON is UTF-8 (RFC 8259); json.loads(bytes) would guess UTF-16/32.
+        try:
+            data = data.decode("utf-8-sig")  # a leading BOM (some editors) is fine
+        except UnicodeDecodeError as e:
+            raise InvalidInput(f"invalid metadata {source}: not valid JSON: not UTF-8 "
+                               f"(byte {e.start})") from None
     try:
         doc = json.loads(data, object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKey as e:
@@ -233,6 +241,8 @@ class _Validator:
     def ip6(self, value: Any, where: str) -> IPv6Address:
         if not isinstance(value, str):
             raise self.fail(where, f"must be an IPv6 address string, got {_json_type(value)}")
+        if "%" in value:  # a zone would make the address compare unequal to the kernel's
+            raise self.fail(where, f"an address with a zone (%) is not allowed: {_show(value)}")
         try:
             ip = IPv6Address(value)
         except ValueError:
@@ -312,6 +322,7 @@ class _Validator:
             raise self.fail(where, f"{ip} is not a host address of {cidr}")
 
     def check_unique_ips(self, enis) -> None:
+        enis = list(enis)
         owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
         for eni in enis:
             for field, ips in (("private-ipv4s", eni.ips), ("ipv6s", eni.ipv6s)):
@@ -320,3 +331,8 @@ class _Validator:
                         raise self.fail(f"ENI {eni.mac}: {field}",
                                         f"{ip} is also listed on ENI {owner[ip]}")
                     owner[ip] = eni.mac
+        for eni in enis:  # a route via a local address would be refused by the kernel
+            for field, gateway in (("gateway", eni.gateway), ("ipv6-gateway", eni.ipv6_gateway)):
+                if gateway in owner:
+                    raise self.fail(f"ENI {eni.mac}: {field}",
+                                    f"{gateway} is an address of ENI {owner[gateway]}")

@@ -1,0 +1,189 @@
+"""The TOML config: defaults, each setting validated, overrides, file handling."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+import eni_agent.config as config_module
+from eni_agent.config import Config, load_config
+from eni_agent.errors import ExitCode, InvalidInput
+
+from ._helpers import assert_one_line, write_file
+
+
+@pytest.fixture(autouse=True)
+def no_host_config(tmp_path, monkeypatch):
+    """The default path points into tmp_path, so the host's /etc never matters."""
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent" / "config.toml")
+
+
+def config_file(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
+    return write_file(tmp_path / name, text, 0o600)
+
+
+def expect_invalid(path: Path | None, overrides=None, *needles: str) -> str:
+    with pytest.raises(InvalidInput) as info:
+        load_config(path, overrides)
+    assert info.value.exit_code == ExitCode.INVALID_INPUT
+    assert_one_line(info.value.message)
+    for needle in needles:
+        assert needle in info.value.message, (needle, info.value.message)
+    return info.value.message
+
+
+DEFAULTS = dict(metadata=None, table_base=10000, rule_priority=10000, protocol=234,
+                ignore_macs=(), ignore_interfaces=(), resync_interval=30.0, log_level="info")
+
+
+def settings_of(config: Config, names=DEFAULTS) -> dict:
+    return {name: getattr(config, name) for name in names}
+
+
+def test_defaults():
+    assert settings_of(Config()) == DEFAULTS
+
+
+def test_default_path_missing_gives_defaults():
+    assert settings_of(load_config(None)) == DEFAULTS
+
+
+def test_empty_file_gives_defaults(tmp_path):
+    assert settings_of(load_config(config_file(tmp_path, ""))) == DEFAULTS
+
+
+def test_default_path_is_read_when_present(tmp_path, monkeypatch):
+    path = config_file(tmp_path, "table_base = 20000\n")
+    monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", path)
+    assert load_config(None).table_base == 20000
+
+
+def test_full_file(tmp_path):
+    path = config_file(tmp_path, """
+metadata = "/etc/eni-agent/metadata.json"
+table_base = 20000
+rule_priority = 500
+protocol = 235
+ignore_macs = ["00:16:3E:00:01:01"]
+ignore_interfaces = ["cali*", "eth9"]
+resync_interval = 5
+log_level = "debug"
+""")
+    assert settings_of(load_config(path)) == dict(
+        metadata="/etc/eni-agent/metadata.json", table_base=20000, rule_priority=500,
+        protocol=235, ignore_macs=("00:16:3e:00:01:01",), ignore_interfaces=("cali*", "eth9"),
+        resync_interval=5.0, log_level="debug")
+
+
+@pytest.mark.parametrize(
+    "setting, value",
+    [
+        ("protocol", 5), ("protocol", 233), ("protocol", 235), ("protocol", 255),
+        ("rule_priority", 1), ("rule_priority", 32765),
+        ("table_base", 256), ("table_base", 2**31),
+    ],
+)
+def test_accepted_values(tmp_path, setting, value):
+    config = load_config(config_file(tmp_path, f"{setting} = {value}\n"))
+    assert getattr(config, setting) == value
+
+
+@pytest.mark.parametrize(
+    "text, needles",
+    [
+        # protocol numbers the kernel or iproute2 already name
+        ("protocol = 186", ["protocol", "186 is already a named routing protocol"]),  # bgp
+        ("protocol = 2", ["protocol", "named"]),  # kernel
+        ("protocol = 3", ["protocol", "named"]),  # boot
+        ("protocol = 4", ["protocol", "named"]),  # static
+        ("protocol = 16", ["protocol", "named"]),  # dhcp
+        ("protocol = 192", ["protocol", "named"]),  # eigrp
+        ("protocol = 0", ["protocol"]),
+        ("protocol = 256", ["protocol"]),
+        ("protocol = -1", ["protocol"]),
+        ('protocol = "high"', ["protocol"]),
+        ("protocol = 234.5", ["protocol"]),
+        # rules must come before the main table's rule
+        ("rule_priority = 32766", ["rule_priority"]),
+        ("rule_priority = 32767", ["rule_priority"]),
+        ("rule_priority = 0", ["rule_priority"]),
+        ("rule_priority = -5", ["rule_priority"]),
+        # table_base range
+        ("table_base = 255", ["table_base"]),
+        ("table_base = 0", ["table_base"]),
+        ("table_base = 2147483649", ["table_base"]),
+        ("table_base = [1]", ["table_base"]),
+        # MACs and interface names
+        ('ignore_macs = ["eth1"]', ["ignore_macs", "not a MAC address"]),
+        ('ignore_macs = ["00:16:3e:00:01"]', ["ignore_macs", "not a MAC address"]),
+        ('ignore_macs = ["00-16-3e-00-01-01"]', ["ignore_macs", "not a MAC address"]),
+        ('ignore_macs = "00:16:3e:00:01:01"', ["ignore_macs"]),
+        ("ignore_macs = [1]", ["ignore_macs"]),
+        ('ignore_interfaces = [""]', ["ignore_interfaces"]),
+        ('ignore_interfaces = ["a-name-of-16-chr"]', ["ignore_interfaces"]),
+        ('ignore_interfaces = ["a/b"]', ["ignore_interfaces"]),
+        ('ignore_interfaces = ["eth 1"]', ["ignore_interfaces"]),
+        ('ignore_interfaces = ["eth\\n1"]', ["ignore_interfaces"]),
+        ("metadata = 5", ["metadata"]),
+        ("resync_interval = 0", ["resync_interval"]),
+        ("resync_interval = 86401", ["resync_interval"]),
+        ('log_level = "verbose"', ["log_level"]),
+        # unknown keys and tables
+        ("tablebase = 10000", ["tablebase", "unknown setting"]),
+        ("[daemon]\ninterval = 5", ["daemon", "unknown setting"]),
+        # not TOML
+        ("table_base = ", ["invalid config"]),
+        ("table_base = 1\ntable_base = 2", ["invalid config"]),
+        ("[[", ["invalid config"]),
+        ("protocol: 235", ["invalid config"]),
+    ],
+    ids=lambda v: v if isinstance(v, str) else None,
+)
+def test_refused_values(tmp_path, text, needles):
+    path = config_file(tmp_path, text + "\n")
+    expect_invalid(path, None, str(path), *needles)
+
+
+def test_non_utf8_config_is_refused(tmp_path):
+    path = config_file(tmp_path, b'metadata = "\xff"\n')
+    expect_invalid(path, None, "invalid config")
+
+
+def test_unknown_key_with_newline_stays_on_one_line(tmp_path):
+    expect_invalid(config_file(tmp_path, '"bad\\nkey" = 1\n'), None, "unknown setting")
+
+
+@pytest.mark.parametrize("text", ["rule_priority = true", 'rule_priority = "100"',
+                                  'protocol = "235"', 'table_base = "20000"',
+                                  "table_base = 20000.0", 'resync_interval = "30"',
+                                  'ignore_macs = [true]', "metadata = false"])
+def test_settings_must_have_their_toml_type(tmp_path, text):
+    expect_invalid(config_file(tmp_path, text + "\n"), None, text.split()[0])
+
+
+def test_overrides_win_over_the_file(tmp_path):
+    path = config_file(tmp_path, 'table_base = 20000\nprotocol = 235\nignore_macs = []\n'
+                                 'metadata = "/from/file.json"\n')
+    config = load_config(path, {"table_base": 30000, "protocol": None,
+                                "ignore_macs": ("00:16:3E:00:01:01",),
+                                "metadata": "/from/flag.json"})
+    assert config.table_base == 30000
+    assert config.protocol == 235  # a None override leaves the file's value
+    assert config.ignore_macs == ("00:16:3e:00:01:01",)
+    assert config.metadata == "/from/flag.json"
+
+
+def test_overrides_are_validated(tmp_path):
+    path = config_file(tmp_path, "protocol = 235\n")
+    expect_invalid(path, {"protocol": 186}, "protocol", "named")
+    expect_invalid(None, {"rule_priority": 40000}, "rule_priority")
+
+
+def test_explicit_missing_path_is_invalid_input(tmp_path):
+    missing = tmp_path / "nope.toml"
+    expect_invalid(missing, None, str(missing), "not found")
+
+
+def test_directory_as_config_is_invalid_input(tmp_path):
+    expect_invalid(tmp_path, None, str(tmp_path), "cannot read")
