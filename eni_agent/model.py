@@ -28,9 +28,14 @@ _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
 class Eni(BaseModel):
-    """One attached ENI, normalised: lower-case MAC, primary IP first."""
+    """One attached ENI, normalised: lower-case MAC, primary IP first.
 
-    model_config = ConfigDict(frozen=True)
+    Built by `_Validator` with `model_construct`: every value was checked
+    there, with messages naming the ENI and field, so pydantic's own schema
+    (slow to build at import) is only built if someone validates directly.
+    """
+
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     mac: str
     eni_id: str | None = None
@@ -50,7 +55,7 @@ class Eni(BaseModel):
 
 
 class Metadata(BaseModel):
-    model_config = ConfigDict(frozen=True)
+    model_config = ConfigDict(frozen=True, defer_build=True)
 
     primary_mac: str
     enis: tuple[Eni, ...]  # every listed ENI, the primary too, sorted by MAC
@@ -154,7 +159,8 @@ class _Validator:
                 raise self.fail(f"ENI {mac}", "not a unicast MAC address")
             enis[mac] = self.eni(mac, fields)
         self.check_unique_ips(enis.values())
-        return Metadata(primary_mac=primary_mac, enis=tuple(enis[m] for m in sorted(enis)))
+        return Metadata.model_construct(primary_mac=primary_mac,
+                                        enis=tuple(enis[m] for m in sorted(enis)))
 
     def macs_table(self, doc: dict) -> dict:
         node: Any = doc
@@ -195,8 +201,9 @@ class _Validator:
         if gateway in ips:
             raise self.fail(f"{where}: gateway", f"{gateway} is also an address of the ENI")
         ipv6s, ipv6_cidr, ipv6_gateway = self.ipv6(fields, where)
-        return Eni(mac=mac, eni_id=eni_id, primary_ip=ips[0], ips=tuple(ips), cidr=cidr,
-                   gateway=gateway, ipv6s=ipv6s, ipv6_cidr=ipv6_cidr, ipv6_gateway=ipv6_gateway)
+        return Eni.model_construct(mac=mac, eni_id=eni_id, primary_ip=ips[0], ips=tuple(ips),
+                                   cidr=cidr, gateway=gateway, ipv6s=ipv6s, ipv6_cidr=ipv6_cidr,
+                                   ipv6_gateway=ipv6_gateway)
 
     def ipv6(self, fields: dict, where: str):
         """(ipv6s, vswitch IPv6 CIDR, IPv6 gateway): all three, or none.
