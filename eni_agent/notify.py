@@ -18,7 +18,10 @@ class Notifier:
         self.address = address or None
         self.sock: socket.socket | None = None
         if self.address:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+            # Non-blocking: a receiver that stops reading must never stall the
+            # daemon's repairs; a status update is dropped instead.
+            self.sock = socket.socket(socket.AF_UNIX,
+                                      socket.SOCK_DGRAM | socket.SOCK_CLOEXEC | socket.SOCK_NONBLOCK)
 
     @property
     def enabled(self) -> bool:
@@ -31,7 +34,7 @@ class Notifier:
         message = "\n".join(f"{key}={value}" for key, value in fields.items())
         try:
             self.sock.sendto(message.encode("utf-8", "replace"), self.address)
-        except OSError:
+        except OSError:  # BlockingIOError included: the receiver is not reading
             return False
         return True
 

@@ -1,0 +1,429 @@
+"""eni-agent benchmark: run as root, `python benchmarks/run.py [--quick]`.
+
+Builds throwaway network namespaces (a guest with N veth ENIs x M IPs each, a
+router with strict rp_filter, a host behind it) and prints medians of several
+runs, side by side with the floor: `ip -batch` applying the same netlink
+changes in one process.
+
+  sync (cold)        whole `eni-agent sync` process, nothing configured yet
+  sync (idempotent)  whole process, already converged
+  ip -batch          link up, addresses, two routes per table, one rule per address
+  --help             whole process
+  daemon             hotplug -> a TCP handshake through the new ENI succeeds;
+                     a rule deleted -> the rule is back; RSS and CPU at rest
+
+Latencies are timed in this process from the kernel's own netlink
+notifications (setns into the guest namespace), not by polling `ip`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ctypes
+import json
+import os
+import select
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+from eni_agent.netlink import wire  # noqa: E402  (the benchmark reads raw events too)
+
+PY = sys.executable
+AGENT = [PY, "-m", "eni_agent"]
+PREFIX = f"eni-bench-{os.getpid()}"
+G, R, H = f"{PREFIX}-g", f"{PREFIX}-r", f"{PREFIX}-h"
+CLONE_NEWNET = 0x40000000
+_libc = ctypes.CDLL("libc.so.6", use_errno=True)
+
+
+def sh(*argv: str, check: bool = True, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(argv, check=check, capture_output=True, text=True, **kw)
+
+
+def ip(ns: str, *args: str) -> None:
+    sh("ip", "-n", ns, *args)
+
+
+def mac(i: int) -> str:
+    return f"00:16:3e:{i >> 8 & 0xff:02x}:{i & 0xff:02x}:01"
+
+
+def eni_ips(i: int, m: int) -> list[str]:
+    return [f"10.{i}.{j // 250}.{j % 250 + 1}" for j in range(m)]
+
+
+# -- topology ---------------------------------------------------------------------
+
+
+def build(n: int, m: int, attach: bool = True) -> None:
+    destroy()
+    for ns in (G, R, H):
+        sh("ip", "netns", "add", ns)
+        ip(ns, "link", "set", "lo", "up")
+    for key in ("net.ipv4.ip_forward=1", "net.ipv4.conf.all.rp_filter=1",
+                "net.ipv4.conf.default.rp_filter=1"):
+        sh("ip", "netns", "exec", R, "sysctl", "-qw", key)
+    sh("ip", "-n", R, "link", "add", "rh", "type", "veth", "peer", "name", "eth0", "netns", H)
+    ip(R, "addr", "add", "192.168.100.1/24", "dev", "rh")
+    ip(R, "link", "set", "rh", "up")
+    ip(H, "addr", "add", "192.168.100.2/24", "dev", "eth0")
+    ip(H, "link", "set", "eth0", "up")
+    ip(H, "route", "add", "default", "via", "192.168.100.1")
+    sh("ip", "-n", R, "link", "add", "r0", "type", "veth", "peer", "name", "eth0", "netns", G,
+       "address", "00:16:3e:00:00:01")
+    ip(R, "addr", "add", "10.0.0.253/24", "dev", "r0")
+    ip(R, "link", "set", "r0", "up")
+    ip(G, "addr", "add", "10.0.0.5/24", "dev", "eth0")
+    ip(G, "link", "set", "eth0", "up")
+    ip(G, "route", "add", "default", "via", "10.0.0.253")
+    if attach:
+        for i in range(1, n + 1):
+            attach_eni(i, m)
+
+
+def attach_eni(i: int, m: int) -> None:
+    """Router side first (gateway, a /32 per address), then the guest end moves in."""
+    ip(R, "link", "add", f"r{i}", "type", "veth", "peer", "name", f"eth{i}",
+       "address", mac(i))
+    ip(R, "addr", "add", f"10.{i}.255.253/16", "dev", f"r{i}", "noprefixroute")
+    # A VPC's vswitch knows every binding; a Linux router ARPs, and after a
+    # failed probe (the address not there yet) retries only every second.
+    # Retry every 5 ms so the router measures the agent, not its ARP timer.
+    sh("ip", "netns", "exec", R, "sysctl", "-qw", f"net.ipv4.neigh.r{i}.retrans_time_ms=5",
+       f"net.ipv4.neigh.r{i}.mcast_solicit=100")
+    ip(R, "link", "set", f"r{i}", "up")
+    batch = "".join(f"route add {a}/32 dev r{i}\n" for a in eni_ips(i, m))
+    subprocess.run(["ip", "-n", R, "-batch", "-"], input=batch, text=True, check=True)
+    ip(R, "link", "set", f"eth{i}", "netns", G)
+
+
+def destroy() -> None:
+    for ns in (G, R, H):
+        sh("ip", "netns", "del", ns, check=False)
+
+
+def document(n: int, m: int, path: Path) -> Path:
+    macs = {"00:16:3e:00:00:01": {"primary-ip-address": "10.0.0.5", "gateway": "10.0.0.253",
+                                  "vswitch-cidr-block": "10.0.0.0/24"}}
+    for i in range(1, n + 1):
+        ips = eni_ips(i, m)
+        macs[mac(i)] = {"network-interface-id": f"eni-{i}", "primary-ip-address": ips[0],
+                        "private-ipv4s": ips, "gateway": f"10.{i}.255.253",
+                        "vswitch-cidr-block": f"10.{i}.0.0/16"}
+    path.write_text(json.dumps({"mac": "00:16:3e:00:00:01",
+                                "network": {"interfaces": {"macs": macs}}}))
+    path.chmod(0o600)
+    return path
+
+
+def ip_batch_script(n: int, m: int) -> str:
+    """The same kernel changes eni-agent makes (iproute2 6.1 cannot mark addresses)."""
+    lines = []
+    for i in range(1, n + 1):
+        table = 20000 + i
+        lines.append(f"link set eth{i} up")
+        lines += [f"addr add {a}/16 dev eth{i} noprefixroute" for a in eni_ips(i, m)]
+        lines.append(f"route add 10.{i}.0.0/16 dev eth{i} table {table} proto 234")
+        lines.append(f"route add default via 10.{i}.255.253 dev eth{i} table {table} "
+                     "proto 234 onlink")
+        lines += [f"rule add from {a} lookup {table} priority 10000 proto 234"
+                  for a in eni_ips(i, m)]
+    return "\n".join(lines) + "\n"
+
+
+def reset_guest() -> None:
+    """Remove all ENI configuration from the guest (whoever made it)."""
+    for family in ("-4", "-6"):
+        rules = json.loads(sh("ip", "-n", G, family, "-j", "rule").stdout)
+        count = sum(1 for rule in rules if rule.get("priority") == 10000)
+        if count:
+            subprocess.run(["ip", "-n", G, family, "-batch", "-"], text=True, check=False,
+                           input="rule del priority 10000\n" * count, capture_output=True)
+    sh("ip", "-n", G, "route", "flush", "table", "all", "proto", "234", check=False)
+    links = json.loads(sh("ip", "-n", G, "-j", "link").stdout)
+    for link in links:
+        if link["ifname"].startswith("eth") and link["ifname"] != "eth0":
+            sh("ip", "-n", G, "addr", "flush", "dev", link["ifname"], check=False)
+            sh("ip", "-n", G, "link", "set", link["ifname"], "down", check=False)
+
+
+# -- timing -------------------------------------------------------------------------
+
+
+def timed(argv: list[str], stdin: str | None = None) -> float:
+    start = time.perf_counter()
+    subprocess.run(argv, input=stdin, text=True, check=True, capture_output=True, cwd=REPO)
+    return time.perf_counter() - start
+
+
+def in_guest(argv: list[str]) -> list[str]:
+    return ["ip", "netns", "exec", G, *argv]
+
+
+def measure_sync(n: int, m: int, runs: int, doc: Path) -> dict[str, float]:
+    cold, idem, batch = [], [], []
+    script = ip_batch_script(n, m)
+    for _ in range(runs):
+        reset_guest()
+        batch.append(timed(["ip", "-n", G, "-batch", "-"], script))
+        reset_guest()
+        cold.append(timed(in_guest([*AGENT, "sync", "--metadata", str(doc)])))
+        idem.append(timed(in_guest([*AGENT, "sync", "--metadata", str(doc)])))
+    return {"ip_batch": statistics.median(batch), "cold": statistics.median(cold),
+            "idempotent": statistics.median(idem)}
+
+
+def ns_fd(name: str) -> int:
+    return os.open(f"/run/netns/{name}", os.O_RDONLY)
+
+
+class InNamespace:
+    """Run this thread in another network namespace, then come back."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __enter__(self):
+        self.home = os.open("/proc/thread-self/ns/net", os.O_RDONLY)
+        fd = ns_fd(self.name)
+        if _libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        os.close(fd)
+
+    def __exit__(self, *exc):
+        _libc.setns(self.home, CLONE_NEWNET)
+        os.close(self.home)
+
+
+def event_socket(groups: int) -> socket.socket:
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW, socket.NETLINK_ROUTE)
+    sock.bind((0, groups))
+    return sock
+
+
+def wait_event(sock: socket.socket, predicate, timeout: float) -> float | None:
+    """perf_counter() when a notification satisfying predicate(type, body) arrives."""
+    deadline = time.perf_counter() + timeout
+    while True:
+        left = deadline - time.perf_counter()
+        if left <= 0:
+            return None
+        if not select.select([sock], [], [], left)[0]:
+            return None
+        data = sock.recv(1 << 16)
+        now = time.perf_counter()
+        for msg_type, _flags, _seq, body in wire.messages(data):
+            if predicate(msg_type, body):
+                return now
+
+
+def handshake_until(dst: str, port: int, deadline: float) -> float | None:
+    """Keep trying a TCP handshake from the host namespace; time of the first success."""
+    with InNamespace(H):
+        while time.perf_counter() < deadline:
+            s = socket.socket()
+            s.settimeout(0.01)
+            try:
+                s.connect((dst, port))
+                return time.perf_counter()
+            except OSError:
+                time.sleep(0.0005)
+            finally:
+                s.close()
+    return None
+
+
+def daemon_figures(n: int, m: int, runs: int, workdir: Path) -> dict[str, object]:
+    """Start a daemon with n ENIs configured, then measure hotplug, drift, RSS, CPU."""
+    build(n, m)
+    doc = document(n + runs, m, workdir / "daemon.json")  # lists the ENIs to hot-plug too
+    notify = workdir / "notify.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    listener.bind(str(notify))
+    env = dict(os.environ, NOTIFY_SOCKET=str(notify),
+               ENI_AGENT_LOCK=str(workdir / "apply.lock"))
+    proc = subprocess.Popen(in_guest([*AGENT, "daemon", "--metadata", str(doc),
+                                      "--resync-interval", "3600", "--log-level", "warning"]),
+                            env=env, cwd=REPO, stderr=open(workdir / "daemon.log", "w"), text=True)
+    try:
+        listener.settimeout(60)
+        while b"READY=1" not in listener.recv(4096):
+            pass
+        threading.Thread(target=_drain, args=(listener,), daemon=True).start()
+        pid = _python_pid(proc.pid)
+        time.sleep(1.0)
+        rss_mb = _rss_kb(pid) / 1024
+        cpu0 = _cpu_seconds(pid)
+        time.sleep(5.0)
+        cpu_rest = _cpu_seconds(pid) - cpu0
+
+        # A listener on every address in the guest: any port 7000 SYN is answered
+        # once the address is there and its reply is routed out the right NIC.
+        server = threading.Thread(target=_serve, args=(7000,), daemon=True)
+        server.start()
+        time.sleep(0.2)
+        hotplug = []
+        for k in range(runs):
+            i = n + 1 + k
+            with InNamespace(G):
+                events = event_socket(1)  # RTMGRP_LINK
+            attach_eni(i, m)
+            appeared = wait_event(events, lambda t, b: t == wire.RTM_NEWLINK
+                                  and wire.decode_link(b).mac == mac(i), 5)
+            events.close()
+            reachable = handshake_until(eni_ips(i, m)[0], 7000, time.perf_counter() + 10)
+            if appeared and reachable:
+                hotplug.append(reachable - appeared)
+
+        drift = []
+        victim = eni_ips(1, m)[-1]
+        for _ in range(runs * 2):
+            with InNamespace(G):
+                events = event_socket(0x80)  # RTMGRP_IPV4_RULE
+            start = time.perf_counter()
+            sh("ip", "-n", G, "rule", "del", "from", victim, "priority", "10000")
+            back = wait_event(events, lambda t, b: t == wire.RTM_NEWRULE
+                              and str(wire.decode_rule(b).src) == victim, 5)
+            events.close()
+            if back:
+                drift.append(back - start)
+            time.sleep(0.2)
+        return {"rss_mb": rss_mb, "cpu_rest_s": cpu_rest, "hotplug": hotplug, "drift": drift}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        listener.close()
+
+
+def _drain(sock: socket.socket) -> None:
+    """Keep reading STATUS= updates, as systemd would."""
+    sock.settimeout(None)
+    try:
+        while sock.recv(4096):
+            pass
+    except OSError:
+        return
+
+
+def _serve(port: int) -> None:
+    with InNamespace(G):
+        srv = socket.socket()
+        srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        srv.bind(("0.0.0.0", port))
+        srv.listen(128)
+    while True:
+        conn, _ = srv.accept()
+        conn.close()
+
+
+def _python_pid(pid: int) -> int:
+    """`ip netns exec` execs the command, but check for a child just in case."""
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    kids = children.read_text().split() if children.exists() else []
+    return int(kids[0]) if kids else pid
+
+
+def _rss_kb(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1])
+    return 0
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+# -- report -------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:8.1f} ms"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=5, help="runs per figure (median)")
+    parser.add_argument("--quick", action="store_true", help="fewer runs and sizes")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    args = parser.parse_args()
+    if os.geteuid() != 0:
+        sys.exit("benchmarks/run.py: run as root (it builds network namespaces)")
+    runs = 3 if args.quick else args.runs
+    sizes = [(1, 1), (8, 10), (32, 20)] if args.quick else [
+        (1, 1), (4, 5), (8, 10), (16, 20), (32, 20), (32, 50)]
+    workdir = Path(tempfile.mkdtemp(prefix="eni-bench-"))
+    results: dict[str, object] = {"runs": runs}
+    try:
+        print(f"eni-agent benchmark: medians of {runs} runs; "
+              f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}, kernel {os.uname().release}")
+        helps = [timed([*AGENT, "--help"]) for _ in range(runs * 2)]
+        results["help"] = statistics.median(helps)
+
+        print("\none-shot sync, whole process, vs `ip -batch` doing the same changes")
+        print(f"{'ENIs x IPs':>11} {'changes':>8} {'ip -batch':>11} {'sync cold':>11} "
+              f"{'ratio':>7} {'sync idempotent':>16}")
+        growth = []
+        for n, m in sizes:
+            build(n, m)
+            doc = document(n, m, workdir / f"doc-{n}x{m}.json")
+            figures = measure_sync(n, m, runs, doc)
+            changes = n * (2 * m + 3)
+            ratio = figures["cold"] / figures["ip_batch"]
+            growth.append({"enis": n, "ips": m, "changes": changes, **figures, "ratio": ratio})
+            print(f"{n:>5} x {m:<3} {changes:>8} {ms(figures['ip_batch'])} "
+                  f"{ms(figures['cold'])} {ratio:6.1f}x {ms(figures['idempotent']):>16}")
+        results["sync"] = growth
+
+        print("\ndaemon, 32 ENIs x 20 IPs configured")
+        d = daemon_figures(32, 20, runs, workdir)
+        results["daemon"] = d
+        hot, drift = d["hotplug"], d["drift"]
+        print(f"  hotplug -> reachable (TCP handshake through the new ENI): median "
+              f"{ms(statistics.median(hot)) if hot else 'n/a'} over {len(hot)} "
+              f"(min {ms(min(hot)) if hot else '-'}, max {ms(max(hot)) if hot else '-'})")
+        print(f"  drift -> repaired (a rule deleted -> back):                median "
+              f"{ms(statistics.median(drift)) if drift else 'n/a'} over {len(drift)}")
+        print(f"  RSS at rest: {d['rss_mb']:.1f} MB;  CPU at rest: {d['cpu_rest_s']:.3f} s "
+              "over 5 s")
+        print(f"\n`eni-agent --help`: {ms(results['help'])}")
+
+        row = next(g for g in growth if (g["enis"], g["ips"]) == (32, 20))
+        print("\ngoals at 32 ENIs x 20 IPs")
+        for name, value, goal, ok in [
+            ("cold sync vs ip -batch", f"{row['ratio']:.1f}x", "<= 3x", row["ratio"] <= 3),
+            ("idempotent sync", ms(row["idempotent"]).strip(), "<= 150 ms",
+             row["idempotent"] <= 0.150),
+            ("hotplug -> reachable", ms(statistics.median(hot)).strip() if hot else "n/a",
+             "<= 50 ms", bool(hot) and statistics.median(hot) <= 0.050),
+            ("drift -> repaired", ms(statistics.median(drift)).strip() if drift else "n/a",
+             "<= 50 ms", bool(drift) and statistics.median(drift) <= 0.050),
+            ("RSS at rest", f"{d['rss_mb']:.1f} MB", "<= 40 MB", d["rss_mb"] <= 40),
+            ("CPU at rest (5 s)", f"{d['cpu_rest_s']:.3f} s", "~0", d["cpu_rest_s"] < 0.02),
+            ("--help", ms(results["help"]).strip(), "<= 100 ms", results["help"] <= 0.100),
+        ]:
+            print(f"  {name:<24} {value:>12}   goal {goal:<10} {'met' if ok else 'NOT met'}")
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2))
+    finally:
+        destroy()
+        shutil.rmtree(workdir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
