@@ -1,0 +1,66 @@
+"""Drift under a running daemon (a network manager or an admin undoing part
+of the configuration) is repaired from the netlink event, within about a
+second, not at the next periodic resync (30 s by default)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .daemon_proc import (
+    describe,
+    eni_problems,
+    eni_table,
+    metadata_file,
+    run_daemon,
+    traffic_problems,
+)
+from .netns import Topology, build_metadata, ip
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+REPAIR_TIMEOUT = 3.0  # seconds: generous; the repair typically takes well under 0.2 s
+
+
+def delete_rule(t: Topology, table: int) -> str:
+    ip(t.guest, "rule", "del", "from", "10.0.1.10", "lookup", table, "priority", 10000)
+    return "add rule 10000: from 10.0.1.10"
+
+
+def flush_table(t: Topology, table: int) -> str:
+    ip(t.guest, "route", "flush", "table", table)
+    return "add route default via 10.0.1.253"
+
+
+def delete_address(t: Topology, table: int) -> str:
+    ip(t.guest, "addr", "del", "10.0.1.11/24", "dev", "eth1")
+    return "add address 10.0.1.11/24"
+
+
+def set_link_down(t: Topology, table: int) -> str:
+    ip(t.guest, "link", "set", "eth1", "down")
+    return "set link eth1 up"
+
+
+@pytest.mark.parametrize("drift", [delete_rule, flush_table, delete_address, set_link_down],
+                         ids=lambda f: f.__name__)
+def test_drift_is_repaired_promptly(topology_with_eni, tmp_path, drift):
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_ready()
+        d.wait_until(lambda: not eni_problems(t, eni))
+        repair = drift(t, eni_table(t, eni))  # raises if the drift itself failed
+        took = d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT,
+                            what=f"repair after {drift.__name__}")
+        print(f"{drift.__name__}: repaired in {took:.3f}s")
+        d.wait_log(repair, count=2)  # once at start, once as the repair, naming its trigger
+        assert d.log_lines(repair)[-1].endswith(" event)"), d.log_lines(repair)
+        assert eni_problems(t, eni) == [], describe(t)
+        assert traffic_problems(t, eni.ips) == []
+        assert d.alive()

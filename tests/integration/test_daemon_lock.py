@@ -1,0 +1,94 @@
+"""The apply lock shared by the daemon and one-shot commands (ENI_AGENT_LOCK
+points every process of a test at the same per-test lock file)."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .daemon_proc import (
+    REPO,
+    describe,
+    eni_agent_cli,
+    eni_problems,
+    metadata_file,
+    run_daemon,
+    traffic_problems,
+)
+from .netns import build_metadata, ip
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+
+def test_one_shot_sync_while_the_daemon_runs_is_in_sync_and_the_daemon_keeps_working(
+        topology_with_eni, tmp_path):
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_ready()
+        cp = eni_agent_cli(t, d, "sync", "--metadata", str(path), "--json")
+        assert cp.returncode == 0, cp.stderr
+        report = json.loads(cp.stdout)
+        assert report["result"] == "converged"
+        assert [(e["mac"], e["state"], e["changes"]) for e in report["enis"]] == \
+            [(eni.mac, "in-sync", [])]
+        assert report["other_changes"] == []
+
+        # The daemon is still at work: drift is repaired.
+        ip(t.guest, "addr", "del", "10.0.1.10/24", "dev", "eth1")
+        d.wait_until(lambda: not eni_problems(t, eni), 3.0, what="drift repaired")
+        assert traffic_problems(t, eni.ips) == []
+        assert d.alive()
+
+
+def test_sync_waits_for_a_held_lock_and_daemon_repairs_after_release(topology_with_eni, tmp_path):
+    """While another writer holds the lock, neither `sync` nor the daemon
+    touches the kernel; `sync` keeps waiting (it gives up with exit 7 after
+    10 s, not exercised here), the daemon keeps retrying; both succeed once it
+    is released."""
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_ready()
+        d.wait_until(lambda: not eni_problems(t, eni))
+        fd = os.open(d.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        sync = None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            ip(t.guest, "rule", "del", "from", "10.0.1.11", "priority", "10000")  # drift
+            env = {**os.environ, "ENI_AGENT_LOCK": d.lock_path}
+            env.pop("NOTIFY_SOCKET", None)
+            sync = subprocess.Popen(
+                ["ip", "netns", "exec", t.guest, sys.executable, "-m", "eni_agent", "sync",
+                 "--metadata", str(path), "--config", str(d.config)],
+                cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+            time.sleep(1.0)
+            assert sync.poll() is None, sync.communicate()  # still waiting for the lock
+            assert eni_problems(t, eni) != []  # nobody could repair the drift
+            time.sleep(1.5)  # past the daemon's own 2 s lock wait: it must retry, not die
+            assert d.alive() and sync.poll() is None
+            assert eni_problems(t, eni) != []
+        finally:
+            os.close(fd)  # release
+            if sync is not None and sync.poll() is None:
+                try:
+                    out, err = sync.communicate(timeout=10)
+                except subprocess.TimeoutExpired:
+                    sync.kill()
+                    out, err = sync.communicate()
+        assert sync.returncode == 0, (out, err)
+        assert "sync: converged" in out
+        d.wait_until(lambda: not eni_problems(t, eni), 5.0, what="drift repaired after release")
+        assert eni_problems(t, eni) == [], describe(t)
+        assert d.alive()

@@ -1,0 +1,99 @@
+"""The metadata file's directory missing at start, or replaced while running.
+
+The daemon watches the file's directory with inotify. If the directory does
+not exist when the daemon starts, or is deleted and re-created later (a
+config manager or cloud-init re-creating /etc/eni-agent), the watch is never
+re-established: from then on metadata changes are only noticed by the
+periodic resync (30 s by default) instead of at once.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+
+from .daemon_proc import (
+    DaemonError,
+    describe,
+    eni_problems,
+    metadata_file,
+    run_daemon,
+    write_json_atomically,
+)
+from .netns import build_metadata
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+THREE_IPS = ("10.0.1.10", "10.0.1.11", "10.0.1.12")
+PROMPT = 2.0  # seconds; a watched change is applied in ~0.1 s
+
+
+def _add_an_ip(t, path) -> None:
+    t.assign_private_ip("eth1", "10.0.1.12")
+    write_json_atomically(build_metadata(t), path)
+
+
+def test_directory_created_after_start_is_picked_up(topology_with_eni, tmp_path):
+    t = topology_with_eni
+    path = tmp_path / "etc" / "metadata.json"  # etc/ does not exist yet
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_notification(lambda n: n.fields.get("STATUS", "").startswith("waiting for metadata"))
+        metadata_file(tmp_path, build_metadata(t))
+        d.wait_ready(timeout=10)  # by the retry with backoff (a few seconds at most here)
+        assert eni_problems(t, t.eni("eth1")) == [], describe(t)
+
+
+@pytest.mark.xfail(strict=True, raises=DaemonError,
+                   reason="BUG: inotify watch never set up when the metadata directory is missing "
+                   "at start; changes wait for the periodic resync")
+def test_changes_are_seen_at_once_when_the_directory_appeared_after_start(
+        topology_with_eni, tmp_path):
+    t = topology_with_eni
+    path = tmp_path / "etc" / "metadata.json"
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_notification(lambda n: n.fields.get("STATUS", "").startswith("waiting for metadata"))
+        metadata_file(tmp_path, build_metadata(t))
+        d.wait_ready(timeout=10)
+        _add_an_ip(t, path)
+        d.wait_until(lambda: not eni_problems(t, t.eni("eth1"), ips=THREE_IPS), PROMPT,
+                     what="the change applied")
+
+
+@pytest.mark.xfail(strict=True, raises=DaemonError,
+                   reason="BUG: inotify watch lost (IN_IGNORED) when the metadata directory is "
+                   "deleted and re-created; changes wait for the periodic resync")
+def test_changes_are_seen_at_once_after_the_directory_was_re_created(topology_with_eni, tmp_path):
+    t = topology_with_eni
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_ready()
+        shutil.rmtree(path.parent)
+        d.wait_log("file not found")
+        path.parent.mkdir(mode=0o700)
+        _add_an_ip(t, path)
+        d.wait_until(lambda: not eni_problems(t, t.eni("eth1"), ips=THREE_IPS), PROMPT,
+                     what="the change applied")
+
+
+def test_periodic_resync_still_applies_changes_after_the_directory_was_re_created(
+        topology_with_eni, tmp_path):
+    """The safety net: with --resync-interval 1 the change lands within ~1 s anyway."""
+    t = topology_with_eni
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path, resync_interval=1) as d:
+        d.wait_ready()
+        shutil.rmtree(path.parent)
+        d.wait_log("file not found")
+        path.parent.mkdir(mode=0o700)
+        start = time.monotonic()
+        _add_an_ip(t, path)
+        d.wait_until(lambda: not eni_problems(t, t.eni("eth1"), ips=THREE_IPS), 5.0,
+                     what="the change applied by the periodic resync")
+        print(f"applied by the periodic resync after {time.monotonic() - start:.2f}s")
+        d.wait_log("(periodic resync)")

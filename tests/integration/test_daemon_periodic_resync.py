@@ -1,0 +1,33 @@
+"""The periodic full resync is the safety net for drift that makes no netlink
+event: promote_secondaries switched off by hand is restored at the next resync."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from .daemon_proc import eni_problems, metadata_file, run_daemon
+from .netns import build_metadata, get_sysctl, set_sysctls
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+KEY = "net.ipv4.conf.eth1.promote_secondaries"
+
+
+def test_periodic_resync_restores_promote_secondaries(topology_with_eni, tmp_path):
+    t = topology_with_eni
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path, resync_interval=1) as d:
+        d.wait_ready()
+        assert eni_problems(t, t.eni("eth1")) == []
+        assert get_sysctl(t.guest, KEY) == "1"
+        set_sysctls(t.guest, {KEY: 0})  # no netlink event for this one
+        took = d.wait_until(lambda: get_sysctl(t.guest, KEY) == "1", 4.0, interval=0.05,
+                            what="promote_secondaries restored")
+        print(f"promote_secondaries restored after {took:.2f}s (resync every 1 s)")
+        d.wait_log("set promote_secondaries on eth1 (periodic resync)")
+        assert d.alive()

@@ -1,0 +1,101 @@
+"""`eni-agent daemon` start-up: present ENIs configured, READY=1 only after that."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import time
+
+import pytest
+
+from .daemon_proc import (
+    describe,
+    eni_problems,
+    metadata_file,
+    owned_rules,
+    run_daemon,
+    traffic_problems,
+)
+from .netns import build_metadata, guest_state, make_eni
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+
+def test_two_present_enis_configured_then_ready_with_one_line_status(topology_factory, tmp_path):
+    t = topology_factory([make_eni(1), make_eni(2)])
+    enis = [t.eni("eth1"), t.eni("eth2")]
+    path = metadata_file(tmp_path, build_metadata(t))
+
+    def at_ready():  # runs in the notify thread the moment READY=1 arrives
+        return {e.ifname: eni_problems(t, e) for e in enis}
+
+    with run_daemon(t, path, tmp_path, on_ready=at_ready) as d:
+        ready = d.wait_ready(timeout=15)
+        # The kernel already held everything when READY=1 arrived.
+        assert d.ready_result == {"eth1": [], "eth2": []}, describe(t)
+        assert len(owned_rules(t)) == 4
+
+        status = ready.fields["STATUS"]
+        assert "\n" not in status and len(status) < 200
+        assert status == f"converged: 2 in sync (pid {d.python_pid()})"
+        assert len(d.messages("READY")) == 1
+        print(f"READY after {ready.at - d.started_at:.3f}s: {status!r}")
+
+        assert traffic_problems(t, ["10.0.0.5", *enis[0].ips, *enis[1].ips]) == []
+        assert d.alive()
+        time.sleep(0.3)
+        assert len(d.messages("READY")) == 1  # READY is sent once
+
+
+def test_ready_is_not_sent_before_the_first_reconcile_has_changed_the_kernel(
+        topology_with_eni, tmp_path):
+    """Hold the apply lock so the first reconcile cannot run: no READY=1 and
+    no change while it is held; READY=1 comes after the release, and by then
+    the rules are in the kernel."""
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = metadata_file(tmp_path, build_metadata(t))
+    before = guest_state(t)
+
+    with run_daemon(t, path, tmp_path, start=False,
+                    on_ready=lambda: (time.monotonic(), eni_problems(t, eni))) as d:
+        os.makedirs(os.path.dirname(d.lock_path), exist_ok=True)
+        fd = os.open(d.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            d.start()
+            time.sleep(1.5)  # the daemon is up, waiting for the lock
+            assert d.alive()
+            assert d.messages("READY") == []
+            assert guest_state(t) == before
+            released = time.monotonic()
+        finally:
+            os.close(fd)
+        ready = d.wait_ready(timeout=10)
+        _, problems = d.ready_result
+        assert ready.at > released
+        assert problems == [], describe(t)
+        assert eni_problems(t, eni) == []
+        print(f"READY {ready.at - released:.3f}s after the lock was released")
+
+
+def test_no_metadata_at_start_waits_without_ready_then_configures(topology_with_eni, tmp_path):
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = tmp_path / "etc" / "metadata.json"
+    path.parent.mkdir(mode=0o700)
+    before = guest_state(t)
+
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_notification(lambda n: n.fields.get("STATUS", "").startswith("waiting for metadata"))
+        time.sleep(0.5)
+        assert d.messages("READY") == [] and d.alive()
+        assert guest_state(t) == before
+
+        metadata_file(tmp_path, build_metadata(t))
+        ready = d.wait_ready(timeout=10)
+        assert eni_problems(t, eni) == [], describe(t)
+        assert ready.fields["STATUS"].startswith("converged: 1 in sync")

@@ -1,0 +1,49 @@
+"""The systemd watchdog: WATCHDOG=1 every WATCHDOG_USEC/2 when asked for,
+also while the daemon is still waiting for metadata; none when WATCHDOG_PID
+names another process."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from .daemon_proc import run_daemon
+from .netns import build_metadata, write_metadata
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+
+def test_watchdog_pings_at_half_the_interval_even_before_ready(topology_with_eni, tmp_path):
+    t = topology_with_eni
+    path = tmp_path / "etc" / "metadata.json"
+    path.parent.mkdir(mode=0o700)  # no metadata yet: the daemon is not ready
+    with run_daemon(t, path, tmp_path, env={"WATCHDOG_USEC": "400000"}) as d:
+        d.wait_notification(lambda n: n.fields.get("WATCHDOG") == "1")
+        first = len(d.messages("WATCHDOG"))
+        time.sleep(1.5)
+        pings = len(d.messages("WATCHDOG")) - first
+        print(f"{pings} WATCHDOG=1 in 1.5 s (expected ~7, every 0.2 s)")
+        assert 4 <= pings <= 10
+        assert d.messages("READY") == []
+
+        write_metadata(build_metadata(t), path)
+        d.wait_ready()
+        count = len(d.messages("WATCHDOG"))
+        d.wait_notification(lambda n: n.fields.get("WATCHDOG") == "1", after=len(d.messages()))
+        assert len(d.messages("WATCHDOG")) > count  # and after READY too
+
+
+def test_no_watchdog_pings_for_another_pid(topology_with_eni, tmp_path):
+    t = topology_with_eni
+    path = tmp_path / "etc" / "metadata.json"
+    path.parent.mkdir(mode=0o700)
+    write_metadata(build_metadata(t), path)
+    with run_daemon(t, path, tmp_path, env={"WATCHDOG_USEC": "200000", "WATCHDOG_PID": "1"}) as d:
+        d.wait_ready()
+        time.sleep(0.5)
+        assert d.messages("WATCHDOG") == []
