@@ -40,7 +40,11 @@ log = logging.getLogger("eni_agent.daemon")
 
 DEBOUNCE = 0.005  # seconds to gather a burst of events into one reconcile
 RETRY_MIN, RETRY_MAX = 0.5, 30.0
-LOCK_WAIT = 2.0  # the loop must stay responsive; a held lock means retry soon
+LOCK_WAIT = 0.2  # the loop must stay responsive (signals); a held lock means retry soon
+LOCK_RETRY = 0.25
+# Triggers that mean someone undid our work (as opposed to a hotplug, a
+# detach or new metadata, which legitimately change things in bursts).
+DRIFT_REASONS = frozenset({"address event", "route event", "rule event"})
 FIGHT_WINDOW, FIGHT_REPAIRS, FIGHT_GAP = 10.0, 10, 1.0
 FETCH_GAP = 2.0  # at most one metadata-service fetch this often for unknown NICs
 FETCH_RETRY = 10.0  # after a failed service fetch, try again this soon
@@ -66,6 +70,7 @@ class Daemon:
         self.managed_indexes: set[int] = set()
         self.managed_tables: set[int] = set()
         self.eni_states: dict[str, str] = {}
+        self.eni_errors: dict[str, tuple[str, ...]] = {}
         self.repairs: collections.deque[float] = collections.deque()
         self.last_reconcile = 0.0
         self.watchdog = watchdog_interval()
@@ -195,7 +200,7 @@ class Daemon:
         if is_service(source):
             return
         try:
-            self.watch = FileWatch([source])
+            self.watch = FileWatch(source)
         except OSError as e:
             log.warning("cannot watch %s (%s); relying on the periodic resync", source, e)
             return
@@ -251,7 +256,8 @@ class Daemon:
     # -- reconcile -------------------------------------------------------------
 
     def reconcile_once(self) -> None:
-        reasons = ", ".join(sorted(self.reasons))
+        triggers = set(self.reasons)
+        reasons = ", ".join(sorted(triggers))
         self.reasons.clear()
         self.due = None
         now = time.monotonic()
@@ -267,8 +273,8 @@ class Daemon:
             with apply_lock(timeout=LOCK_WAIT):
                 report = reconcile(self.nl, self.metadata, self.config)
         except Locked:
-            log.info("another eni-agent is applying changes; retrying shortly")
-            self._retry("lock held", quiet=True)
+            log.debug("another eni-agent is applying changes; retrying shortly")
+            self._schedule(LOCK_RETRY, "lock held")
             return
         except AgentError as e:
             log.error("%s", e.message)
@@ -282,13 +288,18 @@ class Daemon:
             return
         self._log_report(report, reasons)
         self._remember(report)
-        if any(eni.changes for eni in report.enis) or report.other_changes:
+        changed = any(eni.changes for eni in report.enis) or report.other_changes
+        if changed and triggers <= DRIFT_REASONS:
             self.repairs.append(now)
             if self._fighting():
                 log.warning("state keeps being undone (%d repairs in %gs): another tool is "
                             "fighting over these NICs; slowing down", len(self.repairs),
                             FIGHT_WINDOW)
-        if report.converged:
+        if report.settled:
+            # Everything the agent can do is done. ENIs in conflict or
+            # ambiguous need an operator; holding READY (and every unit
+            # ordered after network-online.target) for them helps nobody.
+            # Their tables are watched, so fixing the cause re-triggers.
             self.failures = 0
             if not self.ready:
                 self.ready = True
@@ -348,8 +359,11 @@ class Daemon:
             where = f"{eni.label}" + (f" {eni.link}" if eni.link else "")
             for change in eni.changes:
                 log.info("%s: %s (%s)", where, change, reasons)
-            for error in eni.errors:
-                log.warning("%s: %s", where, error)
+            errors = tuple(eni.errors)
+            if errors != self.eni_errors.get(eni.mac, ()):  # once per new problem, not per pass
+                for error in errors:
+                    log.warning("%s: %s", where, error)
+            self.eni_errors[eni.mac] = errors
             previous = self.eni_states.get(eni.mac)
             steady = eni.state if eni.state not in ("configured", "in-sync") else "ok"
             if steady != previous and steady != "ok":

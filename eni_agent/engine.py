@@ -49,6 +49,14 @@ class Report:
     other_changes: list[str] = field(default_factory=list)  # stale state of ENIs no longer here
     errors: list[str] = field(default_factory=list)
     converged: bool = True
+    # Changes still owed after verification. Zero with converged=False means
+    # only ENIs needing an operator (conflict, ambiguous) are left: the agent
+    # has done all it can.
+    unresolved: int = 0
+
+    @property
+    def settled(self) -> bool:
+        return self.unresolved == 0
 
     @property
     def exit_code(self) -> ExitCode:
@@ -171,6 +179,7 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
                "already present but not owned by eni-agent" if previous else "did not take effect")
         (entries[d.eni.mac].errors if d else report.errors).append(f"{text}: {why}")
         report.converged = False
+        report.unresolved += 1
 
     for d in desired.enis:
         if d.match is not Match.MATCHED:

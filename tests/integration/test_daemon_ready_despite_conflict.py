@@ -50,10 +50,6 @@ def test_conflicting_eni_is_left_alone_and_reported_while_the_others_are_configu
         assert d.alive()
 
 
-@pytest.mark.xfail(strict=True, raises=DaemonError,
-                   reason="BUG: the daemon never sends READY=1 while any ENI is `conflict` (or "
-                   "`ambiguous`): systemd kills it after TimeoutStartSec=90s and restarts it in "
-                   "a loop")
 def test_ready_is_sent_even_if_one_eni_is_in_conflict(topology_factory, tmp_path):
     t, path = _start_with_a_conflicting_eni(topology_factory, tmp_path)
     with run_daemon(t, path, tmp_path) as d:
