@@ -181,9 +181,9 @@ def main() -> None:
         _fail(e.message, e.exit_code)
     except click.exceptions.Abort:
         _fail("interrupted", ExitCode.INTERNAL)
-    except click.ClickException as e:
-        e.show()
-        sys.exit(ExitCode.USAGE)
+    except click.ClickException as e:  # bad command line: one line, like every other error
+        hint = " (see eni-agent --help)" if isinstance(e, click.UsageError) else ""
+        _fail(" ".join(e.format_message().split()) + hint, ExitCode.USAGE)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(ExitCode.OK)

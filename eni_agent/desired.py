@@ -61,6 +61,9 @@ class Desired:
     routes: frozenset[Route] = field(default=frozenset())
     rules: frozenset[Rule] = field(default=frozenset())
     up_links: frozenset[Link] = field(default=frozenset())
+    # Owned state of ENIs that need an operator (ambiguous, conflict): neither
+    # added to nor removed, whatever else changes.
+    frozen: frozenset[Address | Route | Rule] = field(default=frozenset())
 
 
 def desired_state(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
@@ -78,7 +81,27 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
         routes=frozenset().union(*(d.routes for d in matched)),
         rules=frozenset().union(*(d.rules for d in matched)),
         up_links=frozenset(d.link for d in matched),
+        frozen=_left_alone(enis, observed, config),
     )
+
+
+def _left_alone(enis: tuple[DesiredEni, ...], observed: Observed,
+                config: Config) -> frozenset[Address | Route | Rule]:
+    """What the agent owns on the links of ambiguous or conflict ENIs.
+
+    Such an ENI needs an operator; until then whatever the agent configured
+    on it earlier keeps carrying traffic. (A detached ENI, by contrast, has
+    no link left, and its state goes.)
+    """
+    indexes = {link.index for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT)
+               for link in observed.links if link.mac == d.eni.mac}
+    if not indexes:
+        return frozenset()
+    addresses = {a for a in observed.addresses if a.index in indexes}
+    routes = {r for r in observed.routes if r.oif in indexes}
+    tables = {r.table for r in routes} | {config.table_base + i for i in indexes}
+    rules = {r for r in observed.rules if r.table in tables}
+    return frozenset(addresses | routes | rules)
 
 
 def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set[int]) -> DesiredEni:

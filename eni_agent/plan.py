@@ -54,18 +54,18 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
     changes: list[Change] = []
 
     # Before any address goes, make sure removing it cannot take others along.
-    removed_addresses = sorted(observed.addresses - desired.addresses)
+    removed_addresses = sorted(observed.addresses - desired.addresses - desired.frozen)
     touched = {a.index for a in removed_addresses if a.version == 4}
     touched |= {link.index for link in desired.up_links}
     for link in observed.links:
         if link.index in touched and not link.promote_secondaries:
             changes.append(Change(Action.KEEP_SECONDARIES, link))
 
-    for rule in sorted(observed.rules - desired.rules):
+    for rule in sorted(observed.rules - desired.rules - desired.frozen):
         changes.append(Change(Action.REMOVE, rule))
 
     desired_route_keys = {route.key for route in desired.routes}
-    for route in sorted(observed.routes - desired.routes):
+    for route in sorted(observed.routes - desired.routes - desired.frozen):
         if route.key not in desired_route_keys:
             changes.append(Change(Action.REMOVE, route))
 

@@ -200,10 +200,6 @@ def test_validate_accepts_a_good_document_and_refuses_a_bad_one(topology_with_en
     assert dumps(guest_state(t)) == fresh
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (minor, README contract): 'Every expected failure is one line on stderr starting with "
-    "`eni-agent: `', but a bad command line (here `--protocol abc`) gets click's multi-line "
-    "'Usage: ... Error: ...' text (exit 2 is right)"))
 def test_bad_command_line_is_one_error_line_and_exit_2(topology_with_eni, tmp_path):
     t = topology_with_eni
     agent = Agent(t, tmp_path)

