@@ -26,6 +26,27 @@ IFA_F_NOPREFIXROUTE = 0x200  # the ENI subnet goes only into the ENI's own table
 IFA_F_NODAD = 0x2
 
 
+KINDS = frozenset({"links", "addresses", "routes", "rules"})
+
+
+def touched_kinds(results: list[Result]) -> frozenset[str] | None:
+    """What applying these results may have changed in the kernel; None: anything.
+
+    Addresses and links also touch routes: the kernel drops routes through a
+    link that goes down or loses its last address.
+    """
+    kinds = set()
+    for result in results:
+        if result.outcome is Outcome.LINK_GONE:
+            return None
+        target = result.change.target
+        kinds.add("links" if isinstance(target, Link) else "addresses" if isinstance(
+            target, Address) else "routes" if isinstance(target, Route) else "rules")
+    if kinds & {"links", "addresses"}:
+        kinds.add("routes")
+    return frozenset(kinds)
+
+
 class Outcome(enum.StrEnum):
     DONE = "done"
     ALREADY = "already"  # present already (add) or gone already (remove)

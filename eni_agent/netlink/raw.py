@@ -13,7 +13,8 @@ import itertools
 import socket
 
 from eni_agent.netlink import wire
-from eni_agent.netlink.common import FAMILIES, Outcome, Result, classify, observed_from, request
+from eni_agent.netlink.common import (FAMILIES, KINDS, Outcome, Result, classify, observed_from,
+                                      request, touched_kinds)
 from eni_agent.plan import Change
 from eni_agent.state import Observed
 
@@ -34,6 +35,8 @@ class RawNetlink:
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         self.seq = itertools.count(1)
+        self._records: dict[str, list] = {}
+        self._touched: frozenset[str] | None = None  # set by apply() for the next observe()
 
     def close(self) -> None:
         self.sock.close()
@@ -45,13 +48,33 @@ class RawNetlink:
         self.close()
 
     def observe(self) -> Observed:
-        links = [wire.decode_link(b) for b in self._dump(wire.RTM_GETLINK, socket.AF_UNSPEC)]
-        addresses, routes, rules = [], [], []
+        """Dump and decode the kernel's state.
+
+        Right after `apply()` (the engine's verification), only the kinds of
+        object the applied changes touched are read again; the rest of this
+        session's previous dumps is reused. Any other observe reads it all.
+        """
+        only, self._touched = self._touched, None
+        if only is None or not self._records:
+            only = KINDS
+        for kind in only:
+            self._records[kind] = self._read(kind)
+        r = self._records
+        return observed_from(r["links"], r["addresses"], r["routes"], r["rules"], self.protocol)
+
+    def _read(self, kind: str) -> list:
+        if kind == "links":
+            return [wire.decode_link(b) for b in self._dump(wire.RTM_GETLINK, socket.AF_UNSPEC)]
+        records = []
         for family in FAMILIES:
-            addresses += map(wire.decode_address, self._dump(wire.RTM_GETADDR, family))
-            routes += map(wire.decode_route, self._dump(wire.RTM_GETROUTE, family))
-            rules += map(wire.decode_rule, self._dump(wire.RTM_GETRULE, family))
-        return observed_from(links, addresses, routes, rules, self.protocol)
+            if kind == "addresses":
+                records += map(wire.decode_address, self._dump(wire.RTM_GETADDR, family))
+            elif kind == "routes":
+                records += [wire.decode_route(body) for body in
+                            self._dump(wire.RTM_GETROUTE, family) if not wire.in_local_table(body)]
+            else:
+                records += map(wire.decode_rule, self._dump(wire.RTM_GETRULE, family))
+        return records
 
     def _dump(self, msg_type: int, family: int) -> list[bytes]:
         seq = next(self.seq)
@@ -75,6 +98,7 @@ class RawNetlink:
         results: list[Result] = []
         for start in range(0, len(changes), BATCH):
             results += self._apply_batch(changes[start:start + BATCH])
+        self._touched = touched_kinds(results)
         return results
 
     def _apply_batch(self, changes: list[Change]) -> list[Result]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 from dataclasses import dataclass
+from functools import lru_cache
 from ipaddress import ip_address
 
 NLMSG = struct.Struct("=IHHII")  # len, type, flags, seq, pid
@@ -43,6 +44,7 @@ FRA_OIFNAME, FRA_PROTOCOL = 17, 21
 IFF_UP = 0x1
 IPV4_DEVCONF_PROMOTE_SECONDARIES = 20
 RT_TABLE_COMPAT = 252  # rtm_table when the real id (> 255) is in RTA_TABLE
+RT_TABLE_LOCAL = 255
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
 RTN_UNICAST = 1
 RTNH_F_ONLINK = 0x4
@@ -74,8 +76,13 @@ def attrs(body: bytes, offset: int) -> dict[int, bytes]:
     return found
 
 
+@lru_cache(maxsize=8192)
+def _ip_from(raw: bytes):
+    return ip_address(raw)  # immutable: one object per address, however often dumped
+
+
 def _ip(family: int, raw: bytes | None):
-    return ip_address(raw) if raw else None
+    return _ip_from(raw) if raw else None
 
 
 def _u32(raw: bytes | None) -> int | None:
@@ -149,6 +156,13 @@ def decode_address(body: bytes) -> AddressRecord:
     proto = a.get(IFA_PROTO)
     return AddressRecord(index, _ip(family, a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)), prefixlen,
                          proto[0] if proto else None)
+
+
+def in_local_table(body: bytes) -> bool:
+    """True for a route in the `local` table, read off the header alone: the
+    kernel keeps two there per address, none is ever the agent's, and the
+    table is reserved, so observing skips them without decoding."""
+    return len(body) > 4 and body[4] == RT_TABLE_LOCAL
 
 
 def decode_route(body: bytes) -> RouteRecord:
