@@ -18,6 +18,7 @@ import click
 from eni_agent import __version__
 from eni_agent.errors import AgentError, ExitCode
 
+UDEV_WAIT = 11.0  # seconds sync waits for udev to name new NICs (its gate gives up at 10)
 EXIT_CODES_HELP = """\b
 Exit codes:
   0  converged (ENIs whose NIC is not there yet are pending, not failed)
@@ -113,7 +114,8 @@ def sync(config, dry_run: bool, as_json: bool) -> int:
 
         keep_others_off(config, metadata)
     with _netlink(config) as nl, _writer_lock(dry_run):
-        return _emit(reconcile(nl, metadata, config, dry_run=dry_run), as_json)
+        return _emit(reconcile(nl, metadata, config, dry_run=dry_run, udev_wait=UDEV_WAIT),
+                     as_json)
 
 
 @cli.command()

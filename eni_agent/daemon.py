@@ -46,6 +46,7 @@ LOCK_RETRY = 0.25
 # detach or new metadata, which legitimately change things in bursts).
 DRIFT_REASONS = frozenset({"address event", "route event", "rule event"})
 FIGHT_WINDOW, FIGHT_REPAIRS, FIGHT_GAP = 10.0, 10, 1.0
+UDEV_RECHECK = 0.1
 FETCH_GAP = 2.0  # at most one metadata-service fetch this often for unknown NICs
 FETCH_RETRY = 10.0  # after a failed service fetch, try again this soon
 
@@ -288,6 +289,10 @@ class Daemon:
             return
         self._log_report(report, reasons)
         self._remember(report)
+        if any(eni.state == "pending" and eni.link for eni in report.enis):
+            # udev writes no netlink event when it is done: look again shortly
+            # (bounded: the adapter stops waiting for udev after 10 s).
+            self._schedule(UDEV_RECHECK, "waiting for udev")
         changed = any(eni.changes for eni in report.enis) or report.other_changes
         if changed and triggers <= DRIFT_REASONS:
             self.repairs.append(now)

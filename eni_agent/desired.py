@@ -117,6 +117,11 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
                f"every link with this MAC is enslaved to another device: {names}")
         return DesiredEni(eni, Match.AMBIGUOUS, reason=why)
     link = unenslaved[0]
+    if not link.initialized:
+        # udev renames new NICs; an UP link cannot be renamed (Linux < 6.2), and
+        # a name matched against ignore_interfaces must be the final one.
+        return DesiredEni(eni, Match.PENDING, link=link,
+                          reason=f"waiting for udev to finish with {link.name}")
     if any(fnmatch.fnmatchcase(link.name, pattern) for pattern in config.ignore_interfaces):
         return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")
 

@@ -6,6 +6,7 @@ passed in, so this module never imports pyroute2 itself.
 
 from __future__ import annotations
 
+import time
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING
 
@@ -75,10 +76,19 @@ class Report:
 
 
 def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, dry_run: bool = False,
-              command: str = "sync") -> Report:
-    """Make the kernel match the metadata; `metadata=None` removes all owned state."""
+              command: str = "sync", udev_wait: float = 0.0) -> Report:
+    """Make the kernel match the metadata; `metadata=None` removes all owned state.
+
+    `udev_wait`: for up to this long, wait for udev to finish with new NICs
+    before planning (a one-shot run at boot races udev's coldplug).
+    """
     observed = nl.observe()
     desired = desired_state(metadata, observed, config)
+    deadline = time.monotonic() + udev_wait
+    while waiting_for_udev(desired) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        observed = nl.observe()
+        desired = desired_state(metadata, observed, config)
     changes = plan(desired, observed)
     if dry_run:
         report = _report(command, desired, observed, results=[], remaining=changes, applied=False,
@@ -94,6 +104,11 @@ def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, dry_run
         desired = desired_state(metadata, observed, config)
         changes = plan(desired, observed)
     return _report(command, desired, observed, results, remaining=changes)
+
+
+def waiting_for_udev(desired: Desired) -> bool:
+    """Some listed NIC exists but udev has not finished with it yet."""
+    return any(d.match is Match.PENDING and d.link is not None for d in desired.enis)
 
 
 def status(nl: Netlink, metadata: Metadata, config: Config) -> Report:

@@ -24,6 +24,9 @@ class Link:
     # Without promote_secondaries, deleting an IPv4 address makes the kernel
     # delete every other address of its subnet on the link, a user's included.
     promote_secondaries: bool = True
+    # udev has finished with the link (named it). Until then the agent must
+    # not set it up: before Linux 6.2 an UP link cannot be renamed.
+    initialized: bool = True
 
     def __str__(self) -> str:
         return self.name

@@ -8,6 +8,7 @@ import errno
 import glob
 import os
 import socket
+import time
 from dataclasses import dataclass
 from ipaddress import ip_network
 
@@ -104,7 +105,37 @@ def request(change: Change, protocol: int) -> tuple[int, int, bytes]:
                      protocol)
 
 
-def observed_from(links, addresses, routes, rules, protocol: int) -> Observed:
+UDEV_CONTROL = "/run/udev/control"
+UDEV_DATA = "/run/udev/data"
+UDEV_PATIENCE = 10.0  # seconds: after that, a link udev never finishes with is used anyway
+
+
+class UdevGate:
+    """Whether udev has finished with a link, as systemd-networkd decides it:
+    its database entry /run/udev/data/n<ifindex> exists. Only where udev
+    manages this namespace: not in a container or a namespace of its own."""
+
+    def __init__(self):
+        self.first_seen: dict[int, float] = {}
+        self.active = os.path.exists(UDEV_CONTROL) and _in_initial_netns()
+
+    def initialized(self, index: int) -> bool:
+        if not self.active or os.path.exists(f"{UDEV_DATA}/n{index}"):
+            self.first_seen.pop(index, None)
+            return True
+        first = self.first_seen.setdefault(index, time.monotonic())
+        return time.monotonic() - first > UDEV_PATIENCE
+
+
+def _in_initial_netns() -> bool:
+    try:
+        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        return True  # cannot tell (PID 1 hidden): assume the host's namespace
+
+
+def observed_from(links, addresses, routes, rules, protocol: int,
+                  udev: UdevGate | None = None) -> Observed:
     """Aggregate decoded dump records: the agent's own objects (carrying its
     protocol, in the one shape it creates) and what others use."""
     owned_addresses, foreign_addresses = set(), set()
@@ -132,7 +163,8 @@ def observed_from(links, addresses, routes, rules, protocol: int) -> Observed:
         else:
             foreign_tables.add(r.table)
     return Observed(
-        links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries)
+        links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
+                                udev.initialized(l.index) if udev else True)
                            for l in links if l.mac and l.mac != "00:00:00:00:00:00")),
         addresses=frozenset(owned_addresses),
         routes=frozenset(owned_routes),

@@ -14,7 +14,7 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from eni_agent.netlink import wire
 from eni_agent.netlink.common import (FAMILIES, IFA_F_NODAD, IFA_F_NOPREFIXROUTE, Outcome,
-                                      Result, classify, observed_from)
+                                      Result, UdevGate, classify, observed_from)
 from eni_agent.plan import Action, Change
 from eni_agent.state import Address, Link, Observed, Route
 
@@ -23,6 +23,7 @@ class PyRoute2Netlink:
     def __init__(self, protocol: int):
         self.protocol = protocol
         self.ipr = IPRoute()
+        self.udev = UdevGate()
 
     def close(self) -> None:
         self.ipr.close()
@@ -40,7 +41,7 @@ class PyRoute2Netlink:
             addresses += [_address(m) for m in self.ipr.addr("dump", family=family)]
             routes += [_route(m) for m in self.ipr.route("dump", family=family)]
             rules += [_rule(m) for m in self.ipr.rule("dump", family=family)]
-        return observed_from(links, addresses, routes, rules, self.protocol)
+        return observed_from(links, addresses, routes, rules, self.protocol, self.udev)
 
     def apply(self, changes: list[Change]) -> list[Result]:
         results, gone = [], set()

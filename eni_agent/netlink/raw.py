@@ -14,7 +14,7 @@ import socket
 
 from eni_agent.netlink import wire
 from eni_agent.netlink.common import (FAMILIES, KINDS, Outcome, Result, classify, observed_from,
-                                      request, touched_kinds)
+                                      UdevGate, request, touched_kinds)
 from eni_agent.plan import Change
 from eni_agent.state import Observed
 
@@ -36,6 +36,7 @@ class RawNetlink:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         self.seq = itertools.count(1)
         self._records: dict[str, list] = {}
+        self.udev = UdevGate()
         self._touched: frozenset[str] | None = None  # set by apply() for the next observe()
 
     def close(self) -> None:
@@ -60,7 +61,8 @@ class RawNetlink:
         for kind in only:
             self._records[kind] = self._read(kind)
         r = self._records
-        return observed_from(r["links"], r["addresses"], r["routes"], r["rules"], self.protocol)
+        return observed_from(r["links"], r["addresses"], r["routes"], r["rules"], self.protocol,
+                             self.udev)
 
     def _read(self, kind: str) -> list:
         if kind == "links":

@@ -186,3 +186,25 @@ def test_ipv6_eni_gets_its_addresses_routes_and_rules_in_the_same_table():
         Route(10003, IPv6Network("2001:db8:1::/64"), 3), Route(10003, LINK_LOCAL6, 3),
         Route(10003, DEFAULT_ROUTE6, 3, IPv6Address("fe80::1"))}
     assert desired.rules == {Rule(10000, IP10, 10003)} | {Rule(10000, ip, 10003) for ip in v6}
+
+
+def test_link_udev_has_not_finished_with_is_pending_not_configured():
+    # An UP link cannot be renamed before Linux 6.2: wait for udev to name it.
+    fresh = Link(3, "eth0", SECOND_MAC, False, initialized=False)
+    desired = desired_state(example_metadata(), Observed(links=(ETH0, fresh)), CONFIG)
+
+    d = only(desired)
+    assert d.match is Match.PENDING and d.link == fresh
+    assert "udev" in d.reason
+    assert not (desired.addresses or desired.routes or desired.rules or desired.up_links)
+
+
+def test_engine_waits_for_udev_only_while_a_listed_link_is_uninitialized():
+    from eni_agent.engine import waiting_for_udev
+
+    fresh = Link(3, "eth0", SECOND_MAC, False, initialized=False)
+    named = Link(3, "ens5", SECOND_MAC, False)
+    assert waiting_for_udev(desired_state(example_metadata(), Observed(links=(ETH0, fresh)), CONFIG))
+    assert not waiting_for_udev(desired_state(example_metadata(), Observed(links=(ETH0, named)),
+                                              CONFIG))
+    assert not waiting_for_udev(desired_state(example_metadata(), Observed(links=(ETH0,)), CONFIG))
