@@ -22,6 +22,18 @@ network namespaces joined by veth pairs::
   several ENIs may share one vswitch.
 * ``host``: a host beyond the router, ``192.168.100.2``.
 
+IPv6 (only with ``Topology(ipv6=True)``; otherwise IPv6 is disabled
+everywhere): NICs created with IPv6 fields (``make_eni(i, n_ipv6=N)``,
+``primary_eni(ipv6=True)``) get it like IPv4: the router holds each vswitch's
+IPv6 gateway (``2001:db8:<i>::fffd/64``, nodad, noprefixroute) on the ENI's
+link and routes each ENI IPv6 ``/128`` to it; it forwards IPv6; the host has
+``2001:db8:ff::2/64`` with a default via the router (``2001:db8:ff::1``); the
+guest's primary NIC gets its IPv6 address and a default route (``proto ra``) as
+SLAAC would. The kernel has no IPv6 rp_filter, so the router emulates the
+strict check with rules (``ipv6_rpf=True``, the default): a packet from an ENI
+IPv6 address is forwarded only if it arrived on that ENI's link
+(``from ADDR iif LINK lookup main`` at 100, ``from ADDR blackhole`` at 101).
+
 Namespace names are ``eni-t-<random>-<pid>-<role>``. Topologies are always
 torn down (context manager / fixture finaliser / atexit), and
 :func:`cleanup_stale_namespaces` removes those whose creating process died.
@@ -60,6 +72,10 @@ PREFIX = "eni-t-"
 
 PRIMARY_MAC = "00:16:3e:00:00:01"
 HOST_IP = "192.168.100.2"
+HOST_IPV6 = "2001:db8:ff::2"
+ROUTER_HOST_SIDE_IPV6 = "2001:db8:ff::1"
+#: Priorities of the router's IPv6 strict reverse-path rules (ipv6_rpf).
+RPF6_ACCEPT_PRIORITY, RPF6_DROP_PRIORITY = 100, 101
 ROUTER_HOST_SIDE_IP = "192.168.100.1"
 HOST_CIDR = "192.168.100.0/24"
 DEFAULT_VPC_CIDR = "10.0.0.0/16"
@@ -298,6 +314,7 @@ def tcp_handshake(server_ns: str, server_ip: str, client_ns: str, *,
     """True if a client in ``client_ns`` (bound to ``client_source`` if given)
     completes a TCP handshake with a listener in ``server_ns`` bound to
     ``server_ip`` and both sides exchange a few bytes; False otherwise.
+    IPv6 when ``server_ip`` is an IPv6 address.
 
     Never takes much longer than ``timeout`` seconds. Each probe listens on a
     fresh ephemeral port, so probes never collide with each other or with
@@ -307,12 +324,13 @@ def tcp_handshake(server_ns: str, server_ip: str, client_ns: str, *,
     server = client = conn = None
     what = f"{client_ns}[{client_source or '*'}] -> {server_ns}[{server_ip}]"
     try:
-        server = in_netns(server_ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        family = socket.AF_INET6 if ":" in server_ip else socket.AF_INET
+        server = in_netns(server_ns, lambda: socket.socket(family, socket.SOCK_STREAM))
         server.bind((server_ip, 0))
         server.listen(4)
         port = server.getsockname()[1]
 
-        client = in_netns(client_ns, lambda: socket.socket(socket.AF_INET, socket.SOCK_STREAM))
+        client = in_netns(client_ns, lambda: socket.socket(family, socket.SOCK_STREAM))
         if client_source:
             client.bind((client_source, 0))
         client.settimeout(timeout)
@@ -347,8 +365,10 @@ def inbound_handshake(topo: "Topology", guest_ip: str, *, timeout: float = 2.0) 
 
 def outbound_handshake(topo: "Topology", source_ip: str, *, timeout: float = 2.0) -> bool:
     """True if a guest socket bound to ``source_ip`` completes a TCP handshake
-    with a listener on the host (and they exchange a few bytes)."""
-    return tcp_handshake(topo.host, HOST_IP, topo.guest, client_source=source_ip,
+    with a listener on the host (and they exchange a few bytes). An IPv6
+    ``source_ip`` connects to the host's IPv6 address."""
+    host_ip = HOST_IPV6 if ":" in source_ip else HOST_IP
+    return tcp_handshake(topo.host, host_ip, topo.guest, client_source=source_ip,
                          timeout=timeout)
 
 
@@ -364,6 +384,11 @@ class Eni:
     router routes exactly those to this ENI. ``eni_id``/``vswitch_id`` only
     feed the metadata document. ``router_ifname`` is filled in by the
     topology (the router end of the veth).
+
+    IPv6 (optional): ``ipv6s`` assigned to the ENI in the vswitch's
+    ``ipv6_cidr``, whose gateway is ``ipv6_gateway`` (in the CIDR, or
+    link-local); used only by topologies with ``ipv6=True`` (and written to
+    the metadata document when set).
     """
     mac: str
     ifname: str
@@ -373,6 +398,9 @@ class Eni:
     eni_id: str | None = None
     vswitch_id: str | None = None
     router_ifname: str | None = None
+    ipv6s: tuple[str, ...] = ()
+    ipv6_cidr: str | None = None
+    ipv6_gateway: str | None = None
 
     def __post_init__(self) -> None:
         self.mac = self.mac.lower()
@@ -381,6 +409,23 @@ class Eni:
         for addr in (self.gateway, *self.ips):
             if ipaddress.ip_address(addr) not in net:
                 raise ValueError(f"{addr} is not in {self.cidr}")
+        self.ipv6s = tuple(self.ipv6s)
+        if self.ipv6s or self.ipv6_cidr or self.ipv6_gateway:
+            if not (self.ipv6_cidr and self.ipv6_gateway):
+                raise ValueError("IPv6 needs ipv6_cidr and ipv6_gateway")
+            net6 = self.ipv6_network
+            for addr in (self.ipv6_gateway, *self.ipv6s):
+                if ipaddress.ip_address(addr) not in net6 and not (
+                        addr == self.ipv6_gateway and ipaddress.ip_address(addr).is_link_local):
+                    raise ValueError(f"{addr} is not in {self.ipv6_cidr}")
+
+    @property
+    def ipv6_network(self) -> ipaddress.IPv6Network | None:
+        return ipaddress.IPv6Network(self.ipv6_cidr) if self.ipv6_cidr else None
+
+    @property
+    def ipv6_prefixlen(self) -> int | None:
+        return self.ipv6_network.prefixlen if self.ipv6_cidr else None
 
     @property
     def network(self) -> ipaddress.IPv4Network:
@@ -402,17 +447,25 @@ class Eni:
 _ORDINALS = ["primary", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth"]
 
 
-def make_eni(index: int, *, n_ips: int = 2, ifname: str | None = None) -> Eni:
+def make_eni(index: int, *, n_ips: int = 2, ifname: str | None = None,
+             n_ipv6: int = 0) -> Eni:
     """A conventional ENI number ``index`` (>= 1)::
 
         make_eni(1) == Eni("00:16:3e:00:01:01", "eth1", "10.0.1.0/24", "10.0.1.253",
                            ("10.0.1.10", "10.0.1.11"), "eni-second", "vsw-b")
 
     ``n_ips`` private IPs starting at .10; ENI ids / vswitch ids match the
-    example metadata document (eni-second, vsw-b, ...).
+    example metadata document (eni-second, vsw-b, ...). ``n_ipv6`` IPv6
+    addresses ``2001:db8:<index>::10``, ``::11``... in ``2001:db8:<index>::/64``,
+    gateway ``2001:db8:<index>::fffd`` (none by default).
     """
     if not 1 <= index <= 200:
         raise ValueError("index must be in 1..200")
+    ipv6 = {}
+    if n_ipv6:
+        ipv6 = {"ipv6s": tuple(f"2001:db8:{index:x}::{10 + i}" for i in range(n_ipv6)),
+                "ipv6_cidr": f"2001:db8:{index:x}::/64",
+                "ipv6_gateway": f"2001:db8:{index:x}::fffd"}
     return Eni(
         mac=f"00:16:3e:00:{index:02x}:01",
         ifname=ifname or f"eth{index}",
@@ -421,13 +474,19 @@ def make_eni(index: int, *, n_ips: int = 2, ifname: str | None = None) -> Eni:
         ips=tuple(f"10.0.{index}.{10 + i}" for i in range(n_ips)),
         eni_id=f"eni-{_ORDINALS[index]}" if index < len(_ORDINALS) else f"eni-{index}",
         vswitch_id=f"vsw-{chr(ord('a') + index)}" if index < 26 else f"vsw-{index}",
+        **ipv6,
     )
 
 
-def primary_eni() -> Eni:
-    """The primary NIC: eth0, 00:16:3e:00:00:01, 10.0.0.5 in 10.0.0.0/24, gw .253."""
+def primary_eni(*, ipv6: bool = False) -> Eni:
+    """The primary NIC: eth0, 00:16:3e:00:00:01, 10.0.0.5 in 10.0.0.0/24, gw .253.
+    With ``ipv6``, also 2001:db8::5 in 2001:db8::/64, gateway 2001:db8::fffd."""
+    extra = {}
+    if ipv6:
+        extra = {"ipv6s": ("2001:db8::5",), "ipv6_cidr": "2001:db8::/64",
+                 "ipv6_gateway": "2001:db8::fffd"}
     return Eni(PRIMARY_MAC, "eth0", "10.0.0.0/24", "10.0.0.253", ("10.0.0.5",),
-               eni_id="eni-primary", vswitch_id="vsw-a")
+               eni_id="eni-primary", vswitch_id="vsw-a", **extra)
 
 
 # --------------------------------------------------------------------------
@@ -447,7 +506,8 @@ class Topology:
 
     def __init__(self, *, primary: Eni | None = None, guest_rp_filter: int = 0,
                  ipv6: bool = False, guest_sysctls: dict[str, Any] | None = None,
-                 vpc_cidr: str = DEFAULT_VPC_CIDR, vpc_id: str = DEFAULT_VPC_ID) -> None:
+                 vpc_cidr: str = DEFAULT_VPC_CIDR, vpc_id: str = DEFAULT_VPC_ID,
+                 ipv6_rpf: bool = True) -> None:
         self.tag = secrets.token_hex(3)
         self.guest = f"{PREFIX}{self.tag}-{os.getpid()}-guest"
         self.router = f"{PREFIX}{self.tag}-{os.getpid()}-router"
@@ -456,6 +516,8 @@ class Topology:
         self.enis: dict[str, Eni] = {}  # attached secondary ENIs by guest ifname
         self.guest_rp_filter = guest_rp_filter
         self.ipv6 = ipv6
+        self.ipv6_rpf = ipv6_rpf
+        self.host_ipv6 = HOST_IPV6 if ipv6 else None
         self.guest_sysctls = dict(guest_sysctls or {})
         self.vpc_cidr = vpc_cidr
         self.vpc_id = vpc_id
@@ -471,7 +533,9 @@ class Topology:
         (guest ends DOWN and unconfigured). Keyword args go to ``__init__``:
         ``primary``, ``guest_rp_filter`` (0/1/2, default 0), ``ipv6`` (default
         False: IPv6 disabled everywhere for deterministic state),
-        ``guest_sysctls``, ``vpc_cidr``, ``vpc_id``. Partially built
+        ``guest_sysctls``, ``vpc_cidr``, ``vpc_id``, ``ipv6_rpf`` (with
+        ``ipv6``: the router's strict IPv6 reverse-path rules, default True; see
+        the module docstring). Partially built
         topologies are destroyed if building fails."""
         topo = cls(**kwargs)
         try:
@@ -506,7 +570,8 @@ class Topology:
 
     def _base_sysctls(self) -> dict[str, Any]:
         if self.ipv6:  # no DAD: link-local addresses are final at once
-            return {"net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0}
+            return {"net.ipv6.conf.all.disable_ipv6": 0, "net.ipv6.conf.default.disable_ipv6": 0,
+                    "net.ipv6.conf.all.accept_dad": 0, "net.ipv6.conf.default.accept_dad": 0}
         return {"net.ipv6.conf.all.disable_ipv6": 1, "net.ipv6.conf.default.disable_ipv6": 1}
 
     def _build(self, enis: list[Eni]) -> None:
@@ -532,6 +597,8 @@ class Topology:
             "net.ipv4.conf.all.rp_filter": 1,
             "net.ipv4.conf.default.rp_filter": 1,
             "net.ipv4.conf.lo.rp_filter": 1,
+            **({"net.ipv6.conf.all.forwarding": 1, "net.ipv6.conf.default.forwarding": 1}
+               if self.ipv6 else {}),
         })
         set_sysctls(self.host, {
             **self._base_sysctls(),
@@ -549,6 +616,11 @@ class Topology:
         ip(self.host, "addr", "add", f"{HOST_IP}/24", "dev", "eth0")
         ip(self.host, "link", "set", "eth0", "up")
         ip(self.host, "route", "add", "default", "via", ROUTER_HOST_SIDE_IP)
+        if self.ipv6:
+            ip(self.router, "-6", "addr", "add", f"{ROUTER_HOST_SIDE_IPV6}/64", "dev", "rh",
+               "nodad")
+            ip(self.host, "-6", "addr", "add", f"{HOST_IPV6}/64", "dev", "eth0", "nodad")
+            ip(self.host, "-6", "route", "add", "default", "via", ROUTER_HOST_SIDE_IPV6)
 
         # primary NIC, configured the way the image's DHCP client would
         self._attach(self.primary)
@@ -558,6 +630,12 @@ class Topology:
            "dev", p.ifname)
         ip(self.guest, "route", "add", "default", "via", p.gateway, "dev", p.ifname,
            "proto", "dhcp")
+        if self.ipv6 and p.ipv6s:  # as SLAAC / DHCPv6 would
+            for addr in p.ipv6s:
+                ip(self.guest, "-6", "addr", "add", f"{addr}/{p.ipv6_prefixlen}", "dev",
+                   p.ifname, "nodad")
+            ip(self.guest, "-6", "route", "add", "default", "via", p.ipv6_gateway, "dev",
+               p.ifname, "proto", "ra")
 
         for eni in enis:
             self.add_eni(eni)
@@ -588,6 +666,13 @@ class Topology:
                "noprefixroute")
             for addr in eni.ips:
                 ip(self.router, "route", "add", f"{addr}/32", "dev", rif, "src", eni.gateway)
+            if self.ipv6 and eni.ipv6_gateway:
+                gw_len = 64 if ipaddress.ip_address(eni.ipv6_gateway).is_link_local \
+                    else eni.ipv6_prefixlen
+                ip(self.router, "-6", "addr", "add", f"{eni.ipv6_gateway}/{gw_len}",
+                   "dev", rif, "nodad", "noprefixroute")
+                for addr in eni.ipv6s:
+                    self._route_ipv6(eni, addr)
             ip(self.router, "link", "set", eni.ifname, "netns", self.guest)
         except BaseException:
             ip(self.router, "link", "del", rif, check=False)
@@ -608,12 +693,36 @@ class Topology:
         the guest renamed its interface). Returns the removed Eni."""
         eni = self.enis.pop(eni if isinstance(eni, str) else eni.ifname)
         ip(self.router, "link", "del", eni.router_ifname)
+        if self.ipv6:
+            for addr in eni.ipv6s:
+                self._rpf6_rules("del", eni, addr)
         return eni
+
+    def _route_ipv6(self, eni: Eni, addr: str) -> None:
+        """Router: route ``addr``/128 to the ENI's link (+ the strict RPF rules)."""
+        ip(self.router, "-6", "route", "add", f"{addr}/128", "dev", eni.router_ifname)
+        self._rpf6_rules("add", eni, addr)
+
+    def _rpf6_rules(self, verb: str, eni: Eni, addr: str) -> None:
+        if not self.ipv6_rpf:
+            return
+        ip(self.router, "-6", "rule", verb, "from", f"{addr}/128", "iif", eni.router_ifname,
+           "lookup", "main", "priority", RPF6_ACCEPT_PRIORITY, check=verb == "add")
+        ip(self.router, "-6", "rule", verb, "from", f"{addr}/128", "blackhole",
+           "priority", RPF6_DROP_PRIORITY, check=verb == "add")
 
     def assign_private_ip(self, eni: Eni | str, addr: str) -> Eni:
         """Cloud-side AssignPrivateIpAddresses: the router starts routing
-        ``addr`` to the ENI (the guest is not touched)."""
+        ``addr`` to the ENI (the guest is not touched). An IPv6 ``addr``
+        (AssignIpv6Addresses) needs ``ipv6=True`` and an ENI with IPv6."""
         eni = self._lookup(eni)
+        if ipaddress.ip_address(addr).version == 6:  # AssignIpv6Addresses
+            if not (self.ipv6 and eni.ipv6_cidr) or ipaddress.ip_address(addr) not in \
+                    eni.ipv6_network:
+                raise ValueError(f"{addr} is not in {eni.ipv6_cidr}")
+            self._route_ipv6(eni, addr)
+            eni.ipv6s = (*eni.ipv6s, addr)
+            return eni
         if ipaddress.ip_address(addr) not in eni.network:
             raise ValueError(f"{addr} is not in {eni.cidr}")
         ip(self.router, "route", "add", f"{addr}/32", "dev", eni.router_ifname,
@@ -624,6 +733,11 @@ class Topology:
     def unassign_private_ip(self, eni: Eni | str, addr: str) -> Eni:
         """Cloud-side UnassignPrivateIpAddresses: the router stops routing ``addr``."""
         eni = self._lookup(eni)
+        if ipaddress.ip_address(addr).version == 6:  # UnassignIpv6Addresses
+            ip(self.router, "-6", "route", "del", f"{addr}/128", "dev", eni.router_ifname)
+            self._rpf6_rules("del", eni, addr)
+            eni.ipv6s = tuple(a for a in eni.ipv6s if a != addr)
+            return eni
         ip(self.router, "route", "del", f"{addr}/32", "dev", eni.router_ifname)
         eni.ips = tuple(a for a in eni.ips if a != addr)
         return eni
@@ -752,6 +866,10 @@ def eni_metadata(eni: Eni, *, vpc_cidr: str = DEFAULT_VPC_CIDR,
         "vpc-cidr-block": vpc_cidr,
         "vswitch-id": eni.vswitch_id or f"vsw-{eni.network.network_address}".replace(".", "-"),
         "vpc-id": vpc_id,
+        # IPv6 fields only for an ENI in an IPv6 vswitch; ipv6s only if it has some
+        **({"ipv6-gateway": eni.ipv6_gateway, "vswitch-ipv6-cidr-block": eni.ipv6_cidr}
+           if eni.ipv6_cidr else {}),
+        **({"ipv6s": list(eni.ipv6s)} if eni.ipv6s else {}),
     }
 
 

@@ -1,0 +1,245 @@
+"""`eni-agent daemon --metadata http://100.100.100.200` against the stand-in
+ECS metadata service (with --require-token) in the router namespace.
+
+The daemon polls the service every `metadata_interval` (5 s here, the
+minimum), retries 10 s after a failed fetch, and fetches at once when a NIC
+it does not know appears (at most once per 2 s). A failing service never
+changes anything; an ENI attached meanwhile is configured when the service
+recovers; a hot-plugged ENI the service lists is configured within seconds.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from .agent import write_config
+from .daemon_proc import (
+    describe,
+    eni_problems,
+    owned_rules,
+    run_daemon,
+    traffic_problems,
+)
+from .netns import build_metadata, guest_state, ip_json, make_eni, run_in
+from .service import serve_metadata
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+METADATA_INTERVAL = 5  # the config's minimum
+FETCH_GAP = 2.0  # daemon.FETCH_GAP: at most one fetch this often for unknown NICs
+FETCH_RETRY = 10.0  # daemon.FETCH_RETRY: after a failed fetch
+HOTPLUG_LIMIT = 5.0
+BUSY = 10.0  # slack for a busy 2-core machine
+
+
+def daemon_for(t, svc, tmp_path, *, metadata_interval=METADATA_INTERVAL, **kwargs):
+    """run_daemon reading the service. DaemonProc always passes `--metadata PATH`
+    (through pathlib, which would fold the URL's `//`), so the URL is given
+    again after it: click keeps the last value of a repeated option."""
+    config = write_config(tmp_path / "config.toml",
+                          f"metadata_interval = {metadata_interval}\n", 0o600)
+    return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
+                      resync_interval=2, extra_args=("--metadata", svc.url), **kwargs)
+
+
+def wait_fetches(svc, d, since: int, count: int, timeout: float) -> list[float]:
+    """Wait until the server has seen ``count`` fetches (GET .../mac) since ``since``."""
+    d.wait_until(lambda: len(svc.fetches(since)) >= count, timeout,
+                 what=f"{count} metadata fetch(es)")
+    return svc.fetches(since)
+
+
+def test_daemon_rides_out_a_failing_service_and_follows_attach_hotplug_detach(
+        topology_factory, tmp_path):
+    t = topology_factory([make_eni(1)])
+    eni2, eni3 = make_eni(2), make_eni(3)
+    with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path) as d:
+        ready = d.wait_ready(timeout=30)
+        assert ready.fields["STATUS"].startswith("converged: 1 in sync"), ready.fields
+        assert eni_problems(t, t.eni("eth1")) == [], describe(t)
+        assert traffic_problems(t, ["10.0.0.5", *t.eni("eth1").ips]) == []
+
+        # -- polls reuse one token --------------------------------------------
+        mark = svc.mark()
+        wait_fetches(svc, d, mark, 2, 2 * METADATA_INTERVAL * 1.1 + BUSY)
+        seen = svc.requests(mark)
+        assert [r for r in seen if r["method"] == "PUT"] == [], "the token was not reused"
+        assert {r["status"] for r in seen} <= {200, 404}, seen
+
+        # -- revoked tokens: renewed at the next poll, nothing logged as a failure
+        mark = svc.mark()
+        complaints = len(d.log_lines("metadata service"))
+        svc.fault(expire_tokens=1)
+
+        def statuses() -> list[tuple[str, int]]:
+            return [(r["method"], r["status"]) for r in svc.requests(mark)]
+
+        def renewed() -> bool:  # a 401 (all tokens revoked), a new token, a GET that works
+            seen = statuses()
+            first = seen.index(("GET", 401)) if ("GET", 401) in seen else len(seen)
+            return seen[first:first + 3] == [("GET", 401), ("PUT", 200), ("GET", 200)]
+
+        d.wait_until(renewed, METADATA_INTERVAL * 1.1 + BUSY, what="the token renewed")
+        wait_fetches(svc, d, svc.mark(), 1, METADATA_INTERVAL * 1.1 + BUSY)  # and the next poll
+        assert statuses().count(("GET", 401)) == 1, statuses()
+        assert statuses().count(("PUT", 200)) == 1, statuses()
+        assert len(d.log_lines("metadata service")) == complaints, d.log_lines("metadata service")
+        svc.clear()
+
+        # -- the service fails: nothing changes, the daemon lives and says so ---
+        state = guest_state(t)
+        mark = svc.mark()
+        warnings_before = len(d.log_lines("HTTP 500"))
+        svc.fault(status=500)
+        # the next poll fails, and the retry FETCH_RETRY later too
+        d.wait_log("HTTP 500", timeout=METADATA_INTERVAL * 1.1 + FETCH_RETRY * 1.1 + 2 * BUSY,
+                   count=warnings_before + 2)
+        failures = [line for line in d.log_lines("HTTP 500")][warnings_before:]
+        assert all("keeping the last good document" in line for line in failures), failures
+        assert d.alive()
+        assert guest_state(t) == state, describe(t)
+        # the cached token is reused: each failed fetch is GETs of .../mac answered 500
+        assert len([r for r in svc.requests(mark)
+                    if r["status"] == 500 and r["path"].endswith("/mac")]) >= 2
+
+        # -- an ENI attached while the service fails: its NIC appears, the fetch
+        # it triggers fails too; it stays unconfigured, everything else intact
+        svc.set_document(build_metadata(t, enis=[*t.enis.values(), eni2]))
+        t.add_eni(eni2)
+        time.sleep(3)
+        assert eni_problems(t, t.eni("eth1")) == []
+        assert eni_problems(t, t.eni("eth2")) != []
+        assert not {"10.0.2.10", "10.0.2.11"} & {r.get("src") for r in owned_rules(t)}
+        assert d.alive()
+
+        # -- the service recovers and lists it: configured at the next poll -----
+        svc.clear()
+        took = d.wait_until(lambda: not eni_problems(t, t.eni("eth2")),
+                            FETCH_RETRY * 1.2 + BUSY, what="eth2 configured after recovery")
+        print(f"service recovered -> attached eth2 configured: {took:.2f}s")
+        assert traffic_problems(t, t.eni("eth2").ips) == []
+        assert eni_problems(t, t.eni("eth1")) == []
+
+        # -- hotplug of an ENI the service already lists: the daemon fetches when
+        # the unknown NIC appears, not at the next poll
+        mark = svc.mark()
+        last = wait_fetches(svc, d, mark, 1, METADATA_INTERVAL * 1.1 + BUSY)[-1]
+        time.sleep(max(0.0, last + FETCH_GAP + 0.3 - time.time()))
+        svc.set_document(build_metadata(t, enis=[*t.enis.values(), eni3]))
+        mark = svc.mark()
+        plugged_at = time.time()
+        t.add_eni(eni3)
+        took = d.wait_until(lambda: not eni_problems(t, t.eni("eth3")), HOTPLUG_LIMIT + BUSY,
+                            what="eth3 configured after hotplug")
+        fetch_delay = svc.fetches(mark)[0] - plugged_at
+        print(f"hotplug -> fetch started {fetch_delay:.3f}s, -> eth3 configured {took:.3f}s")
+        # the next poll is >= 2.2 s after the plug (polls come 4.5-5.5 s apart)
+        assert fetch_delay < 1.5, "the fetch was the poll's, not the hotplug's"
+        assert any("unknown NIC appeared" in line for line in d.log_lines("eth3")), \
+            d.log_lines("eth3")
+        assert took < HOTPLUG_LIMIT, f"hotplug -> configured took {took:.2f}s"
+        assert traffic_problems(t, t.eni("eth3").ips) == []
+
+        # -- detach: gone from the service and its NIC removed -> cleaned up ---
+        svc.set_document(build_metadata(t, enis=[t.eni("eth1"), t.eni("eth2")]))
+        table3 = 10000 + ip_json(t.guest, "link", "show", "dev", "eth3")[0]["ifindex"]
+        t.remove_eni("eth3")
+        d.wait_until(lambda: not {"10.0.3.10", "10.0.3.11"} & {r.get("src") for r in owned_rules(t)},
+                     METADATA_INTERVAL * 1.1 + BUSY, what="eth3's rules removed")
+        assert not [r for r in ip_json(t.guest, "route", "show", "table", "all")
+                    if r.get("table") == str(table3)]
+        for name in ("eth1", "eth2"):
+            assert eni_problems(t, t.eni(name)) == [], describe(t)
+        assert traffic_problems(t, ["10.0.0.5", *t.eni("eth1").ips, *t.eni("eth2").ips]) == []
+        # and the next poll (eth3 no longer listed) agrees: nothing to do
+        mark = svc.mark()
+        wait_fetches(svc, d, mark, 1, METADATA_INTERVAL * 1.1 + BUSY)
+        time.sleep(1)
+        assert {r.get("src") for r in owned_rules(t)} == {*t.eni("eth1").ips, *t.eni("eth2").ips}
+        assert d.alive()
+
+
+def test_daemon_starting_while_the_service_fails_waits_and_applies_nothing(
+        topology_factory, tmp_path):
+    t = topology_factory([make_eni(1)])
+    with serve_metadata(t, tmp_path) as svc:
+        svc.fault(status=503)
+        before = guest_state(t)
+        with daemon_for(t, svc, tmp_path) as d:
+            d.wait_log("HTTP 503", timeout=BUSY + 5)
+            note = d.wait_notification(lambda n: n.fields.get("STATUS", "").startswith(
+                "waiting for metadata"), timeout=BUSY)
+            assert "HTTP 503" in note.fields["STATUS"]
+            time.sleep(2)
+            assert guest_state(t) == before
+            assert not d.messages("READY")
+            svc.clear()
+            d.wait_ready(timeout=FETCH_RETRY * 1.2 + BUSY)
+            assert eni_problems(t, t.eni("eth1")) == []
+            assert traffic_problems(t, t.eni("eth1").ips) == []
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: a NIC that appears within FETCH_GAP (2 s) of the previous fetch is dropped "
+    "by Daemon._relevance (returns None) instead of deferred: no fetch is scheduled, "
+    "so an ENI attached right after another waits for the next poll "
+    "(metadata_interval, 60 s by default)."))
+def test_two_enis_attached_a_second_apart_are_both_configured_promptly(
+        topology_factory, tmp_path):
+    t = topology_factory()
+    eni1, eni2 = make_eni(1), make_eni(2)
+    with serve_metadata(t, tmp_path, build_metadata(t)) as svc, \
+            daemon_for(t, svc, tmp_path, metadata_interval=60) as d:
+        d.wait_ready(timeout=30)
+        time.sleep(FETCH_GAP + 0.5)  # the start-up fetch is long past
+        # the cloud attaches eni1: listed, then its NIC appears
+        svc.set_document(build_metadata(t, enis=[eni1]))
+        t.add_eni(eni1)
+        took1 = d.wait_until(lambda: not eni_problems(t, t.eni("eth1")), HOTPLUG_LIMIT + BUSY,
+                             what="eth1 configured")
+        # ... and a moment later eni2
+        time.sleep(0.5)
+        svc.set_document(build_metadata(t, enis=[eni1, eni2]))
+        t.add_eni(eni2)
+        start = time.monotonic()
+        while time.monotonic() - start < HOTPLUG_LIMIT + 3 and eni_problems(t, t.eni("eth2")):
+            time.sleep(0.05)
+        took2 = time.monotonic() - start
+        print(f"hotplug -> configured: eth1 {took1:.2f}s, eth2 {took2:.2f}s (limit {HOTPLUG_LIMIT}s)")
+        assert eni_problems(t, t.eni("eth2")) == [], describe(t)
+        assert took2 < HOTPLUG_LIMIT
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "BUG: SIGTERM is not handled while a metadata fetch is in progress: the fetch "
+    "blocks the daemon's only thread (http.client, retried until the 10 s deadline; "
+    "the no-op signal handler lets the blocking recv resume), so against a hanging "
+    "service the daemon exits only when the fetch gives up, up to ~10 s later, "
+    "which is systemd's TimeoutStopSec=10s for the unit: it may be SIGKILLed. "
+    "Hotplug and drift events wait just as long."))
+def test_sigterm_during_a_hanging_fetch_exits_promptly(topology_factory, tmp_path):
+    t = topology_factory([make_eni(1)])
+    with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path) as d:
+        d.wait_ready(timeout=30)
+        svc.fault(hang=True)
+
+        def fetch_hanging() -> bool:  # the daemon's connection to the service is open
+            cp = run_in(t.router, "ss", "-Htn", "state", "established", "( sport = :80 )")
+            return bool(cp.stdout.strip())
+
+        d.wait_until(fetch_hanging, METADATA_INTERVAL * 1.1 + BUSY, what="a hung fetch")
+        time.sleep(0.5)
+        start = time.monotonic()
+        d.send_signal(signal.SIGTERM)
+        code = d.wait_exit(timeout=30)
+        took = time.monotonic() - start
+        print(f"SIGTERM during a hanging fetch: exit {code} after {took:.2f}s")
+        assert code == 0
+        assert took < 3.0
