@@ -12,6 +12,17 @@ bootstrap_system_packages() {
     fi
 }
 
+# What only the tests need: nftables (the IPv6 reverse-path check with nft's
+# fib expression). Best effort: the test that needs it skips without it.
+bootstrap_test_packages() {
+    command -v nft >/dev/null && return 0
+    echo "== installing nftables (tests)"
+    export DEBIAN_FRONTEND=noninteractive
+    { apt-get install -y -qq --no-install-recommends nftables >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends nftables >/dev/null; }; } ||
+        echo "   (nftables unavailable; its test will skip)"
+}
+
 # bootstrap_venv SPEC: a venv in .venv with the package installed from this checkout.
 bootstrap_venv() {
     if [ ! -x .venv/bin/python ]; then

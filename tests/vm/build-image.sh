@@ -1,0 +1,72 @@
+#!/usr/bin/env bash
+# Build the VM test's disk image from the cached Debian 12 base rootfs (see
+# lib.sh), with eni-agent installed FROM A WHEEL of this checkout by the
+# project's own scripts/install.sh, offline (no network inside the chroot),
+# plus the guest half of the test (tests/vm/guest).
+#
+# Usage: tests/vm/build-image.sh OUTDIR
+#   -> OUTDIR/vm.img (raw ext4, the root filesystem), OUTDIR/vmlinuz, OUTDIR/initrd.img
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$here/lib.sh"
+out=$(mkdir -p "$1" && cd "$1" && pwd)
+
+vm_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs unshare:util-linux
+base=$(vm_base_rootfs)
+
+# 1. eni-agent's wheel, and the wheels of its dependencies for the guest's Python.
+rm -rf "$out/wheels"
+wheel=$(vm_agent_wheel "$repo" "$out/wheels")
+vm_guest_wheels "$out/wheels" "$wheel"
+wheel=${wheel##*/}
+ls "$out/wheels" | sed 's/^/    /' >&2
+
+# 2. The root filesystem: a copy of the base, eni-agent installed by
+#    scripts/install.sh inside a chroot with no network at all.
+vm_log "installing eni-agent into a copy of $base"
+rm -rf "$out/rootfs"
+cp -a --reflink=auto "$base" "$out/rootfs"
+root=$out/rootfs
+mkdir -p "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels"
+tar -C "$repo" -cf - README.md scripts systemd examples | tar -C "$root/tmp/eni-agent-src" -xf -
+cp -a "$out/wheels/." "$root/tmp/eni-agent-wheels/"
+vm_chroot "$root" env PIP_NO_INDEX=1 PIP_FIND_LINKS=/tmp/eni-agent-wheels \
+    bash /tmp/eni-agent-src/scripts/install.sh "/tmp/eni-agent-wheels/$wheel" >&2
+
+# 3. The guest's configuration and the test's guest half.
+g=$here/guest
+install -D -m 0644 -o root -g root "$g/metadata.json" "$root/etc/eni-agent/metadata.json"
+install -D -m 0644 "$g/plan.json" "$root/etc/eni-vm/plan.json"
+install -D -m 0644 "$g/10-eni-vm-primary.network" "$root/etc/systemd/network/10-eni-vm-primary.network"
+install -D -m 0644 "$g/eni-vm-test.service" "$g/eni-vm-listener.service" -t "$root/etc/systemd/system/"
+install -D -m 0755 "$g/eni-vm-test.py" "$g/eni-vm-listener.py" -t "$root/usr/local/lib/eni-vm/"
+# udev takes ENI_AGENT_VM_UDEV_DELAY seconds (default 1) over each new NIC
+# before naming it, as on a busy machine: deterministic, where the order of
+# udev's rename and eni-agent's first change would otherwise depend on speed.
+udev_delay=${ENI_AGENT_VM_UDEV_DELAY:-1}
+if [ "$udev_delay" != 0 ]; then
+    printf 'ACTION=="add", SUBSYSTEM=="net", PROGRAM="/bin/sleep %s"\n' "$udev_delay" \
+        > "$root/etc/udev/rules.d/10-eni-vm-slow-udev.rules"
+fi
+echo eni-vm > "$root/etc/hostname"
+printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' > "$root/etc/fstab"
+# Periodic jobs, and getty-static (which waits ~20 s for a D-Bus this image
+# does not have), only slow a short emulated boot down.
+vm_chroot "$root" sh -ec '
+    systemctl enable -q systemd-networkd.service eni-agent.service eni-vm-listener.service eni-vm-test.service
+    for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
+             man-db.timer dpkg-db-backup.timer getty@tty1.service getty-static.service; do systemctl mask -q "$u"; done
+    passwd -qd root' >&2
+rm -rf "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels" "$root/root/.cache"
+
+# 4. The disk image (the ext4 root filesystem itself, no partition table),
+#    and the kernel and initramfs for qemu's -kernel/-initrd.
+vm_log "writing $out/vm.img"
+cp -L "$root/vmlinuz" "$out/vmlinuz"
+cp -L "$root/initrd.img" "$out/initrd.img"
+rm -f "$out/vm.img"
+truncate -s 1536M "$out/vm.img"
+mkfs.ext4 -q -F -L eni-vm-root -d "$root" "$out/vm.img"
+rm -rf "$root"
+vm_log "image ready: $out/vm.img"
