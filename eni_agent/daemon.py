@@ -17,10 +17,12 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import queue
 import random
 import selectors
 import signal
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +67,14 @@ class Daemon:
         self.next_resync = self.due + config.resync_interval
         self.next_fetch: float | None = None  # service sources: the next poll
         self.last_fetch = float("-inf")
+        # Service fetches run on a worker thread (a hanging service must not
+        # hold up signals, hotplug or drift repair); the result comes back
+        # through a queue and a wake-up socket in the selector.
+        self.fetching: threading.Thread | None = None
+        self.fetch_again = False
+        self.fetch_reasons: set[str] = set()  # why we asked, for the reconcile's log lines
+        self.fetch_failures = 0
+        self._fetched: queue.SimpleQueue = queue.SimpleQueue()
         self.failures = 0
         self.ready = False
         self.stopping = False
@@ -85,6 +95,9 @@ class Daemon:
 
     def run(self) -> int:
         self._install_signals()
+        self._fetch_wake_r, self._fetch_wake_w = socket.socketpair()
+        self._fetch_wake_r.setblocking(False)
+        self.selector.register(self._fetch_wake_r, selectors.EVENT_READ, self._on_fetched)
         # Subscribe before the first observation, so no change slips between.
         self._open_events()
         self.nl = Netlink(self.config.protocol)
@@ -117,8 +130,7 @@ class Daemon:
             self.next_watchdog = now + self.watchdog
         if self.next_fetch is not None and now >= self.next_fetch:
             self.next_fetch = None
-            self.reload_metadata = True
-            self._schedule(0, "metadata poll")
+            self._want_fetch("metadata poll", gap=False)
         if now >= self.next_resync:
             # A file is cheap to re-read; the service is polled on its own clock.
             self.reload_metadata = self.reload_metadata or not is_service(self.config.metadata)
@@ -177,12 +189,10 @@ class Daemon:
             macs = {eni.mac for eni in self.metadata.secondary_enis} if self.metadata else set()
             if event.mac in macs or event.index in self.managed_indexes:
                 return "link event"
-            if (event.mac and is_service(self.config.metadata)
-                    and time.monotonic() - self.last_fetch >= FETCH_GAP):
+            if event.mac and is_service(self.config.metadata):
                 # A NIC the metadata did not list: likely an ENI just attached,
                 # which the service may already describe. Ask now, not at the poll.
-                self.reload_metadata = True
-                return "unknown NIC appeared"
+                self._want_fetch("unknown NIC appeared")
             return None
         if event.protocol == self.config.protocol:
             return f"{event.kind} event"
@@ -264,11 +274,17 @@ class Daemon:
         now = time.monotonic()
         self.last_reconcile = now
         self.next_resync = now + self.config.resync_interval
+        service = is_service(self.config.metadata)
         if self.reload_metadata:
             self.reload_metadata = False
-            self._load_metadata()
+            if service:
+                # meanwhile, repair with the last good document
+                self._want_fetch(", ".join(sorted(triggers)), gap=False)
+            else:
+                self._load_metadata()
         if self.metadata is None:
-            self._retry("no valid metadata yet")
+            if not service:  # a fetch in flight or scheduled brings the first document
+                self._retry("no valid metadata yet")
             return
         try:
             with apply_lock(timeout=LOCK_WAIT):
@@ -292,7 +308,7 @@ class Daemon:
         if any(eni.state == "pending" and eni.link for eni in report.enis):
             # udev writes no netlink event when it is done: look again shortly
             # (bounded: the adapter stops waiting for udev after 10 s).
-            self._schedule(UDEV_RECHECK, "waiting for udev")
+            self._schedule(UDEV_RECHECK, "udev check of a new NIC")
         changed = any(eni.changes for eni in report.enis) or report.other_changes
         if changed and triggers <= DRIFT_REASONS:
             self.repairs.append(now)
@@ -316,25 +332,84 @@ class Daemon:
         self.notifier.send(STATUS=_summary(report))
 
     def _load_metadata(self) -> None:
-        service = is_service(self.config.metadata)
-        if service:
-            self.last_fetch = time.monotonic()
-            self.next_fetch = self.last_fetch + self.config.metadata_interval * random.uniform(
-                0.9, 1.1)
+        """A file source: read it now (it is local and small)."""
         try:
             metadata = load_metadata(self.config.metadata)
         except AgentError as e:
-            if service:
-                self.next_fetch = time.monotonic() + FETCH_RETRY
-            kept = "keeping the last good document" if self.metadata else "nothing applied yet"
-            log.warning("%s; %s", e.message, kept)
-            if self.metadata is None:
-                self.notifier.send(STATUS=f"waiting for metadata: {e.message}"[:200])
+            self._metadata_failed(e)
             return
-        if metadata != self.metadata:
-            log.info("metadata: %d secondary ENI(s) listed", len(metadata.secondary_enis))
-            keep_others_off(self.config, metadata)
+        self._accept_metadata(metadata)
+
+    def _metadata_failed(self, error: AgentError) -> None:
+        kept = "keeping the last good document" if self.metadata else "nothing applied yet"
+        log.warning("%s; %s", error.message, kept)
+        if self.metadata is None:
+            self.notifier.send(STATUS=f"waiting for metadata: {error.message}"[:200])
+
+    def _accept_metadata(self, metadata: Metadata) -> bool:
+        if metadata == self.metadata:
+            return False
+        log.info("metadata: %d secondary ENI(s) listed", len(metadata.secondary_enis))
+        keep_others_off(self.config, metadata)
         self.metadata = metadata
+        return True
+
+    def _want_fetch(self, reason: str, gap: bool = True) -> None:
+        """Fetch from the service soon: now, or when the polite gap since the
+        last fetch ends, or right after the fetch in flight (which may have
+        asked before the change we want to see)."""
+        self.fetch_reasons.add(reason)
+        if self.fetching is not None:
+            self.fetch_again = True
+            return
+        wait = self.last_fetch + FETCH_GAP - time.monotonic() if gap else 0
+        if wait > 0:
+            at = time.monotonic() + wait
+            self.next_fetch = at if self.next_fetch is None else min(self.next_fetch, at)
+            return
+        self.next_fetch = None
+        self.last_fetch = time.monotonic()
+        source = self.config.metadata
+
+        def fetch() -> None:
+            try:
+                result: Metadata | AgentError = load_metadata(source)
+            except AgentError as e:
+                result = e
+            except Exception as e:  # a bug in a reader must not kill the thread silently
+                result = AgentError(f"metadata fetch failed: {type(e).__name__}: {e}")
+            self._fetched.put(result)
+            try:
+                self._fetch_wake_w.send(b"\0")
+            except OSError:
+                pass
+
+        self.fetching = threading.Thread(target=fetch, name="metadata-fetch", daemon=True)
+        self.fetching.start()
+
+    def _on_fetched(self) -> None:
+        try:
+            self._fetch_wake_r.recv(64)
+        except BlockingIOError:
+            pass
+        while not self._fetched.empty():
+            result = self._fetched.get()
+            self.fetching = None
+            now = time.monotonic()
+            if isinstance(result, AgentError):
+                self.fetch_failures += 1
+                self._metadata_failed(result)
+                self.next_fetch = now + min(FETCH_RETRY, RETRY_MIN * 2 ** self.fetch_failures)
+            else:
+                self.fetch_failures = 0
+                self.next_fetch = now + self.config.metadata_interval * random.uniform(0.9, 1.1)
+                if self._accept_metadata(result) or not self.ready:
+                    why = ", ".join(sorted(self.fetch_reasons)) or "poll"
+                    self._schedule(0, f"metadata fetched after: {why}")
+            self.fetch_reasons.clear()
+        if self.fetch_again and self.fetching is None:
+            self.fetch_again = False
+            self._want_fetch("a change during the last fetch", gap=False)
 
     def _retry(self, why: str, quiet: bool = False) -> None:
         delay = min(RETRY_MAX, RETRY_MIN * 2 ** self.failures) * random.uniform(0.8, 1.2)

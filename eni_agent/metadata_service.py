@@ -41,6 +41,7 @@ LIST_FIELDS = ("private-ipv4s", "ipv6s")
 # The service always serves these for an attached ENI: a 404 means the answer
 # is incomplete (or the ENI is detaching), not that the ENI has no address.
 REQUIRED_FIELDS = ("primary-ip-address", "private-ipv4s", "gateway", "vswitch-cidr-block")
+IPV6_FIELDS = ("ipv6s", "vswitch-ipv6-cidr-block", "ipv6-gateway")
 
 
 @dataclass
@@ -115,6 +116,12 @@ class MetadataService:
                                               f"{name} answered 404; the answer is incomplete")
                 continue
             fields[name] = parse_list(value, name, mac) if name in LIST_FIELDS else value.strip()
+        ipv6 = [name for name in IPV6_FIELDS if name in fields]
+        if "ipv6s" in ipv6 and len(ipv6) < len(IPV6_FIELDS):
+            # Addresses served without their CIDR or gateway: a 404 mid-answer.
+            raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} serves "
+                                      "ipv6s without all of vswitch-ipv6-cidr-block and "
+                                      "ipv6-gateway; the answer is incomplete")
         return fields
 
     # -- HTTP ------------------------------------------------------------------
@@ -189,6 +196,10 @@ class MetadataService:
             if len(body) > self.limits.max_body:
                 raise MetadataUnavailable(f"metadata service {self.base_url}{path}: answer "
                                           f"exceeds {self.limits.max_body} bytes")
+            if length is not None and length.isdigit() and len(body) < int(length):
+                # read(amt) returns what arrived before the peer closed: a listing
+                # cut at a line end, or 10.0.1.253 cut to 10.0.1.25, would parse.
+                raise _Retry(f"truncated answer ({len(body)} of {length} bytes)")
             if response.getheader("Connection", "").lower() == "close":
                 self.close()
             return response.status, body.decode("utf-8", "replace")
@@ -223,4 +234,5 @@ def parse_list(value: str, name: str, mac: str) -> list:
         pass
     if text.startswith("[") and text.endswith("]"):
         return [item.strip().strip('"') for item in text[1:-1].split(",") if item.strip()]
-    raise MetadataUnavailable(f"metadata service: ENI {mac} {name}: unexpected value {text!r:.60}")
+    raise MetadataUnavailable(f"metadata service: ENI {mac} {name}: unexpected value "
+                              f"{json.dumps(text)[:60]}")

@@ -186,11 +186,6 @@ def test_daemon_starting_while_the_service_fails_waits_and_applies_nothing(
             assert traffic_problems(t, t.eni("eth1").ips) == []
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a NIC that appears within FETCH_GAP (2 s) of the previous fetch is dropped "
-    "by Daemon._relevance (returns None) instead of deferred: no fetch is scheduled, "
-    "so an ENI attached right after another waits for the next poll "
-    "(metadata_interval, 60 s by default)."))
 def test_two_enis_attached_a_second_apart_are_both_configured_promptly(
         topology_factory, tmp_path):
     t = topology_factory()
@@ -217,13 +212,6 @@ def test_two_enis_attached_a_second_apart_are_both_configured_promptly(
         assert took2 < HOTPLUG_LIMIT
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: SIGTERM is not handled while a metadata fetch is in progress: the fetch "
-    "blocks the daemon's only thread (http.client, retried until the 10 s deadline; "
-    "the no-op signal handler lets the blocking recv resume), so against a hanging "
-    "service the daemon exits only when the fetch gives up, up to ~10 s later, "
-    "which is systemd's TimeoutStopSec=10s for the unit: it may be SIGKILLed. "
-    "Hotplug and drift events wait just as long."))
 def test_sigterm_during_a_hanging_fetch_exits_promptly(topology_factory, tmp_path):
     t = topology_factory([make_eni(1)])
     with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path) as d:

@@ -245,12 +245,6 @@ def test_attach_detach_and_ip_changes_served_by_the_service(topology_factory, tm
         assert "10.0.1.11" not in rule_sources(t)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a short answer (fewer bytes than its Content-Length, the connection then "
-    "closed) is taken as complete: http.client's read(amt) does not raise "
-    "IncompleteRead, and metadata_service._request never compares the body with "
-    "Content-Length. An ENI listing cut after a line reads as 'ENI detached', and "
-    "that ENI's addresses, routes and rules are removed (exit 0)."))
 def test_a_listing_cut_short_at_a_line_end_changes_nothing(two_enis, tmp_path):
     t = two_enis
     agent = Agent(t, tmp_path)
