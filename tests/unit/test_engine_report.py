@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import enum
 import json
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from ipaddress import IPv4Address
 from typing import Callable
 
@@ -12,26 +11,13 @@ import pytest
 
 from eni_agent.engine import reconcile, status
 from eni_agent.errors import ExitCode
+from eni_agent.netlink.common import Outcome, Result  # pure values: no kernel, no pyroute2
 from eni_agent.plan import Action, Change
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
 from ._helpers import (CONFIG, ETH0, ETH1, ETH1_DOWN, IP10, IP11, SECOND_MAC, THIRD_MAC,
                        eni_fields, eth1_state, example_doc, example_metadata, macs_of, make_doc,
                        parse)
-
-
-class Outcome(enum.StrEnum):  # the values eni_agent.netlink.Outcome uses
-    DONE = "done"
-    ALREADY = "already"
-    LINK_GONE = "link-gone"
-    FAILED = "failed"
-
-
-@dataclass(frozen=True)
-class Result:
-    change: Change
-    outcome: Outcome
-    error: str = ""
 
 
 class FakeNetlink:
