@@ -20,6 +20,7 @@ from eni_agent.state import Observed
 
 BATCH = 128  # requests per send; their ACKs must fit the receive buffer
 RCVBUF = 4 << 20
+REPLY_TIMEOUT = 10.0  # seconds
 
 
 class RawNetlink:
@@ -34,6 +35,9 @@ class RawNetlink:
             self.sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE (root)
         except OSError:
             self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        # The kernel answers at once; a reply that never comes (a dropped ACK)
+        # must fail the reconcile, which the daemon retries, not hang it.
+        self.sock.settimeout(REPLY_TIMEOUT)
         self.seq = itertools.count(1)
         self._records: dict[str, list] = {}
         self.udev = UdevGate()
