@@ -40,7 +40,8 @@ MAX_TABLE = 2**32 - 1
 
 
 class Config(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # The schema is built only when something needs validating (see load_config).
+    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
 
     # Strict types: TOML is typed, so `protocol = "235"` or `= true` is a mistake.
     metadata: StrictStr | None = None
@@ -103,6 +104,11 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> C
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise InvalidInput(f"invalid config {where}: {' '.join(str(e).split())}") from None
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    if values.keys() <= {"metadata"} and isinstance(values.get("metadata", ""), str):
+        # Defaults, plus at most the source (any string is one): valid by
+        # construction. Building pydantic's schema to check it would cost a
+        # one-shot run more than all its netlink work.
+        return Config.model_construct(**values)
     try:
         return Config.model_validate(values)
     except ValidationError as e:

@@ -40,7 +40,7 @@ from eni_agent.watch import FileWatch
 
 log = logging.getLogger("eni_agent.daemon")
 
-DEBOUNCE = 0.005  # seconds to gather a burst of events into one reconcile
+DEBOUNCE = 0.002  # seconds to gather a burst of events (they arrive together) into one reconcile
 RETRY_MIN, RETRY_MAX = 0.5, 30.0
 LOCK_WAIT = 0.2  # the loop must stay responsive (signals); a held lock means retry soon
 LOCK_RETRY = 0.25
