@@ -117,6 +117,15 @@ class MetadataService:
                 continue
             fields[name] = parse_list(value, name, mac) if name in LIST_FIELDS else value.strip()
         ipv6 = [name for name in IPV6_FIELDS if name in fields]
+        if ipv6 == ["vswitch-ipv6-cidr-block", "ipv6-gateway"]:
+            # By the service's format this is "no IPv6 address on this ENI", and
+            # it would remove the ENI's IPv6: ask once more, so a one-request 404
+            # cannot. (An IPv4-only ENI in an IPv6 vswitch always looks like this:
+            # one extra small GET, no waiting.)
+            again = self._get(f"{META}/network/interfaces/macs/{mac}/ipv6s", deadline)
+            if again is not None:
+                fields["ipv6s"] = parse_list(again, "ipv6s", mac)
+                ipv6.insert(0, "ipv6s")
         if "ipv6s" in ipv6 and len(ipv6) < len(IPV6_FIELDS):
             # Addresses served without their CIDR or gateway: a 404 mid-answer.
             raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} serves "

@@ -13,6 +13,7 @@ behaviour by rewriting that file:
   {"status": 500}             every request answers 500 (or 429, 403, ...)
   {"hang": true}              requests never answer
   {"not_found": "ipv6s"}      that field answers 404 (a path suffix)
+  {"not_found_once": "ipv6s"} only its next request answers 404 (a blip)
   {"truncate": true}          bodies are cut short (Content-Length kept)
   {"huge": true}              bodies are 10 MB
   {"expire_tokens": N}        all tokens issued so far are revoked, once per N
@@ -53,6 +54,7 @@ def service_view(doc: dict) -> dict[str, str]:
 def make_handler(args):
     tokens: set[str] = set()
     revocations_done: set = set()
+    blips_done: set = set()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -125,6 +127,10 @@ def make_handler(args):
                 view = service_view(json.load(f))
             missing = control.get("not_found")
             if missing and self.path.endswith("/" + missing):
+                return self.reply(404, "not found\n")
+            blip = control.get("not_found_once")
+            if blip and self.path.endswith("/" + blip) and blip not in blips_done:
+                blips_done.add(blip)
                 return self.reply(404, "not found\n")
             if self.path not in view:
                 return self.reply(404, "not found\n")

@@ -107,3 +107,23 @@ def test_daemon_configures_a_hot_plugged_ipv6_eni_the_service_lists(topology_fac
         assert took < HOTPLUG_LIMIT
         assert_traffic6(t, ["2001:db8:1::10", "2001:db8:2::10", "2001:db8:2::11"])
         assert_traffic(t, ["10.0.2.10"])
+
+
+def test_a_single_404_on_ipv6s_does_not_remove_ipv6(topology_factory, tmp_path):
+    """`ipv6s` answering 404 while the CIDR and gateway are served means "no
+    IPv6 address" in the service's format; one blip of it must not remove the
+    ENI's IPv6: the reader asks once more."""
+    t = ipv6_topology(topology_factory, [make_eni(1, n_ipv6=2)])
+    agent = Agent(t, tmp_path)
+    with serve_metadata(t, tmp_path) as svc:
+        assert agent.sync(metadata=svc.url).code == 0
+        settle(t)
+        converged = dumps(guest_state(t))
+        mark = svc.mark()
+        svc.fault(not_found_once=f"{t.eni('eth1').mac}/ipv6s")
+        res = agent.sync("--json", metadata=svc.url)
+        assert res.code == 0 and res.states() == {"eth1": "in-sync"}, str(res)
+        assert dumps(guest_state(t)) == converged
+        asked = [r["status"] for r in svc.requests(mark)
+                 if r["path"].endswith(f"{t.eni('eth1').mac}/ipv6s")]
+        assert asked == [404, 200], asked
