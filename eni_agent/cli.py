@@ -16,7 +16,7 @@ from pathlib import Path
 import click
 
 from eni_agent import __version__
-from eni_agent.errors import AgentError, ExitCode
+from eni_agent.errors import AgentError, ExitCode, one_line
 
 UDEV_WAIT = 11.0  # seconds sync waits for udev to name new NICs (its gate gives up at 10)
 EXIT_CODES_HELP = """\b
@@ -185,7 +185,7 @@ def main() -> None:
         _fail("interrupted", ExitCode.INTERNAL)
     except click.ClickException as e:  # bad command line: one line, like every other error
         hint = " (see eni-agent --help)" if isinstance(e, click.UsageError) else ""
-        _fail(" ".join(e.format_message().split()) + hint, ExitCode.USAGE)
+        _fail(one_line(e.format_message()) + hint, ExitCode.USAGE)
     except BrokenPipeError:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(ExitCode.OK)

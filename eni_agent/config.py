@@ -25,7 +25,7 @@ from typing import Any, Literal
 from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
                       ValidationError, field_validator)
 
-from eni_agent.errors import InvalidInput
+from eni_agent.errors import InvalidInput, one_line
 from eni_agent.files import read_trusted
 from eni_agent.model import normalize_mac
 
@@ -124,4 +124,4 @@ def describe_validation_error(error: ValidationError) -> str:
         message = "unknown setting"
     if not field.isprintable() or any(c.isspace() for c in field):
         field = json.dumps(field)  # a key with a newline must not split the message
-    return " ".join(f"{field}: {message}".split())
+    return one_line(f"{field}: {message}")

@@ -30,7 +30,7 @@ from typing import Any
 from eni_agent.coexist import keep_others_off
 from eni_agent.config import Config, load_config
 from eni_agent.engine import Report, reconcile
-from eni_agent.errors import AgentError, Locked
+from eni_agent.errors import AgentError, Locked, one_line
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, EventSocket, Netlink
@@ -299,7 +299,7 @@ class Daemon:
             return
         except Exception as e:  # netlink or socket trouble: reopen, resync, never die
             log.error("reconcile failed (%s: %s); reopening netlink and retrying",
-                      type(e).__name__, " ".join(str(e).split()))
+                      type(e).__name__, one_line(e))
             self._reopen_netlink()
             self._retry("netlink error")
             return

@@ -20,6 +20,11 @@ class ExitCode(enum.IntEnum):
     LOCKED = 7  # another eni-agent holds the lock
 
 
+def one_line(text: object, limit: int = 300) -> str:
+    """Any text as one line (every expected failure is one line on stderr)."""
+    return " ".join(str(text).split())[:limit]
+
+
 class AgentError(Exception):
     exit_code = ExitCode.INTERNAL
 

@@ -25,7 +25,7 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 
-from eni_agent.errors import InvalidInput, MetadataUnavailable
+from eni_agent.errors import InvalidInput, MetadataUnavailable, one_line
 from eni_agent.model import normalize_mac
 
 DEFAULT_SERVICE = "http://100.100.100.200"
@@ -217,7 +217,7 @@ class MetadataService:
         except (TimeoutError, socket.timeout):
             raise _Retry("timed out") from None
         except (OSError, http.client.HTTPException) as e:
-            raise _Retry(" ".join(str(e).split()) or type(e).__name__) from None
+            raise _Retry(one_line(e) or type(e).__name__) from None
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
         if self._conn is None:

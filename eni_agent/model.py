@@ -20,7 +20,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from eni_agent.errors import InvalidInput
+from eni_agent.errors import InvalidInput, one_line
 
 MAX_DOCUMENT_BYTES = 1 << 20
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
@@ -82,7 +82,7 @@ def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
     except _DuplicateKey as e:
         raise InvalidInput(f"invalid metadata {source}: duplicate key {_show(e.args[0])} in a JSON object") from None
     except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, huge ints
-        raise InvalidInput(f"invalid metadata {source}: not valid JSON: {_one_line(e)}") from None
+        raise InvalidInput(f"invalid metadata {source}: not valid JSON: {one_line(e)}") from None
     return metadata_from_tree(doc, source)
 
 
@@ -111,10 +111,6 @@ def _show(value: Any) -> str:
     except (TypeError, ValueError, RecursionError):
         text = repr(type(value).__name__)
     return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:200]
 
 
 def normalize_mac(value: Any) -> str | None:
@@ -264,7 +260,7 @@ class _Validator:
         try:
             cidr = IPv6Network(value, strict=True)
         except ValueError as e:
-            raise self.fail(where, f"not an IPv6 CIDR: {_show(value)} ({_one_line(e)})") from None
+            raise self.fail(where, f"not an IPv6 CIDR: {_show(value)} ({one_line(e)})") from None
         if not 16 <= cidr.prefixlen <= 124:
             raise self.fail(where, f"{cidr} has an unusable prefix length")
         if cidr.is_multicast or cidr.is_loopback or cidr.is_link_local or cidr.is_unspecified:
@@ -311,7 +307,7 @@ class _Validator:
                 cidr = IPv4Network(value, strict=True)
             except ValueError as e:
                 raise self.fail(f"{where}: vswitch-cidr-block",
-                                f"not an IPv4 CIDR: {_show(value)} ({_one_line(e)})") from None
+                                f"not an IPv4 CIDR: {_show(value)} ({one_line(e)})") from None
         if cidr.prefixlen > 30 or cidr.prefixlen < 8:
             raise self.fail(f"{where}: vswitch-cidr-block", f"{cidr} has an unusable prefix length")
         if (cidr.is_loopback or cidr.is_link_local or cidr.is_multicast or cidr.is_reserved

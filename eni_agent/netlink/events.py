@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import errno
-import socket
 from dataclasses import dataclass
 
 from eni_agent.netlink import wire
@@ -38,13 +37,7 @@ class EventSocket:
     veths) cheap."""
 
     def __init__(self, rcvbuf: int = 4 << 20):
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                  socket.NETLINK_ROUTE)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, 33, rcvbuf)  # SO_RCVBUFFORCE (root)
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
-        self.sock.bind((0, GROUPS))
+        self.sock = wire.open_socket(GROUPS, rcvbuf)
         self.sock.setblocking(False)
 
     def fileno(self) -> int:

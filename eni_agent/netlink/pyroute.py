@@ -105,9 +105,7 @@ class PyRoute2Netlink:
 
 def _raw_request(msg_type: int, flags: int, payload: bytes) -> int:
     """One request pyroute2 cannot encode (IFLA_INET_CONF); its error code."""
-    with socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                       socket.NETLINK_ROUTE) as sock:
-        sock.bind((0, 0))
+    with wire.open_socket() as sock:
         sock.send(wire.message(msg_type, wire.NLM_F_REQUEST | wire.NLM_F_ACK | flags, 1, payload))
         for kind, _flags, _seq, body in wire.messages(sock.recv(1 << 16)):
             if kind == wire.NLMSG_ERROR:

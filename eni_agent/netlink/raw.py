@@ -26,15 +26,9 @@ REPLY_TIMEOUT = 10.0  # seconds
 class RawNetlink:
     def __init__(self, protocol: int):
         self.protocol = protocol
-        self.sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
-                                  socket.NETLINK_ROUTE)
-        self.sock.bind((0, 0))
+        self.sock = wire.open_socket(rcvbuf=RCVBUF)
         # An error ACK need not echo the whole request back.
         self.sock.setsockopt(wire.SOL_NETLINK, wire.NETLINK_CAP_ACK, 1)
-        try:
-            self.sock.setsockopt(socket.SOL_SOCKET, 33, RCVBUF)  # SO_RCVBUFFORCE (root)
-        except OSError:
-            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
         # The kernel answers at once; a reply that never comes (a dropped ACK)
         # must fail the reconcile, which the daemon retries, not hang it.
         self.sock.settimeout(REPLY_TIMEOUT)

@@ -51,6 +51,23 @@ RTNH_F_ONLINK = 0x4
 FR_ACT_TO_TBL = 1
 
 
+SO_RCVBUFFORCE = 33
+
+
+def open_socket(groups: int = 0, rcvbuf: int | None = None) -> socket.socket:
+    """An rtnetlink socket, subscribed to `groups`; a large receive buffer
+    (forced past rmem_max where CAP_NET_ADMIN allows) when asked."""
+    sock = socket.socket(socket.AF_NETLINK, socket.SOCK_RAW | socket.SOCK_CLOEXEC,
+                         socket.NETLINK_ROUTE)
+    if rcvbuf:
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, rcvbuf)
+        except OSError:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+    sock.bind((0, groups))
+    return sock
+
+
 # -- decoding -----------------------------------------------------------------
 
 
