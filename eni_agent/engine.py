@@ -15,7 +15,7 @@ from eni_agent.desired import Desired, DesiredEni, Match, desired_state
 from eni_agent.errors import ExitCode
 from eni_agent.model import Metadata
 from eni_agent.plan import Change, plan
-from eni_agent.state import Observed, Rule
+from eni_agent.state import Address, Observed, Rule
 
 if TYPE_CHECKING:
     from eni_agent.netlink import Netlink, Result
@@ -130,7 +130,7 @@ def _coexistence_warnings(d: DesiredEni, observed: Observed) -> list[str]:
         return []
     warnings = []
     ours = {a.ip for a in d.addresses}
-    for a in sorted(observed.foreign_addresses):
+    for a in sorted(observed.foreign_addresses, key=Address.sort_key):
         if a.index == d.link.index and not a.ip.is_link_local:  # fe80::: the kernel's
             source = "listed in the metadata" if a.ip in ours else "not in the metadata"
             warnings.append(f"{d.link.name} also holds {a.ip}/{a.prefixlen}, added by another "

@@ -45,6 +45,16 @@ class Change:
         return None
 
 
+def _ordered(values) -> list:
+    """Addresses, routes or rules in a stable order; each key computed once
+    (sorting by __lt__ would recompute both keys per comparison)."""
+    return sorted(values, key=_sort_key)
+
+
+def _sort_key(value):
+    return value.sort_key()
+
+
 def plan(desired: Desired, observed: Observed) -> list[Change]:
     """promote_secondaries where addresses will change, then removals (rules,
     routes, addresses), then link up, addresses,
@@ -54,18 +64,18 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
     changes: list[Change] = []
 
     # Before any address goes, make sure removing it cannot take others along.
-    removed_addresses = sorted(observed.addresses - desired.addresses - desired.frozen)
+    removed_addresses = _ordered(observed.addresses - desired.addresses - desired.frozen)
     touched = {a.index for a in removed_addresses if a.version == 4}
     touched |= {link.index for link in desired.up_links}
     for link in observed.links:
         if link.index in touched and not link.promote_secondaries:
             changes.append(Change(Action.KEEP_SECONDARIES, link))
 
-    for rule in sorted(observed.rules - desired.rules - desired.frozen):
+    for rule in _ordered(observed.rules - desired.rules - desired.frozen):
         changes.append(Change(Action.REMOVE, rule))
 
     desired_route_keys = {route.key for route in desired.routes}
-    for route in sorted(observed.routes - desired.routes - desired.frozen):
+    for route in _ordered(observed.routes - desired.routes - desired.frozen):
         if route.key not in desired_route_keys:
             changes.append(Change(Action.REMOVE, route))
 
@@ -77,16 +87,16 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
             changes.append(Change(Action.LINK_UP, link))
 
     held_by_others = {(a.index, a.ip) for a in observed.foreign_addresses}
-    for address in sorted(desired.addresses - observed.addresses):
+    for address in _ordered(desired.addresses - observed.addresses):
         if (address.index, address.ip) not in held_by_others:
             changes.append(Change(Action.ADD, address))
 
     observed_route_keys = {route.key for route in observed.routes}
-    for route in sorted(desired.routes - observed.routes):
+    for route in _ordered(desired.routes - observed.routes):
         action = Action.REPLACE if route.key in observed_route_keys else Action.ADD
         changes.append(Change(action, route))
 
-    for rule in sorted(desired.rules - observed.rules):
+    for rule in _ordered(desired.rules - observed.rules):
         changes.append(Change(Action.ADD, rule))
 
     return changes
