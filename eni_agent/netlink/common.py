@@ -7,6 +7,7 @@ import enum
 import errno
 import glob
 import os
+import re
 import socket
 import time
 from dataclasses import dataclass
@@ -87,7 +88,7 @@ def strerror(code: int) -> str:
     return f"{errno.errorcode.get(code, code)}: {os.strerror(code)}"
 
 
-def request(change: Change, protocol: int) -> tuple[int, int, bytes]:
+def request(change: Change, protocol: int, marks_addresses: bool = True) -> tuple[int, int, bytes]:
     """The rtnetlink request (type, flags, payload) carrying out a change."""
     target, action = change.target, change.action
     if action is Action.KEEP_SECONDARIES:
@@ -97,7 +98,7 @@ def request(change: Change, protocol: int) -> tuple[int, int, bytes]:
     if isinstance(target, Address):
         flags = IFA_F_NOPREFIXROUTE | (IFA_F_NODAD if target.version == 6 else 0)
         return wire.address(action is not Action.REMOVE, target.index, target.ip,
-                            target.prefixlen, protocol, flags)
+                            target.prefixlen, protocol if marks_addresses else None, flags)
     if isinstance(target, Route):
         verb = {Action.ADD: "add", Action.REPLACE: "replace", Action.REMOVE: "del"}[action]
         return wire.route(verb, target.table, target.dst, target.oif, target.gateway, protocol)
@@ -134,16 +135,29 @@ def _in_initial_netns() -> bool:
         return True  # cannot tell (PID 1 hidden): assume the host's namespace
 
 
+def kernel_marks_addresses() -> bool:
+    """Whether the kernel keeps an address's protocol (IFA_PROTO, Linux 5.18+).
+
+    Older kernels (Alibaba Cloud Linux 2's 4.19, CentOS 7's 3.10) silently
+    drop it. ENI_AGENT_ADDRESS_MARKS=0/1 overrides the guess (tests use 0).
+    """
+    override = os.environ.get("ENI_AGENT_ADDRESS_MARKS")
+    if override in ("0", "1"):
+        return override == "1"
+    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return version is None or (int(version[1]), int(version[2])) >= (5, 18)
+
+
 def observed_from(links, addresses, routes, rules, protocol: int,
-                  udev: UdevGate | None = None) -> Observed:
+                  udev: UdevGate | None = None, marks_addresses: bool = True) -> Observed:
     """Aggregate decoded dump records: the agent's own objects (carrying its
-    protocol, in the one shape it creates) and what others use."""
+    protocol, in the one shape it creates) and what others use.
+
+    Without address marks (an old kernel), an address is the agent's when the
+    agent's own `from <address>` rule points at a table of the agent's routes
+    through that address's link: the agent always creates the two together.
+    """
     owned_addresses, foreign_addresses = set(), set()
-    for a in addresses:
-        if a.ip is None:
-            continue
-        (owned_addresses if a.protocol == protocol else foreign_addresses).add(
-            Address(a.index, a.ip, a.prefixlen))
     owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
     for r in routes:
         if r.protocol == protocol and r.type == wire.RTN_UNICAST and not r.multipath and r.oif:
@@ -162,6 +176,18 @@ def observed_from(links, addresses, routes, rules, protocol: int,
             owned_rules.add(Rule(r.priority, r.src, r.table))
         else:
             foreign_tables.add(r.table)
+    inferred: set[tuple[int, object]] = set()
+    if not marks_addresses:
+        tables_via = {}
+        for route in owned_routes:
+            tables_via.setdefault(route.table, set()).add(route.oif)
+        inferred = {(index, rule.src) for rule in owned_rules
+                    for index in tables_via.get(rule.table, ())}
+    for a in addresses:
+        if a.ip is None:
+            continue
+        ours = a.protocol == protocol or (a.index, a.ip) in inferred
+        (owned_addresses if ours else foreign_addresses).add(Address(a.index, a.ip, a.prefixlen))
     return Observed(
         links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
                                 udev.initialized(l.index) if udev else True)

@@ -14,7 +14,8 @@ from pyroute2.netlink.exceptions import NetlinkError
 
 from eni_agent.netlink import wire
 from eni_agent.netlink.common import (FAMILIES, IFA_F_NODAD, IFA_F_NOPREFIXROUTE, Outcome,
-                                      Result, UdevGate, classify, observed_from)
+                                      Result, UdevGate, classify, kernel_marks_addresses,
+                                      observed_from)
 from eni_agent.plan import Action, Change
 from eni_agent.state import Address, Link, Observed, Route
 
@@ -24,6 +25,7 @@ class PyRoute2Netlink:
         self.protocol = protocol
         self.ipr = IPRoute()
         self.udev = UdevGate()
+        self.marks_addresses = kernel_marks_addresses()
 
     def close(self) -> None:
         self.ipr.close()
@@ -41,7 +43,8 @@ class PyRoute2Netlink:
             addresses += [_address(m) for m in self.ipr.addr("dump", family=family)]
             routes += [_route(m) for m in self.ipr.route("dump", family=family)]
             rules += [_rule(m) for m in self.ipr.rule("dump", family=family)]
-        return observed_from(links, addresses, routes, rules, self.protocol, self.udev)
+        return observed_from(links, addresses, routes, rules, self.protocol, self.udev,
+                             self.marks_addresses)
 
     def apply(self, changes: list[Change]) -> list[Result]:
         results, gone = [], set()
@@ -82,8 +85,9 @@ class PyRoute2Netlink:
             self.ipr.addr("del", index=a.index, address=str(a.ip), prefixlen=a.prefixlen)
             return
         flags = IFA_F_NOPREFIXROUTE | (IFA_F_NODAD if a.version == 6 else 0)
+        mark = {"proto": self.protocol} if self.marks_addresses else {}
         self.ipr.addr("add", index=a.index, address=str(a.ip), prefixlen=a.prefixlen,
-                      proto=self.protocol, flags=flags)
+                      flags=flags, **mark)
 
     def _route(self, action: Action, r: Route) -> None:
         spec = dict(table=r.table, dst=str(r.dst.network_address), dst_len=r.dst.prefixlen,

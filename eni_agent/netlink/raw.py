@@ -14,7 +14,7 @@ import socket
 
 from eni_agent.netlink import wire
 from eni_agent.netlink.common import (FAMILIES, KINDS, Outcome, Result, classify, observed_from,
-                                      UdevGate, request, touched_kinds)
+                                      UdevGate, kernel_marks_addresses, request, touched_kinds)
 from eni_agent.plan import Change
 from eni_agent.state import Observed
 
@@ -35,6 +35,7 @@ class RawNetlink:
         self.seq = itertools.count(1)
         self._records: dict[str, list] = {}
         self.udev = UdevGate()
+        self.marks_addresses = kernel_marks_addresses()
         self._touched: frozenset[str] | None = None  # set by apply() for the next observe()
 
     def close(self) -> None:
@@ -60,7 +61,7 @@ class RawNetlink:
             self._records[kind] = self._read(kind)
         r = self._records
         return observed_from(r["links"], r["addresses"], r["routes"], r["rules"], self.protocol,
-                             self.udev)
+                             self.udev, self.marks_addresses)
 
     def _read(self, kind: str) -> list:
         if kind == "links":
@@ -106,7 +107,7 @@ class RawNetlink:
         batch = bytearray()
         for change in changes:
             seq = next(self.seq)
-            msg_type, flags, payload = request(change, self.protocol)
+            msg_type, flags, payload = request(change, self.protocol, self.marks_addresses)
             batch += wire.message(msg_type, wire.NLM_F_REQUEST | wire.NLM_F_ACK | flags, seq,
                                   payload)
             by_seq[seq] = change

@@ -229,14 +229,16 @@ def set_ipv4_devconf(index: int, key: int, value: int) -> tuple[int, int, bytes]
         IFLA_AF_SPEC, nla(socket.AF_INET, nla(IFLA_INET_CONF, conf)))
 
 
-def address(add: bool, index: int, ip, prefixlen: int, protocol: int,
+def address(add: bool, index: int, ip, prefixlen: int, protocol: int | None,
             flags: int = 0) -> tuple[int, int, bytes]:
     family = socket.AF_INET if ip.version == 4 else socket.AF_INET6
     packed = ip.packed
     payload = IFADDR.pack(family, prefixlen, flags & 0xFF, RT_SCOPE_UNIVERSE, index)
     payload += nla(IFA_LOCAL, packed) + nla(IFA_ADDRESS, packed)
     if add:
-        payload += nla(IFA_FLAGS, U32.pack(flags)) + nla(IFA_PROTO, bytes([protocol]))
+        payload += nla(IFA_FLAGS, U32.pack(flags))
+        if protocol is not None:
+            payload += nla(IFA_PROTO, bytes([protocol]))
         return RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL, payload
     return RTM_DELADDR, 0, payload
 
