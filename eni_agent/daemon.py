@@ -456,10 +456,6 @@ class Daemon:
 
 
 def _summary(report: Report) -> str:
-    counts: dict[str, int] = {}
-    for eni in report.enis:
-        state = "in sync" if eni.state in ("configured", "in-sync") else eni.state
-        counts[state] = counts.get(state, 0) + 1
-    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no secondary ENIs"
+    parts = report.tally({"configured": "in sync", "in-sync": "in sync"})
     verdict = "converged" if report.converged else "NOT converged"
     return f"{verdict}: {parts} (pid {os.getpid()})"

@@ -66,6 +66,11 @@ class Desired:
     frozen: frozenset[Address | Route | Rule] = field(default=frozenset())
 
 
+def table_for(config: Config, ifindex: int) -> int:
+    """The ENI route table of the link with this ifindex (see the module docstring)."""
+    return config.table_base + ifindex
+
+
 def desired_state(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
     """The target state; `metadata=None` means "own nothing" (cleanup)."""
     if metadata is None:
@@ -99,7 +104,7 @@ def _left_alone(enis: tuple[DesiredEni, ...], observed: Observed,
         return frozenset()
     addresses = {a for a in observed.addresses if a.index in indexes}
     routes = {r for r in observed.routes if r.oif in indexes}
-    tables = {r.table for r in routes} | {config.table_base + i for i in indexes}
+    tables = {r.table for r in routes} | {table_for(config, i) for i in indexes}
     rules = {r for r in observed.rules if r.table in tables}
     return frozenset(addresses | routes | rules)
 
@@ -125,7 +130,7 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
     if any(fnmatch.fnmatchcase(link.name, pattern) for pattern in config.ignore_interfaces):
         return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")
 
-    table = config.table_base + link.index
+    table = table_for(config, link.index)
     if table > MAX_TABLE or table in RESERVED_TABLES:
         return DesiredEni(eni, Match.CONFLICT, link=link,
                           reason=f"table {table} is out of range; lower table_base")

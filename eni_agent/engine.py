@@ -59,6 +59,15 @@ class Report:
     def settled(self) -> bool:
         return self.unresolved == 0
 
+    def tally(self, alias: dict[str, str] | None = None) -> str:
+        """'2 configured, 1 pending' (states renamed through `alias`)."""
+        counts: dict[str, int] = {}
+        for eni in self.enis:
+            state = (alias or {}).get(eni.state, eni.state)
+            counts[state] = counts.get(state, 0) + 1
+        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or \
+            "no secondary ENIs"
+
     @property
     def exit_code(self) -> ExitCode:
         return ExitCode.OK if self.converged else ExitCode.CHANGE_FAILED

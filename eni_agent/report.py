@@ -37,10 +37,7 @@ def report_text(report: Report) -> str:
 
 
 def _summary(report: Report) -> str:
-    counts: dict[str, int] = {}
-    for eni in report.enis:
-        counts[eni.state] = counts.get(eni.state, 0) + 1
-    parts = ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or "no secondary ENIs"
+    parts = report.tally()
     if report.command == "status":
         verdict = "in sync" if report.converged else "NOT in sync"
     elif report.dry_run:
