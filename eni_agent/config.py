@@ -17,15 +17,12 @@ Command-line flags override the file; the merged result is validated once.
 
 from __future__ import annotations
 
-import json
-import tomllib
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import (BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, StrictStr,
-                      ValidationError, field_validator)
-
-from eni_agent.errors import InvalidInput, one_line
+from eni_agent.errors import InvalidInput
 from eni_agent.files import read_trusted
 from eni_agent.model import normalize_mac
 
@@ -37,49 +34,38 @@ NAMED_PROTOCOLS = frozenset({0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
                              186, 187, 188, 189, 192})
 RESERVED_TABLES = frozenset({0, 253, 254, 255})  # unspec, default, main, local
 MAX_TABLE = 2**32 - 1
+LOG_LEVELS = ("debug", "info", "warning", "error")
+# Inclusive bounds of the numeric settings; the pydantic schema reads them too.
+BOUNDS: dict[str, tuple[float, float]] = {
+    "table_base": (256, 2**31),
+    "rule_priority": (1, MAIN_RULE_PRIORITY - 1),
+    "protocol": (1, 255),
+    "resync_interval": (1, 86400),
+    "metadata_interval": (5, 86400),
+}
 
 
-class Config(BaseModel):
-    # The schema is built only when something needs validating (see load_config).
-    model_config = ConfigDict(frozen=True, extra="forbid", defer_build=True)
+@dataclass(frozen=True)
+class Config:
+    """The agent's settings, validated (build one with `load_config` or
+    `make_config`; the constructor itself checks nothing)."""
 
-    # Strict types: TOML is typed, so `protocol = "235"` or `= true` is a mistake.
-    metadata: StrictStr | None = None
-    table_base: StrictInt = Field(10000, ge=256, le=2**31)
-    rule_priority: StrictInt = Field(10000, ge=1, lt=MAIN_RULE_PRIORITY)
-    protocol: StrictInt = Field(DEFAULT_PROTOCOL, ge=1, le=255)
-    ignore_macs: tuple[StrictStr, ...] = ()
-    ignore_interfaces: tuple[StrictStr, ...] = ()
-    resync_interval: StrictInt | StrictFloat = Field(30.0, ge=1, le=86400)  # daemon, seconds
-    metadata_interval: StrictInt | StrictFloat = Field(60.0, ge=5, le=86400)  # service poll
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
-    networkmanager_unmanaged: StrictBool = False  # keep NetworkManager off the listed ENIs
+    metadata: str | None = None
+    table_base: int = 10000
+    rule_priority: int = 10000
+    protocol: int = DEFAULT_PROTOCOL
+    ignore_macs: tuple[str, ...] = ()
+    ignore_interfaces: tuple[str, ...] = ()
+    resync_interval: float = 30.0  # daemon, seconds
+    metadata_interval: float = 60.0  # daemon: how often to poll the metadata service
+    log_level: str = "info"
+    networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
 
-    @field_validator("protocol")
-    @classmethod
-    def _unnamed_protocol(cls, value: int) -> int:
-        if value in NAMED_PROTOCOLS:
-            raise ValueError(f"{value} is already a named routing protocol; pick another")
-        return value
+    def replace(self, **changes: Any) -> Config:
+        return dataclasses.replace(self, **changes)
 
-    @field_validator("ignore_macs")
-    @classmethod
-    def _macs(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        macs = []
-        for item in value:
-            mac = normalize_mac(item)
-            if mac is None:
-                raise ValueError(f"not a MAC address: {item!r}")
-            macs.append(mac)
-        return tuple(macs)
 
-    @field_validator("ignore_interfaces")
-    @classmethod
-    def _names(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        for item in value:
-            if not item or len(item) > 15 or "/" in item or any(c.isspace() for c in item):
-                raise ValueError(f"not an interface name or pattern: {item!r}")
-        return value
+SETTINGS = tuple(f.name for f in dataclasses.fields(Config))
 
 
 def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
@@ -99,29 +85,65 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> C
     except OSError as e:
         raise InvalidInput(f"config {where}: cannot read: {e.strerror}") from None
     if data is not None:
+        import tomllib
+
         try:
             values = tomllib.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise InvalidInput(f"invalid config {where}: {' '.join(str(e).split())}") from None
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    if values.keys() <= {"metadata"} and isinstance(values.get("metadata", ""), str):
-        # Defaults, plus at most the source (any string is one): valid by
-        # construction. Building pydantic's schema to check it would cost a
-        # one-shot run more than all its netlink work.
-        return Config.model_construct(**values)
-    try:
-        return Config.model_validate(values)
-    except ValidationError as e:
-        raise InvalidInput(f"invalid config {where}: {describe_validation_error(e)}") from None
+    return make_config(values, where)
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """The first pydantic error as one line: `field: problem`."""
-    first = error.errors()[0]
-    field = ".".join(str(p) for p in first["loc"]) or "config"
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown setting"
-    if not field.isprintable() or any(c.isspace() for c in field):
-        field = json.dumps(field)  # a key with a newline must not split the message
-    return one_line(f"{field}: {message}")
+def make_config(values: dict[str, Any], where: str = "settings") -> Config:
+    """Validate settings (TOML types: tuples or lists for arrays) into a Config.
+
+    The pydantic schema (`config_schema`) is the validator of record: every
+    refusal and its message come from it. Importing pydantic costs a one-shot
+    run more than all its netlink work, so settings that are plainly valid by
+    the same rules (`_plainly_valid`; a property test holds the two to
+    agreeing) skip it.
+    """
+    config = _plainly_valid(values)
+    if config is None:
+        from eni_agent.config_schema import validate
+
+        config = validate(values, where)
+    return config
+
+
+def _plainly_valid(values: dict[str, Any]) -> Config | None:
+    """The Config these settings make if each has exactly its type and is in
+    range; None when anything needs a closer look (or a message)."""
+    if not values.keys() <= set(SETTINGS):
+        return None
+    settings = dict(values)
+    for name, (low, high) in BOUNDS.items():
+        if name not in values:
+            continue
+        value = values[name]
+        allowed = (int, float) if name.endswith("_interval") else (int,)
+        if type(value) not in allowed or not low <= value <= high:
+            return None
+    if settings.get("protocol") in NAMED_PROTOCOLS:
+        return None
+    if type(values.get("metadata", "")) is not str or \
+            type(values.get("networkmanager_unmanaged", False)) is not bool or \
+            values.get("log_level", "info") not in LOG_LEVELS:
+        return None
+    for name, check in (("ignore_macs", normalize_mac), ("ignore_interfaces", interface_pattern)):
+        items = values.get(name, ())
+        if type(items) not in (list, tuple) or any(type(i) is not str for i in items):
+            return None
+        checked = tuple(check(item) for item in items)
+        if None in checked:
+            return None
+        settings[name] = checked
+    return Config(**settings)
+
+
+def interface_pattern(value: str) -> str | None:
+    """An interface name or shell glob as given; None if it cannot be one."""
+    if not value or len(value) > 15 or "/" in value or any(c.isspace() for c in value):
+        return None
+    return value

@@ -254,7 +254,7 @@ class Daemon:
         if config.protocol != self.config.protocol:
             log.error("SIGHUP: protocol cannot change while running (it marks what eni-agent "
                       "owns); keeping %d. Restart after `eni-agent cleanup`.", self.config.protocol)
-            config = config.model_copy(update={"protocol": self.config.protocol})
+            config = config.replace(protocol=self.config.protocol)
         source_changed = config.metadata != self.config.metadata
         self.config = config
         logging.getLogger("eni_agent").setLevel(config.log_level.upper())

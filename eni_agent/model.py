@@ -15,10 +15,9 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
+from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 from typing import Any
-
-from pydantic import BaseModel, ConfigDict
 
 from eni_agent.errors import InvalidInput, one_line
 
@@ -27,22 +26,20 @@ _THIS_NETWORK = IPv4Network("0.0.0.0/8")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
-class Eni(BaseModel):
+@dataclass(frozen=True)
+class Eni:
     """One attached ENI, normalised: lower-case MAC, primary IP first.
 
-    Built by `_Validator` with `model_construct`: every value was checked
-    there, with messages naming the ENI and field, so pydantic's own schema
-    (slow to build at import) is only built if someone validates directly.
+    Built only by `_Validator`, which checks every value with messages naming
+    the ENI and the field.
     """
 
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
     mac: str
-    eni_id: str | None = None
     primary_ip: IPv4Address
     ips: tuple[IPv4Address, ...]
     cidr: IPv4Network
     gateway: IPv4Address
+    eni_id: str | None = None
     # IPv6: all three, or none (an IPv4-only ENI).
     ipv6s: tuple[IPv6Address, ...] = ()
     ipv6_cidr: IPv6Network | None = None
@@ -54,9 +51,8 @@ class Eni(BaseModel):
         return f"{self.eni_id} ({self.mac})" if self.eni_id else self.mac
 
 
-class Metadata(BaseModel):
-    model_config = ConfigDict(frozen=True, defer_build=True)
-
+@dataclass(frozen=True)
+class Metadata:
     primary_mac: str
     enis: tuple[Eni, ...]  # every listed ENI, the primary too, sorted by MAC
 
@@ -155,7 +151,7 @@ class _Validator:
                 raise self.fail(f"ENI {mac}", "not a unicast MAC address")
             enis[mac] = self.eni(mac, fields)
         self.check_unique_ips(enis.values())
-        return Metadata.model_construct(primary_mac=primary_mac,
+        return Metadata(primary_mac=primary_mac,
                                         enis=tuple(enis[m] for m in sorted(enis)))
 
     def macs_table(self, doc: dict) -> dict:
@@ -197,7 +193,7 @@ class _Validator:
         if gateway in ips:
             raise self.fail(f"{where}: gateway", f"{gateway} is also an address of the ENI")
         ipv6s, ipv6_cidr, ipv6_gateway = self.ipv6(fields, where)
-        return Eni.model_construct(mac=mac, eni_id=eni_id, primary_ip=ips[0], ips=tuple(ips),
+        return Eni(mac=mac, eni_id=eni_id, primary_ip=ips[0], ips=tuple(ips),
                                    cidr=cidr, gateway=gateway, ipv6s=ipv6s, ipv6_cidr=ipv6_cidr,
                                    ipv6_gateway=ipv6_gateway)
 

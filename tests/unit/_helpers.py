@@ -12,7 +12,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import Path
 from typing import Any
 
-from eni_agent.config import Config
+from eni_agent.config import Config, make_config
 from eni_agent.model import Metadata, parse_metadata
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
@@ -78,6 +78,11 @@ def write_file(path: Path, content: bytes | str, mode: int = 0o600) -> Path:
 # -- observed / desired state --------------------------------------------------
 
 CONFIG = Config()  # table_base 10000, rule_priority 10000, protocol 234
+
+
+def config_with(**settings) -> Config:
+    """A validated config (MACs lower-cased) with these settings."""
+    return make_config(settings)
 
 ETH0 = Link(index=2, name="eth0", mac=PRIMARY_MAC, up=True)
 ETH1 = Link(index=3, name="eth1", mac=SECOND_MAC, up=True)

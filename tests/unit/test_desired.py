@@ -6,12 +6,11 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
 
-from eni_agent.config import Config
 from eni_agent.desired import (DEFAULT_ROUTE, DEFAULT_ROUTE6, LINK_LOCAL6, Desired, Match,
                                desired_state)
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH2, GW1, IP10, IP11, NET1, PRIMARY_MAC, SECOND_MAC,
+from ._helpers import (config_with, CONFIG, ETH0, ETH1, ETH2, GW1, IP10, IP11, NET1, PRIMARY_MAC, SECOND_MAC,
                        THIRD_MAC, eni_fields, eth1_state, example_metadata, make_doc, parse)
 
 
@@ -39,7 +38,7 @@ def test_matched_eni_gets_table_rules_and_routes():
     [(10000, 10000, 3), (256, 1, 2), (20000, 32765, 7), (2**31, 500, 1000)],
 )
 def test_table_is_table_base_plus_ifindex(table_base, rule_priority, ifindex):
-    config = Config(table_base=table_base, rule_priority=rule_priority)
+    config = config_with(table_base=table_base, rule_priority=rule_priority)
     link = Link(ifindex, "ens5", SECOND_MAC, True)
     d = only(desired_state(example_metadata(), Observed(links=(ETH0, link)), config))
 
@@ -93,15 +92,15 @@ MATCH_CASES = [
     # id, links, config, foreign/named tables and what is owned, expected match
     ("no link with the MAC", (ETH0,), CONFIG, {}, Match.PENDING),
     ("link of another MAC only", (ETH0, ETH2), CONFIG, {}, Match.PENDING),
-    ("ignored by MAC", (ETH0, ETH1), Config(ignore_macs=(SECOND_MAC,)), {}, Match.IGNORED),
-    ("ignored by upper-case MAC", (ETH0, ETH1), Config(ignore_macs=(SECOND_MAC.upper(),)), {},
+    ("ignored by MAC", (ETH0, ETH1), config_with(ignore_macs=(SECOND_MAC,)), {}, Match.IGNORED),
+    ("ignored by upper-case MAC", (ETH0, ETH1), config_with(ignore_macs=(SECOND_MAC.upper(),)), {},
      Match.IGNORED),
-    ("ignored while pending", (ETH0,), Config(ignore_macs=(SECOND_MAC,)), {}, Match.IGNORED),
-    ("ignored by exact name", (ETH0, ETH1), Config(ignore_interfaces=("eth1",)), {},
+    ("ignored while pending", (ETH0,), config_with(ignore_macs=(SECOND_MAC,)), {}, Match.IGNORED),
+    ("ignored by exact name", (ETH0, ETH1), config_with(ignore_interfaces=("eth1",)), {},
      Match.IGNORED),
-    ("ignored by glob", (ETH0, ETH1), Config(ignore_interfaces=("cali*", "eth[0-9]")), {},
+    ("ignored by glob", (ETH0, ETH1), config_with(ignore_interfaces=("cali*", "eth[0-9]")), {},
      Match.IGNORED),
-    ("glob not matching", (ETH0, ETH1), Config(ignore_interfaces=("eth1?", "ETH1")), {},
+    ("glob not matching", (ETH0, ETH1), config_with(ignore_interfaces=("eth1?", "ETH1")), {},
      Match.MATCHED),
     ("two unenslaved links share the MAC", (ETH0, ETH1, Link(9, "eth9", SECOND_MAC, True)),
      CONFIG, {}, Match.AMBIGUOUS),

@@ -7,12 +7,11 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
 
-from eni_agent.config import Config
 from eni_agent.desired import desired_state
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
-from ._helpers import (CONFIG, DEFAULT, ETH0, ETH1, ETH1_DOWN, GW1, IP10, IP11, NET1, SECOND_MAC,
+from ._helpers import (config_with, CONFIG, DEFAULT, ETH0, ETH1, ETH1_DOWN, GW1, IP10, IP11, NET1, SECOND_MAC,
                        TABLE1, converged_observed, eni_fields, eth1_state, example_doc,
                        example_metadata, macs_of, make_doc, parse, second_eni)
 
@@ -85,7 +84,7 @@ CASES = [
       (ADD, addr(IP10, 16)), (ADD, addr(IP11, 16)),
       (ADD, Route(T, IPv4Network("10.0.0.0/16"), 3))]),
     ("rule priority changed: rules swapped, routes kept", example_doc(), converged_observed(),
-     Config(rule_priority=500),
+     config_with(rule_priority=500),
      [(REMOVE, rule(IP10)), (REMOVE, rule(IP11)),
       (ADD, rule(IP10, priority=500)), (ADD, rule(IP11, priority=500))]),
     ("NIC re-attached with a new ifindex: old table out, new one in", example_doc(),
