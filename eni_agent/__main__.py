@@ -1,3 +1,3 @@
-from eni_agent.cli import main
+from eni_agent.main import main
 
 main()

@@ -16,9 +16,18 @@ from __future__ import annotations
 import os
 
 from eni_agent.netlink.common import Outcome, Result, named_tables
-from eni_agent.netlink.events import Event, EventSocket
 
 __all__ = ["Event", "EventSocket", "Netlink", "Outcome", "Result", "named_tables"]
+
+
+def __getattr__(name: str):
+    """The daemon's event classes, imported when first asked for (a one-shot
+    run never is)."""
+    if name in ("Event", "EventSocket"):
+        from eni_agent.netlink import events
+
+        return getattr(events, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def Netlink(protocol: int, backend: str | None = None):  # noqa: N802 (a factory, used like a class)
