@@ -8,6 +8,9 @@ changes in one process.
   sync (cold)        whole `eni-agent sync` process, nothing configured yet
   sync (idempotent)  whole process, already converged
   ip -batch          link up, addresses, two routes per table, one rule per address
+  py floor           benchmarks/floor.py: CPython starts, reads the document and sends
+                     the same requests, batched; no validation, observing or verifying.
+                     What any agent written in Python pays here, at least.
   --help             whole process
   daemon             hotplug -> a TCP handshake through the new ENI succeeds;
                      a rule deleted -> the rule is back; RSS and CPU at rest
@@ -202,12 +205,16 @@ print(json.dumps(times))
 
 
 def measure_sync(n: int, m: int, runs: int, doc: Path) -> dict[str, float]:
-    cold, idem, batch, engine_cold, engine_idem = [], [], [], [], []
+    cold, idem, batch, floor, engine_cold, engine_idem = [], [], [], [], [], []
     script = ip_batch_script(n, m)
     python = str(Path(AGENT[0]).with_name("python")) if len(AGENT) == 1 else PY
+    names = ",".join(f"eth{i}" for i in range(1, n + 1))
     for _ in range(runs):
         reset_guest()
         batch.append(timed(["ip", "-n", G, "-batch", "-"], script))
+        reset_guest()
+        floor.append(timed(in_guest([python, str(REPO / "benchmarks" / "floor.py"), str(doc),
+                                     names, str(REPO)])))
         reset_guest()
         cold.append(timed(in_guest([*AGENT, "sync", "--metadata", str(doc)])))
         idem.append(timed(in_guest([*AGENT, "sync", "--metadata", str(doc)])))
@@ -218,7 +225,8 @@ def measure_sync(n: int, m: int, runs: int, doc: Path) -> dict[str, float]:
         first, second = json.loads(out)
         engine_cold.append(first)
         engine_idem.append(second)
-    return {"ip_batch": statistics.median(batch), "cold": statistics.median(cold),
+    return {"ip_batch": statistics.median(batch), "floor": statistics.median(floor),
+            "cold": statistics.median(cold),
             "idempotent": statistics.median(idem), "engine_cold": statistics.median(engine_cold),
             "engine_idempotent": statistics.median(engine_idem)}
 
@@ -436,9 +444,9 @@ def main() -> None:
         results["help"] = statistics.median(helps)
 
         print("\none-shot sync, whole process, vs `ip -batch` doing the same changes")
-        print(f"{'ENIs x IPs':>11} {'changes':>8} {'ip -batch':>11} {'sync cold':>11} "
-              f"{'ratio':>7} {'idempotent':>11}   | in-process: {'cold':>9} {'ratio':>6} "
-              f"{'idempotent':>11}")
+        print(f"{'ENIs x IPs':>11} {'changes':>8} {'ip -batch':>11} {'py floor':>11} "
+              f"{'ratio':>6} {'sync cold':>11} {'ratio':>7} {'idempotent':>11}   | in-process: "
+              f"{'cold':>9} {'ratio':>6} {'idempotent':>11}")
         growth = []
         for n, m in sizes:
             build(n, m)
@@ -449,7 +457,10 @@ def main() -> None:
             growth.append({"enis": n, "ips": m, "changes": changes, **figures, "ratio": ratio})
             engine_ratio = figures["engine_cold"] / figures["ip_batch"]
             growth[-1]["engine_ratio"] = engine_ratio
+            floor_ratio = figures["floor"] / figures["ip_batch"]
+            growth[-1]["floor_ratio"] = floor_ratio
             print(f"{n:>5} x {m:<3} {changes:>8} {ms(figures['ip_batch'])} "
+                  f"{ms(figures['floor'])} {floor_ratio:5.1f}x "
                   f"{ms(figures['cold'])} {ratio:6.1f}x {ms(figures['idempotent'])}   |   "
                   f"{ms(figures['engine_cold'])} {engine_ratio:5.1f}x "
                   f"{ms(figures['engine_idempotent'])}")
@@ -476,6 +487,7 @@ def main() -> None:
              row["idempotent"] <= 0.150),
             ("  (engine, in-process)", f"{row['engine_ratio']:.1f}x, "
              f"{ms(row['engine_idempotent']).strip()}", "", True),
+            ("  (python floor)", f"{row['floor_ratio']:.1f}x", "", True),
             ("hotplug -> reachable", ms(statistics.median(hot)).strip() if hot else "n/a",
              "<= 50 ms", bool(hot) and statistics.median(hot) <= 0.050),
             ("drift -> repaired", ms(statistics.median(drift)).strip() if drift else "n/a",

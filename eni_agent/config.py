@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from eni_agent.errors import InvalidInput
 from eni_agent.files import read_trusted
@@ -61,20 +60,20 @@ class Config:
     log_level: str = "info"
     networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
 
-    def replace(self, **changes: Any) -> Config:
+    def replace(self, **changes: object) -> Config:
         return dataclasses.replace(self, **changes)
 
 
 SETTINGS = tuple(f.name for f in dataclasses.fields(Config))
 
 
-def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> Config:
+def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:
     """Read the config file (if any), apply flag overrides, validate.
 
     `path=None` means the default location, which may be absent; an explicit
     path must exist.
     """
-    values: dict[str, Any] = {}
+    values: dict[str, object] = {}
     where = str(path or DEFAULT_CONFIG_PATH)
     try:
         data = read_trusted(path or DEFAULT_CONFIG_PATH, "config")
@@ -95,7 +94,7 @@ def load_config(path: Path | None, overrides: dict[str, Any] | None = None) -> C
     return make_config(values, where)
 
 
-def make_config(values: dict[str, Any], where: str = "settings") -> Config:
+def make_config(values: dict[str, object], where: str = "settings") -> Config:
     """Validate settings (TOML types: tuples or lists for arrays) into a Config.
 
     The pydantic schema (`config_schema`) is the validator of record: every
@@ -112,7 +111,7 @@ def make_config(values: dict[str, Any], where: str = "settings") -> Config:
     return config
 
 
-def _plainly_valid(values: dict[str, Any]) -> Config | None:
+def _plainly_valid(values: dict[str, object]) -> Config | None:
     """The Config these settings make if each has exactly its type and is in
     range; None when anything needs a closer look (or a message)."""
     if not values.keys() <= set(SETTINGS):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass, field
-from typing import TYPE_CHECKING
+TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
 
 from eni_agent.config import Config
 from eni_agent.desired import Desired, DesiredEni, Match, desired_state
@@ -183,15 +183,15 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
         report.enis.append(entry)
 
     for result in results:
-        if result.outcome.value in ("done", "failed"):
+        if result.outcome in ("done", "failed"):
             text = result.change.describe(names)
             d = owner(result.change)
             target = entries[d.eni.mac].changes if d else report.other_changes
-            line = text if result.outcome.value == "done" else f"{text}: FAILED {result.error}"
+            line = text if result.outcome == "done" else f"{text}: FAILED {result.error}"
             if line not in target:  # a change retried in each verify round is listed once
                 target.append(line)
 
-    failed_by_change = {r.change: r for r in results if r.outcome.value in ("failed", "already")}
+    failed_by_change = {r.change: r for r in results if r.outcome in ("failed", "already")}
     for change in remaining:
         text = change.describe(names)
         d = owner(change)

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Any
 
 from eni_agent.errors import AgentError, ExitCode, one_line
 
@@ -39,12 +38,12 @@ CONFIG_PARAMETERS = ("config_path", "metadata", "table_base", "rule_priority", "
                      "ignore_macs", "ignore_interfaces", "resync_interval", "log_level")
 
 
-def read_quick(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
+def read_quick(argv: list[str]) -> tuple[str, dict[str, object]] | None:
     """(command, parameters as click would pass them), or None for click to read."""
     if not argv or argv[0] not in QUICK:
         return None
     options = QUICK[argv[0]]
-    params: dict[str, Any] = {}
+    params: dict[str, object] = {}
     for dest, kind in options.values():
         params[dest] = False if kind == "flag" else () if kind == "texts" else None
     args = iter(argv[1:])
@@ -75,7 +74,7 @@ def read_quick(argv: list[str]) -> tuple[str, dict[str, Any]] | None:
     return argv[0], params
 
 
-def config_args(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+def config_args(params: dict[str, object]) -> tuple[object, dict[str, object]]:
     """(config file or None, flag overrides) from the parameters that name
     them, which are taken out of `params`."""
     overrides = {name: params.pop(name, None) for name in CONFIG_PARAMETERS}
@@ -89,7 +88,7 @@ def config_args(params: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
     return path, overrides
 
 
-def _quick(command: str, params: dict[str, Any]) -> int:
+def _quick(command: str, params: dict[str, object]) -> int:
     from eni_agent import commands
     from eni_agent.config import load_config
 

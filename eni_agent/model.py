@@ -17,7 +17,6 @@ import json
 import re
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import Any
 
 from eni_agent.errors import InvalidInput, one_line
 
@@ -82,7 +81,7 @@ def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
     return metadata_from_tree(doc, source)
 
 
-def metadata_from_tree(doc: Any, source: str = "metadata") -> Metadata:
+def metadata_from_tree(doc: object, source: str = "metadata") -> Metadata:
     """Validate an already-decoded metadata tree (a file's JSON, or the service's)."""
     return _Validator(source).document(doc)
 
@@ -91,8 +90,8 @@ class _DuplicateKey(Exception):
     pass
 
 
-def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
+def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    result: dict[str, object] = {}
     for key, value in pairs:
         if key in result:
             raise _DuplicateKey(key)
@@ -100,7 +99,7 @@ def _reject_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     return result
 
 
-def _show(value: Any) -> str:
+def _show(value: object) -> str:
     """A value quoted for a one-line message, cut short if long."""
     try:
         text = json.dumps(value, ensure_ascii=True)
@@ -109,7 +108,7 @@ def _show(value: Any) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
-def normalize_mac(value: Any) -> str | None:
+def normalize_mac(value: object) -> str | None:
     """Lower-case a colon-separated MAC; None if it is not one."""
     if not isinstance(value, str):
         return None
@@ -117,7 +116,7 @@ def normalize_mac(value: Any) -> str | None:
     return mac if _MAC_RE.match(mac) else None
 
 
-def _json_type(value: Any) -> str:
+def _json_type(value: object) -> str:
     return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
             type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
 
@@ -131,7 +130,7 @@ class _Validator:
     def fail(self, where: str, problem: str) -> InvalidInput:
         return InvalidInput(f"invalid metadata {self.source}: {where}: {problem}")
 
-    def document(self, doc: Any) -> Metadata:
+    def document(self, doc: object) -> Metadata:
         if not isinstance(doc, dict):
             raise self.fail("document", f"must be a JSON object, got {_json_type(doc)}")
         if "mac" not in doc:
@@ -155,7 +154,7 @@ class _Validator:
                                         enis=tuple(enis[m] for m in sorted(enis)))
 
     def macs_table(self, doc: dict) -> dict:
-        node: Any = doc
+        node: object = doc
         path = []
         for key in ("network", "interfaces", "macs"):
             path.append(key)
@@ -166,7 +165,7 @@ class _Validator:
             raise self.fail("network.interfaces.macs", f"must be an object, got {_json_type(node)}")
         return node
 
-    def eni(self, mac: str, fields: Any) -> Eni:
+    def eni(self, mac: str, fields: object) -> Eni:
         where = f"ENI {mac}"
         if not isinstance(fields, dict):
             raise self.fail(where, f"must be an object, got {_json_type(fields)}")
@@ -237,7 +236,7 @@ class _Validator:
             raise self.fail(f"{where}: ipv6-gateway", f"{gateway} is also an address of the ENI")
         return tuple(dict.fromkeys(ips)), cidr, gateway
 
-    def ip6(self, value: Any, where: str) -> IPv6Address:
+    def ip6(self, value: object, where: str) -> IPv6Address:
         if not isinstance(value, str):
             raise self.fail(where, f"must be an IPv6 address string, got {_json_type(value)}")
         if "%" in value:  # a zone would make the address compare unequal to the kernel's
@@ -250,7 +249,7 @@ class _Validator:
             raise self.fail(where, f"{ip} is not a unicast address")
         return ip
 
-    def cidr6(self, value: Any, where: str) -> IPv6Network:
+    def cidr6(self, value: object, where: str) -> IPv6Network:
         if not isinstance(value, str):
             raise self.fail(where, f"must be a CIDR string, got {_json_type(value)}")
         try:
@@ -263,7 +262,7 @@ class _Validator:
             raise self.fail(where, f"{cidr} is not a unicast network")
         return cidr
 
-    def ip(self, value: Any, where: str) -> IPv4Address:
+    def ip(self, value: object, where: str) -> IPv4Address:
         if not isinstance(value, str):
             raise self.fail(where, f"must be an IPv4 address string, got {_json_type(value)}")
         try:

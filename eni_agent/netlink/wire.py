@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import struct
-from dataclasses import dataclass
+from collections import namedtuple
 from functools import lru_cache
 from ipaddress import ip_address
 
@@ -22,7 +22,7 @@ FIBRULE = RTMSG  # family, dst_len, src_len, tos, table, res1, res2, action, fla
 U32 = struct.Struct("=I")
 I32 = struct.Struct("=i")
 
-NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 2, 3, 4
+NLMSG_NOOP, NLMSG_ERROR, NLMSG_DONE, NLMSG_OVERRUN = 1, 2, 3, 4
 NLM_F_REQUEST, NLM_F_MULTI, NLM_F_ACK = 0x1, 0x2, 0x4
 NLM_F_DUMP = 0x300
 NLM_F_REPLACE, NLM_F_EXCL, NLM_F_CREATE = 0x100, 0x200, 0x400
@@ -106,48 +106,15 @@ def _u32(raw: bytes | None) -> int | None:
     return U32.unpack_from(raw)[0] if raw and len(raw) >= 4 else None
 
 
-@dataclass(frozen=True, slots=True)
-class LinkRecord:
-    index: int
-    name: str
-    mac: str | None
-    up: bool
-    master: int | None
-    promote_secondaries: bool
-
-
-@dataclass(frozen=True, slots=True)
-class AddressRecord:
-    index: int
-    ip: object
-    prefixlen: int
-    protocol: int | None
-
-
-@dataclass(frozen=True, slots=True)
-class RouteRecord:
-    family: int
-    table: int
-    protocol: int
-    type: int
-    dst_len: int
-    dst: object  # None: the default route
-    gateway: object
-    oif: int | None
-    multipath: bool
-
-
-@dataclass(frozen=True, slots=True)
-class RuleRecord:
-    family: int
-    table: int
-    protocol: int | None
-    priority: int
-    src: object
-    src_len: int
-    dst_len: int
-    action: int
-    selectors: bool  # iif/oif/fwmark: not a rule of the agent's shape
+# Decoded dump records: plain named tuples (thousands are made per dump).
+LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries")
+AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol")
+# dst None: the default route; oif None: no RTA_OIF (multipath, blackhole)
+RouteRecord = namedtuple("RouteRecord", "family table protocol type dst_len dst gateway oif "
+                                        "multipath")
+# selectors: iif/oif/fwmark, so not a rule of the agent's shape
+RuleRecord = namedtuple("RuleRecord", "family table protocol priority src src_len dst_len action "
+                                      "selectors")
 
 
 def decode_link(body: bytes) -> LinkRecord:
@@ -210,6 +177,13 @@ def nla(attr_type: int, data: bytes) -> bytes:
 
 def message(msg_type: int, flags: int, seq: int, payload: bytes) -> bytes:
     return NLMSG.pack(NLMSG.size + len(payload), msg_type, flags, seq, 0) + payload
+
+
+def barrier(seq: int) -> bytes:
+    """A no-op the kernel only acknowledges: sent after a batch of requests
+    that are acknowledged only if they fail, its ACK says the batch is done
+    (the kernel handles one send's messages in order before returning)."""
+    return message(NLMSG_NOOP, NLM_F_REQUEST | NLM_F_ACK, seq, b"")
 
 
 def dump_request(msg_type: int, family: int, seq: int) -> bytes:
