@@ -17,9 +17,8 @@ Command-line flags override the file; the merged result is validated once.
 
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from eni_agent.errors import InvalidInput
 from eni_agent.files import read_trusted
@@ -44,8 +43,7 @@ BOUNDS: dict[str, tuple[float, float]] = {
 }
 
 
-@dataclass(frozen=True)
-class Config:
+class Config(NamedTuple):
     """The agent's settings, validated (build one with `load_config` or
     `make_config`; the constructor itself checks nothing)."""
 
@@ -61,10 +59,10 @@ class Config:
     networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
 
     def replace(self, **changes: object) -> Config:
-        return dataclasses.replace(self, **changes)
+        return self._replace(**changes)
 
 
-SETTINGS = tuple(f.name for f in dataclasses.fields(Config))
+SETTINGS = Config._fields
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:

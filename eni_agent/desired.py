@@ -19,8 +19,8 @@ from __future__ import annotations
 
 import enum
 import fnmatch
-from dataclasses import dataclass, field
 from ipaddress import IPv4Network, IPv6Network
+from typing import NamedTuple
 
 from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
 from eni_agent.model import Eni, Metadata
@@ -42,8 +42,7 @@ class Match(enum.StrEnum):
     CONFLICT = "conflict"  # the ENI's table is already used by someone else
 
 
-@dataclass(frozen=True)
-class DesiredEni:
+class DesiredEni(NamedTuple):
     eni: Eni
     match: Match
     link: Link | None = None
@@ -54,16 +53,15 @@ class DesiredEni:
     rules: frozenset[Rule] = frozenset()
 
 
-@dataclass(frozen=True)
-class Desired:
+class Desired(NamedTuple):
     enis: tuple[DesiredEni, ...] = ()
-    addresses: frozenset[Address] = field(default=frozenset())
-    routes: frozenset[Route] = field(default=frozenset())
-    rules: frozenset[Rule] = field(default=frozenset())
-    up_links: frozenset[Link] = field(default=frozenset())
+    addresses: frozenset[Address] = frozenset()
+    routes: frozenset[Route] = frozenset()
+    rules: frozenset[Rule] = frozenset()
+    up_links: frozenset[Link] = frozenset()
     # Owned state of ENIs that need an operator (ambiguous, conflict): neither
     # added to nor removed, whatever else changes.
-    frozen: frozenset[Address | Route | Rule] = field(default=frozenset())
+    frozen: frozenset[Address | Route | Rule] = frozenset()
 
 
 def table_for(config: Config, ifindex: int) -> int:

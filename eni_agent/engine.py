@@ -7,8 +7,7 @@ passed in, so this module never imports pyroute2 itself.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
-TYPE_CHECKING = False  # typing.TYPE_CHECKING, without importing typing at start-up
+from typing import TYPE_CHECKING
 
 from eni_agent.config import Config
 from eni_agent.desired import Desired, DesiredEni, Match, desired_state
@@ -23,37 +22,45 @@ if TYPE_CHECKING:
 VERIFY_ROUNDS = 3  # apply, observe, re-plan: at most this many times
 
 
-@dataclass
 class EniReport:
-    mac: str
-    eni_id: str | None
-    state: str  # configured | in-sync | would-change | out-of-sync | failed | pending | ...
-    reason: str = ""
-    link: str | None = None
-    ifindex: int | None = None
-    table: int | None = None
-    addresses: list[str] = field(default_factory=list)
-    changes: list[str] = field(default_factory=list)
-    errors: list[str] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    """What one reconcile found and did for one listed ENI (built up by `_report`)."""
+
+    def __init__(self, mac: str, eni_id: str | None, state: str, reason: str = "",
+                 link: str | None = None, ifindex: int | None = None, table: int | None = None,
+                 addresses: list[str] | None = None):
+        self.mac = mac
+        self.eni_id = eni_id
+        self.state = state  # configured | in-sync | would-change | out-of-sync | failed | ...
+        self.reason = reason
+        self.link = link
+        self.ifindex = ifindex
+        self.table = table
+        self.addresses = addresses or []
+        self.changes: list[str] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
 
     @property
     def label(self) -> str:
         return f"{self.eni_id} {self.mac}" if self.eni_id else self.mac
 
+    def as_dict(self) -> dict:
+        return {name: list(value) if isinstance(value, list) else value
+                for name, value in vars(self).items()}
 
-@dataclass
+
 class Report:
-    command: str
-    dry_run: bool = False
-    enis: list[EniReport] = field(default_factory=list)
-    other_changes: list[str] = field(default_factory=list)  # stale state of ENIs no longer here
-    errors: list[str] = field(default_factory=list)
-    converged: bool = True
-    # Changes still owed after verification. Zero with converged=False means
-    # only ENIs needing an operator (conflict, ambiguous) are left: the agent
-    # has done all it can.
-    unresolved: int = 0
+    def __init__(self, command: str, dry_run: bool = False):
+        self.command = command
+        self.dry_run = dry_run
+        self.enis: list[EniReport] = []
+        self.other_changes: list[str] = []  # stale state of ENIs no longer here
+        self.errors: list[str] = []
+        self.converged = True
+        # Changes still owed after verification. Zero with converged=False
+        # means only ENIs needing an operator (conflict, ambiguous) are left:
+        # the agent has done all it can.
+        self.unresolved = 0
 
     @property
     def settled(self) -> bool:
@@ -78,7 +85,7 @@ class Report:
             "dry_run": self.dry_run,
             "result": "converged" if self.converged else "not-converged",
             "exit_code": int(self.exit_code),
-            "enis": [asdict(eni) for eni in self.enis],
+            "enis": [eni.as_dict() for eni in self.enis],
             "other_changes": self.other_changes,
             "errors": self.errors,
         }

@@ -15,8 +15,8 @@ from __future__ import annotations
 import ipaddress
 import json
 import re
-from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
+from typing import NamedTuple
 
 from eni_agent.errors import InvalidInput, one_line
 
@@ -25,8 +25,7 @@ _THIS_NETWORK = IPv4Network("0.0.0.0/8")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
 
 
-@dataclass(frozen=True)
-class Eni:
+class Eni(NamedTuple):
     """One attached ENI, normalised: lower-case MAC, primary IP first.
 
     Built only by `_Validator`, which checks every value with messages naming
@@ -50,8 +49,7 @@ class Eni:
         return f"{self.eni_id} ({self.mac})" if self.eni_id else self.mac
 
 
-@dataclass(frozen=True)
-class Metadata:
+class Metadata(NamedTuple):
     primary_mac: str
     enis: tuple[Eni, ...]  # every listed ENI, the primary too, sorted by MAC
 

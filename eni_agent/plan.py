@@ -8,7 +8,7 @@ marked ones) can ever appear in a removal; foreign objects are only avoided.
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from eni_agent.desired import Desired
 from eni_agent.state import Address, Link, Observed, Route, Rule
@@ -22,8 +22,7 @@ class Action(enum.StrEnum):
     REMOVE = "remove"
 
 
-@dataclass(frozen=True)
-class Change:
+class Change(NamedTuple):
     action: Action
     target: Link | Address | Route | Rule
 

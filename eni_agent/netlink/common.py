@@ -10,8 +10,8 @@ import os
 import re
 import socket
 import time
-from dataclasses import dataclass
 from ipaddress import ip_network
+from typing import NamedTuple
 
 from eni_agent.errors import PermissionDenied
 from eni_agent.netlink import wire
@@ -56,8 +56,7 @@ class Outcome(enum.StrEnum):
     FAILED = "failed"
 
 
-@dataclass(frozen=True)
-class Result:
+class Result(NamedTuple):
     change: Change
     outcome: Outcome
     error: str = ""

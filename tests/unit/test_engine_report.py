@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from ipaddress import IPv4Address
 from typing import Callable
 
@@ -57,9 +56,9 @@ class FakeNetlink:
         s, target = self.state, change.target
         if isinstance(target, Link):
             field = "up" if change.action is Action.LINK_UP else "promote_secondaries"
-            links = tuple(replace(link, **{field: True}) if link.index == target.index else link
+            links = tuple(link._replace(**{field: True}) if link.index == target.index else link
                           for link in s.links)
-            self.state = replace(s, links=links)
+            self.state = s._replace(links=links)
             return
         name = {Address: "addresses", Route: "routes", Rule: "rules"}[type(target)]
         pool = set(getattr(s, name))
@@ -69,7 +68,7 @@ class FakeNetlink:
             if change.action is Action.REPLACE:
                 pool = {r for r in pool if r.key != target.key}
             pool.add(target)
-        self.state = replace(s, **{name: frozenset(pool)})
+        self.state = s._replace(**{name: frozenset(pool)})
 
 
 def fresh(links=(ETH0, ETH1_DOWN), **kwargs) -> FakeNetlink:
@@ -190,7 +189,7 @@ def test_link_unplugged_during_sync_leaves_the_eni_pending():
         def apply(self, changes):
             self.applied.append(list(changes))
             links = tuple(link for link in self.state.links if link.index != ETH1.index)
-            self.state = replace(self.state, links=links)
+            self.state = self.state._replace(links=links)
             return [Result(c, Outcome.LINK_GONE) for c in changes]
 
     nl = Unplugged(Observed(links=(ETH0, ETH1)))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
@@ -51,7 +50,7 @@ REMOVE_ALL_OF_ETH1 = [
     (REMOVE, Route(T, NET1, 3)), (REMOVE, Route(T, DEFAULT, 3, GW1)),
     (REMOVE, addr(IP10)), (REMOVE, addr(IP11)),
 ]
-ETH1_UP_LATER = replace(ETH1, up=False)  # down, but promote_secondaries already set
+ETH1_UP_LATER = ETH1._replace(up=False)  # down, but promote_secondaries already set
 OWNED = dict(zip(("addresses", "routes", "rules"), eth1_state()))
 
 CASES = [
@@ -88,7 +87,7 @@ CASES = [
      [(REMOVE, rule(IP10)), (REMOVE, rule(IP11)),
       (ADD, rule(IP10, priority=500)), (ADD, rule(IP11, priority=500))]),
     ("NIC re-attached with a new ifindex: old table out, new one in", example_doc(),
-     Observed(links=(ETH0, replace(ETH1, index=7)), **OWNED), CONFIG,
+     Observed(links=(ETH0, ETH1._replace(index=7)), **OWNED), CONFIG,
      REMOVE_ALL_OF_ETH1 + [
          (ADD, addr(IP10, index=7)), (ADD, addr(IP11, index=7)),
          (ADD, Route(10007, NET1, 7)), (ADD, Route(10007, DEFAULT, 7, GW1)),
@@ -160,7 +159,7 @@ def test_ipv6_eni_full_add_order():
     ids=["IPv4: promote_secondaries first", "IPv6: no such need"],
 )
 def test_promote_secondaries_only_for_ipv4_removals(removed, keep_first):
-    link = replace(ETH1, promote_secondaries=False)
+    link = ETH1._replace(promote_secondaries=False)
     observed = Observed(links=(ETH0, link), addresses=frozenset({removed}))
     changes = plan(desired_state(None, observed, CONFIG), observed)
     expected = [(KEEP, link)] * keep_first + [(REMOVE, removed)]

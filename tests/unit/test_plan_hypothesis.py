@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 from hypothesis import HealthCheck, given, settings
@@ -73,9 +72,9 @@ def simulate(observed: Observed, changes: list[Change]) -> Observed:
     for change in changes:
         target, action = change.target, change.action
         if action is Action.LINK_UP:
-            links[target.index] = replace(links[target.index], up=True)
+            links[target.index] = links[target.index]._replace(up=True)
         elif action is Action.KEEP_SECONDARIES:
-            links[target.index] = replace(links[target.index], promote_secondaries=True)
+            links[target.index] = links[target.index]._replace(promote_secondaries=True)
         else:
             pool = {Address: addrs, Route: rts, Rule: rls}[type(target)]
             if action is Action.REMOVE:
@@ -90,14 +89,14 @@ def simulate(observed: Observed, changes: list[Change]) -> Observed:
                 if isinstance(target, Route):
                     assert all(r.key != target.key for r in pool), f"{target}: EEXIST"
                 pool.add(target)
-    return replace(observed, links=tuple(sorted(links.values())), addresses=frozenset(addrs),
+    return observed._replace(links=tuple(sorted(links.values())), addresses=frozenset(addrs),
                    routes=frozenset(rts), rules=frozenset(rls))
 
 
 def reobserved(desired: Desired, observed: Observed) -> Desired:
     """desired_state picks its up_links from the observed links; do the same."""
     by_index = {link.index: link for link in observed.links}
-    return replace(desired, up_links=frozenset(by_index[link.index] for link in desired.up_links))
+    return desired._replace(up_links=frozenset(by_index[link.index] for link in desired.up_links))
 
 
 def rank(change: Change) -> int:
