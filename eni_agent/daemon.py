@@ -80,6 +80,9 @@ class Daemon:
         self.stopping = False
         self.managed_indexes: set[int] = set()
         self.managed_tables: set[int] = set()
+        # What the last event said of each listed link: a repeat (IPv6 DAD
+        # finishing, carrier, statistics) changes nothing the plan reads.
+        self.link_states: dict[int, tuple] = {}
         self.eni_states: dict[str, str] = {}
         self.eni_errors: dict[str, tuple[str, ...]] = {}
         self.repairs: collections.deque[float] = collections.deque()
@@ -175,6 +178,7 @@ class Daemon:
             self.selector.unregister(self.events)
             self.events.close()
             self._open_events()
+            self.link_states.clear()
             self._schedule(0, "netlink socket reopened")
             return
         reasons = {reason for event in events if (reason := self._relevance(event))}
@@ -184,10 +188,17 @@ class Daemon:
     def _relevance(self, event: Event) -> str | None:
         """Why this event matters, or None if it concerns nothing of ours."""
         if event.kind == "overflow":
+            self.link_states.clear()
             return "netlink events lost"
         if event.kind == "link":
             macs = {eni.mac for eni in self.metadata.secondary_enis} if self.metadata else set()
             if event.mac in macs or event.index in self.managed_indexes:
+                if event.state is not None and self.link_states.get(event.index) == event.state:
+                    return None
+                if event.state is None:
+                    self.link_states.pop(event.index, None)
+                else:
+                    self.link_states[event.index] = event.state
                 return "link event"
             if event.mac and is_service(self.config.metadata):
                 # A NIC the metadata did not list: likely an ENI just attached,
@@ -196,7 +207,8 @@ class Daemon:
             return None
         if event.protocol == self.config.protocol:
             return f"{event.kind} event"
-        if event.kind == "address" and event.index in self.managed_indexes:
+        if event.kind == "address" and event.index in self.managed_indexes \
+                and not event.link_scope:  # fe80::: the kernel's, never planned
             return "address event"
         if event.table is not None and event.table in self.managed_tables:
             return f"{event.kind} event"

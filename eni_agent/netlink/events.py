@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 from dataclasses import dataclass
 
 from eni_agent.netlink import wire
@@ -28,6 +29,10 @@ class Event:
     mac: str | None = None  # link
     protocol: int | None = None  # address, route, rule
     table: int | None = None  # route, rule
+    # link: what the plan reads of it (name, MAC, up, master, promote_secondaries),
+    # None when it is gone
+    state: tuple | None = None
+    link_scope: bool = False  # address: link-local (fe80::, the kernel's own)
 
 
 class EventSocket:
@@ -71,11 +76,17 @@ def parse_events(data: bytes) -> list[Event]:
             if msg_type == wire.NLMSG_OVERRUN:
                 events.append(Event("overflow"))
             elif kind == "link":
+                if body[0] == socket.AF_INET6:
+                    continue  # IPv6 protocol state of a link (RA flags, tokens): never planned on
                 link = wire.decode_link(body)
-                events.append(Event(kind, index=link.index, mac=link.mac))
+                state = None if msg_type == wire.RTM_DELLINK else (
+                    link.name, link.mac, link.up, link.master, link.promote_secondaries)
+                events.append(Event(kind, index=link.index, mac=link.mac, state=state))
             elif kind == "address":
                 a = wire.decode_address(body)
-                events.append(Event(kind, index=a.index, protocol=a.protocol))
+                scope = wire.IFADDR.unpack_from(body)[3]
+                events.append(Event(kind, index=a.index, protocol=a.protocol,
+                                    link_scope=scope == wire.RT_SCOPE_LINK))
             elif kind == "route":
                 r = wire.decode_route(body)
                 events.append(Event(kind, protocol=r.protocol, table=r.table))

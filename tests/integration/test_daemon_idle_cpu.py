@@ -8,7 +8,7 @@ import time
 import pytest
 
 from .daemon_proc import eni_problems, metadata_file, run_daemon
-from .netns import build_metadata
+from .netns import build_metadata, run_in
 
 pytestmark = [
     pytest.mark.integration,
@@ -35,4 +35,24 @@ def test_idle_daemon_uses_almost_no_cpu(topology_with_eni, tmp_path):
               f"(start-up took {before:.2f}s of CPU)")
         assert used < MAX_CPU
         assert len(d.messages()) == notes  # and no reconcile ran meanwhile
+        assert d.alive()
+
+
+def test_the_kernel_finishing_with_a_new_link_triggers_no_reconciles(topology_with_eni, tmp_path):
+    """Bringing an ENI's link up sets the kernel working on it for seconds
+    (IPv6 duplicate address detection of its link-local address, carrier,
+    operstate), each step a netlink notification about the link. None of it
+    changes what the plan reads: after the one pass that digests the echoes
+    of its own changes, the daemon stays asleep."""
+    t = topology_with_eni
+    eth1 = t.eni("eth1").ifname
+    for key in ("disable_ipv6=0", "accept_dad=1", "dad_transmits=1"):  # as on a VM
+        run_in(t.guest, "sysctl", "-qw", f"net.ipv6.conf.{eth1}.{key}", check=True)
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_ready()
+        at_ready = len(d.messages("STATUS"))
+        time.sleep(3.0)  # DAD takes ~1 s per link on a veth (one probe, 1 s apart)
+        passes = len(d.messages("STATUS")) - at_ready
+        assert passes <= 1, [n.fields for n in d.messages("STATUS")][at_ready:]
         assert d.alive()
