@@ -88,15 +88,18 @@ def load_config(path: Path | None, overrides: dict[str, object] | None = None) -
             values = tomllib.loads(data.decode("utf-8"))
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as e:
             raise InvalidInput(f"invalid config {where}: {' '.join(str(e).split())}") from None
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    return make_config(values, where)
+    flags = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values.update(flags)
+    return make_config(values, where, frozenset(flags))
 
 
-def make_config(values: dict[str, object], where: str = "settings") -> Config:
+def make_config(values: dict[str, object], where: str = "settings",
+                from_flags: frozenset[str] = frozenset()) -> Config:
     """Validate settings (TOML types: tuples or lists for arrays) into a Config.
 
     The pydantic schema (`config_schema`) is the validator of record: every
-    refusal and its message come from it. Importing pydantic costs a one-shot
+    refusal and its message come from it (naming the flag for a setting in
+    `from_flags`, else the setting in the config file `where`). Importing pydantic costs a one-shot
     run more than all its netlink work, so settings that are plainly valid by
     the same rules (`_plainly_valid`; a property test holds the two to
     agreeing) skip it.
@@ -105,7 +108,7 @@ def make_config(values: dict[str, object], where: str = "settings") -> Config:
     if config is None:
         from eni_agent.config_schema import validate
 
-        config = validate(values, where)
+        config = validate(values, where, from_flags)
     return config
 
 
@@ -124,7 +127,7 @@ def _plainly_valid(values: dict[str, object]) -> Config | None:
             return None
     if settings.get("protocol") in NAMED_PROTOCOLS:
         return None
-    if type(values.get("metadata", "")) is not str or \
+    if type(values.get("metadata", "-")) is not str or values.get("metadata") == "" or \
             type(values.get("networkmanager_unmanaged", False)) is not bool or \
             values.get("log_level", "info") not in LOG_LEVELS:
         return None

@@ -30,7 +30,7 @@ class ConfigSchema(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     # Strict types: TOML is typed, so `protocol = "235"` or `= true` is a mistake.
-    metadata: StrictStr | None = None
+    metadata: StrictStr | None = None  # omitted: the ECS metadata service
     table_base: StrictInt = _bounded("table_base")
     rule_priority: StrictInt = _bounded("rule_priority")
     protocol: StrictInt = _bounded("protocol")
@@ -40,6 +40,13 @@ class ConfigSchema(BaseModel):
     metadata_interval: StrictInt | StrictFloat = _bounded("metadata_interval")
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     networkmanager_unmanaged: StrictBool = False
+
+    @field_validator("metadata")
+    @classmethod
+    def _source(cls, value: str | None) -> str | None:
+        if value == "":
+            raise ValueError("empty (leave it out to use the ECS metadata service)")
+        return value
 
     @field_validator("protocol")
     @classmethod
@@ -68,17 +75,24 @@ class ConfigSchema(BaseModel):
         return value
 
 
-def validate(values: dict[str, Any], where: str) -> Config:
-    """The Config these settings make, or `InvalidInput` naming the first bad one."""
+def validate(values: dict[str, Any], where: str, from_flags: frozenset[str] = frozenset()) -> Config:
+    """The Config these settings make, or `InvalidInput` naming the first bad
+    one: as its command-line flag if `from_flags` says it came from one."""
     try:
         schema = ConfigSchema.model_validate(values)
     except ValidationError as e:
-        raise InvalidInput(f"invalid config {where}: {describe_validation_error(e)}") from None
+        field, problem = describe_validation_error(e)
+        setting = field.split(".")[0]
+        if setting in from_flags:
+            flag = "--" + (setting.removesuffix("s") if setting.startswith("ignore_")
+                           else setting).replace("_", "-")
+            raise InvalidInput(f"invalid {flag}: {problem}") from None
+        raise InvalidInput(f"invalid config {where}: {field}: {problem}") from None
     return Config(**dict(schema))
 
 
-def describe_validation_error(error: ValidationError) -> str:
-    """The first pydantic error as one line: `field: problem`."""
+def describe_validation_error(error: ValidationError) -> tuple[str, str]:
+    """The first pydantic error as (setting, problem), each on one line."""
     first = error.errors()[0]
     field = ".".join(str(p) for p in first["loc"]) or "config"
     message = first["msg"].removeprefix("Value error, ")
@@ -86,4 +100,4 @@ def describe_validation_error(error: ValidationError) -> str:
         message = "unknown setting"
     if not field.isprintable() or any(c.isspace() for c in field):
         field = json.dumps(field)  # a key with a newline must not split the message
-    return one_line(f"{field}: {message}")
+    return field, one_line(message)

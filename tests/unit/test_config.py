@@ -174,10 +174,21 @@ def test_overrides_win_over_the_file(tmp_path):
     assert config.metadata == "/from/flag.json"
 
 
-def test_overrides_are_validated(tmp_path):
-    path = config_file(tmp_path, "protocol = 235\n")
-    expect_invalid(path, {"protocol": 186}, "protocol", "named")
-    expect_invalid(None, {"rule_priority": 40000}, "rule_priority")
+def test_overrides_are_validated_and_named_as_flags(tmp_path):
+    path = config_file(tmp_path, "protocol = 235\ntable_base = 100\n")
+    message = expect_invalid(path, {"protocol": 186, "table_base": 20000}, "invalid --protocol: ",
+                             "named")
+    assert str(path) not in message  # the file's value was fine
+    expect_invalid(None, {"rule_priority": 40000}, "invalid --rule-priority: ")
+    expect_invalid(None, {"ignore_interfaces": ("a b",)}, "invalid --ignore-interface: ")
+    # a bad value in the file, while a flag sets another setting, names the file
+    expect_invalid(path, {"protocol": 235}, f"invalid config {path}: table_base: ")
+
+
+def test_empty_metadata_source_is_refused(tmp_path):
+    """An empty string would otherwise mean "the ECS service" (a `--metadata "$UNSET"`)."""
+    expect_invalid(None, {"metadata": ""}, "invalid --metadata: ")
+    expect_invalid(config_file(tmp_path, 'metadata = ""\n'), None, "metadata")
 
 
 def test_explicit_missing_path_is_invalid_input(tmp_path):
