@@ -54,9 +54,9 @@ def main() -> None:
         while True:
             replies = list(wire.messages(sock.recv(1 << 17)))
             if any(kind == wire.NLMSG_ERROR and wire.I32.unpack_from(body)[0]
-                   for kind, _flags, _seq, body in replies):
+                   for kind, _flags, _seq, _port, body in replies):
                 sys.exit("floor: the kernel refused a request")
-            if any(reply_seq == seq for _kind, _flags, reply_seq, _body in replies):
+            if any(reply_seq == seq for _kind, _flags, reply_seq, _port, _body in replies):
                 break
 
 

@@ -270,7 +270,7 @@ def wait_event(sock: socket.socket, predicate, timeout: float) -> float | None:
             return None
         data = sock.recv(1 << 16)
         now = time.perf_counter()
-        for msg_type, _flags, _seq, body in wire.messages(data):
+        for msg_type, _flags, _seq, _port, body in wire.messages(data):
             if predicate(msg_type, body):
                 return now
 
@@ -308,8 +308,8 @@ def daemon_figures(n: int, m: int, runs: int, workdir: Path) -> dict[str, object
             pass
         threading.Thread(target=_drain, args=(listener,), daemon=True).start()
         pid = _python_pid(proc.pid)
-        # After READY the daemon still digests the netlink echoes of its own
-        # changes (one no-op reconcile); "at rest" starts when that is over.
+        # Right after READY the daemon may still be reading the notifications
+        # of its start-up; "at rest" starts once its CPU time stops moving.
         ready_at, last = time.perf_counter(), _cpu_seconds(pid)
         while time.perf_counter() - ready_at < 30:
             time.sleep(0.5)

@@ -33,7 +33,7 @@ from eni_agent.engine import Report, reconcile
 from eni_agent.errors import AgentError, Locked, one_line
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
-from eni_agent.netlink import Event, EventSocket, Netlink
+from eni_agent.netlink import Event, EventSocket, Netlink, link_state
 from eni_agent.notify import Notifier, watchdog_interval
 from eni_agent.sources import effective_source, is_service, load_metadata
 from eni_agent.watch import FileWatch
@@ -80,8 +80,9 @@ class Daemon:
         self.stopping = False
         self.managed_indexes: set[int] = set()
         self.managed_tables: set[int] = set()
-        # What the last event said of each listed link: a repeat (IPv6 DAD
-        # finishing, carrier, statistics) changes nothing the plan reads.
+        # What each link looked like at the last observation or event since: a
+        # notification repeating it (IPv6 DAD finishing, carrier, statistics)
+        # changes nothing the plan reads.
         self.link_states: dict[int, tuple] = {}
         self.eni_states: dict[str, str] = {}
         self.eni_errors: dict[str, tuple[str, ...]] = {}
@@ -190,6 +191,10 @@ class Daemon:
         if event.kind == "overflow":
             self.link_states.clear()
             return "netlink events lost"
+        if event.port and self.nl is not None and event.port == self.nl.port:
+            # The echo of this daemon's own change: the pass that made it
+            # verified it by observing the kernel afterwards.
+            return None
         if event.kind == "link":
             macs = {eni.mac for eni in self.metadata.secondary_enis} if self.metadata else set()
             if event.mac in macs or event.index in self.managed_indexes:
@@ -443,6 +448,7 @@ class Daemon:
             log.error("cannot reopen netlink: %s", e)
 
     def _remember(self, report: Report) -> None:
+        self.link_states = {link.index: link_state(link) for link in report.links}
         self.managed_indexes = {eni.ifindex for eni in report.enis if eni.ifindex is not None}
         self.managed_tables = {eni.table for eni in report.enis if eni.table is not None}
 

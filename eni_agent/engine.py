@@ -14,7 +14,7 @@ from eni_agent.desired import Desired, DesiredEni, Match, desired_state
 from eni_agent.errors import ExitCode
 from eni_agent.model import Metadata
 from eni_agent.plan import Change, plan
-from eni_agent.state import Address, Observed, Rule
+from eni_agent.state import Address, Link, Observed, Rule
 
 if TYPE_CHECKING:
     from eni_agent.netlink import Netlink, Result
@@ -61,6 +61,7 @@ class Report:
         # means only ENIs needing an operator (conflict, ambiguous) are left:
         # the agent has done all it can.
         self.unresolved = 0
+        self.links: tuple[Link, ...] = ()  # as last observed (the daemon compares events to them)
 
     @property
     def settled(self) -> bool:
@@ -175,6 +176,7 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
         return by_index.get(change.ifindex)
 
     report = Report(command=command)
+    report.links = observed.links
     entries: dict[str, EniReport] = {}
     for d in desired.enis:
         entry = EniReport(

@@ -17,13 +17,13 @@ import os
 
 from eni_agent.netlink.common import Outcome, Result, named_tables
 
-__all__ = ["Event", "EventSocket", "Netlink", "Outcome", "Result", "named_tables"]
+__all__ = ["Event", "EventSocket", "Netlink", "Outcome", "Result", "link_state", "named_tables"]
 
 
 def __getattr__(name: str):
     """The daemon's event classes, imported when first asked for (a one-shot
     run never is)."""
-    if name in ("Event", "EventSocket"):
+    if name in ("Event", "EventSocket", "link_state"):
         from eni_agent.netlink import events
 
         return getattr(events, name)

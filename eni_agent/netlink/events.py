@@ -29,10 +29,16 @@ class Event:
     mac: str | None = None  # link
     protocol: int | None = None  # address, route, rule
     table: int | None = None  # route, rule
-    # link: what the plan reads of it (name, MAC, up, master, promote_secondaries),
-    # None when it is gone
+    # link: `link_state()` of it, None when it is gone
     state: tuple | None = None
     link_scope: bool = False  # address: link-local (fe80::, the kernel's own)
+    port: int = 0  # the netlink port whose request caused it (0: the kernel's doing)
+
+
+def link_state(link) -> tuple:
+    """What the plan reads of a link (a dump record or a state.Link), to tell
+    a notification that changes it from one that repeats it."""
+    return (link.name, link.mac, link.up, link.master, link.promote_secondaries)
 
 
 class EventSocket:
@@ -70,7 +76,7 @@ class EventSocket:
 
 def parse_events(data: bytes) -> list[Event]:
     events = []
-    for msg_type, _flags, _seq, body in wire.messages(data):
+    for msg_type, _flags, _seq, port, body in wire.messages(data):
         kind = _KINDS.get(msg_type)
         try:
             if msg_type == wire.NLMSG_OVERRUN:
@@ -79,20 +85,19 @@ def parse_events(data: bytes) -> list[Event]:
                 if body[0] == socket.AF_INET6:
                     continue  # IPv6 protocol state of a link (RA flags, tokens): never planned on
                 link = wire.decode_link(body)
-                state = None if msg_type == wire.RTM_DELLINK else (
-                    link.name, link.mac, link.up, link.master, link.promote_secondaries)
-                events.append(Event(kind, index=link.index, mac=link.mac, state=state))
+                state = None if msg_type == wire.RTM_DELLINK else link_state(link)
+                events.append(Event(kind, index=link.index, mac=link.mac, state=state, port=port))
             elif kind == "address":
                 a = wire.decode_address(body)
                 scope = wire.IFADDR.unpack_from(body)[3]
                 events.append(Event(kind, index=a.index, protocol=a.protocol,
-                                    link_scope=scope == wire.RT_SCOPE_LINK))
+                                    link_scope=scope == wire.RT_SCOPE_LINK, port=port))
             elif kind == "route":
                 r = wire.decode_route(body)
-                events.append(Event(kind, protocol=r.protocol, table=r.table))
+                events.append(Event(kind, protocol=r.protocol, table=r.table, port=port))
             elif kind == "rule":
                 r = wire.decode_rule(body)
-                events.append(Event(kind, protocol=r.protocol, table=r.table))
+                events.append(Event(kind, protocol=r.protocol, table=r.table, port=port))
         except (ValueError, IndexError):  # struct.error is a ValueError: a short message
             events.append(Event("overflow"))  # cannot tell what changed: resync
     return events

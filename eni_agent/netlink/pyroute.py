@@ -27,6 +27,8 @@ class PyRoute2Netlink:
         self.udev = UdevGate()
         self.marks_addresses = kernel_marks_addresses()
 
+    port = None  # the daemon then treats the echoes of its own changes as news
+
     def close(self) -> None:
         self.ipr.close()
 
@@ -111,7 +113,7 @@ def _raw_request(msg_type: int, flags: int, payload: bytes) -> int:
     """One request pyroute2 cannot encode (IFLA_INET_CONF); its error code."""
     with wire.open_socket() as sock:
         sock.send(wire.message(msg_type, wire.NLM_F_REQUEST | wire.NLM_F_ACK | flags, 1, payload))
-        for kind, _flags, _seq, body in wire.messages(sock.recv(1 << 16)):
+        for kind, _flags, _seq, _port, body in wire.messages(sock.recv(1 << 16)):
             if kind == wire.NLMSG_ERROR:
                 return -wire.I32.unpack_from(body)[0]
     return 0

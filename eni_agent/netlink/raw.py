@@ -38,6 +38,12 @@ class RawNetlink:
         self.marks_addresses = kernel_marks_addresses()
         self._touched: frozenset[str] | None = None  # set by apply() for the next observe()
 
+    @property
+    def port(self) -> int:
+        """This session's netlink port: the kernel stamps it on the
+        notifications of the changes it makes."""
+        return self.sock.getsockname()[0]
+
     def close(self) -> None:
         self.sock.close()
 
@@ -83,7 +89,7 @@ class RawNetlink:
         bodies = []
         while True:
             data = self.sock.recv(1 << 17)
-            for kind, _flags, msg_seq, body in wire.messages(data):
+            for kind, _flags, msg_seq, _port, body in wire.messages(data):
                 if msg_seq != seq:
                     continue  # a late ACK of an earlier request
                 if kind == wire.NLMSG_DONE:
@@ -119,7 +125,7 @@ class RawNetlink:
         self.sock.send(batch)
         codes: dict[int, int] = {}
         while done not in codes:
-            for kind, _flags, seq, body in wire.messages(self.sock.recv(1 << 17)):
+            for kind, _flags, seq, _port, body in wire.messages(self.sock.recv(1 << 17)):
                 if kind == wire.NLMSG_ERROR and (seq in by_seq or seq == done):
                     codes[seq] = -wire.I32.unpack_from(body)[0]
         results = [classify(change, codes.get(seq, 0)) for seq, change in by_seq.items()]

@@ -72,13 +72,15 @@ def open_socket(groups: int = 0, rcvbuf: int | None = None) -> socket.socket:
 
 
 def messages(data: bytes):
-    """(type, flags, seq, body) for each message in one datagram."""
+    """(type, flags, seq, port, body) for each message in one datagram. `port`:
+    for a notification, the netlink port of the request that caused it (0:
+    the kernel's own doing)."""
     offset = 0
     while offset + NLMSG.size <= len(data):
-        length, msg_type, flags, seq, _pid = NLMSG.unpack_from(data, offset)
+        length, msg_type, flags, seq, port = NLMSG.unpack_from(data, offset)
         if length < NLMSG.size:
             return
-        yield msg_type, flags, seq, data[offset + NLMSG.size: offset + length]
+        yield msg_type, flags, seq, port, data[offset + NLMSG.size: offset + length]
         offset += (length + 3) & ~3
 
 

@@ -5,6 +5,7 @@ second, not at the next periodic resync (30 s by default)."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
@@ -64,3 +65,33 @@ def test_drift_is_repaired_promptly(topology_with_eni, tmp_path, drift):
         assert eni_problems(t, eni) == [], describe(t)
         assert traffic_problems(t, eni.ips) == []
         assert d.alive()
+
+
+def quiet_status_count(d, quiet: float = 0.5, timeout: float = 5.0) -> int:
+    """The number of STATUS notifications once none came for `quiet` seconds."""
+    deadline = time.monotonic() + timeout
+    count = len(d.messages("STATUS"))
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        now = len(d.messages("STATUS"))
+        if now == count:
+            return count
+        count = now
+    raise AssertionError("the daemon never went quiet")
+
+
+def test_a_repair_takes_one_pass(topology_with_eni, tmp_path):
+    """The notifications of the agent's own changes carry its netlink port:
+    the pass that made them already verified their effect, so they are not
+    a reason for another (each pass sends STATUS)."""
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_ready()
+        d.wait_until(lambda: not eni_problems(t, eni))
+        before = quiet_status_count(d)
+        delete_rule(t, eni_table(t, eni))
+        d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT, what="repair")
+        assert quiet_status_count(d) - before == 1, \
+            [n.fields.get("STATUS") for n in d.messages("STATUS")][before:]

@@ -23,10 +23,13 @@ def link_message(msg_type=wire.RTM_NEWLINK, family=socket.AF_UNSPEC, up=True, na
     return wire.message(msg_type, 0, 0, body)
 
 
-def address_message(scope: int, ip: bytes = bytes([10, 0, 1, 10]), family=socket.AF_INET):
+def address_message(scope: int, ip: bytes = bytes([10, 0, 1, 10]), family=socket.AF_INET,
+                    port: int = 0, protocol: int | None = None):
     body = wire.IFADDR.pack(family, 24, 0, scope, INDEX)
     body += wire.nla(wire.IFA_LOCAL, ip) + wire.nla(wire.IFA_ADDRESS, ip)
-    return wire.message(wire.RTM_NEWADDR, 0, 0, body)
+    if protocol is not None:
+        body += wire.nla(wire.IFA_PROTO, bytes([protocol]))
+    return wire.NLMSG.pack(wire.NLMSG.size + len(body), wire.RTM_NEWADDR, 0, 0, port) + body
 
 
 def daemon() -> Daemon:
@@ -70,6 +73,32 @@ def test_link_local_addresses_are_the_kernels():
     fe80 = bytes.fromhex("fe800000000000000216 3eff fe000101".replace(" ", ""))
     assert reasons(d, address_message(wire.RT_SCOPE_LINK, fe80, socket.AF_INET6)) == [None]
     assert reasons(d, address_message(wire.RT_SCOPE_UNIVERSE)) == ["address event"]
+
+
+class _Session:
+    port = 4242
+
+
+def test_the_echo_of_the_daemons_own_change_is_not_news():
+    d = daemon()
+    d.nl = _Session()
+    ours = address_message(wire.RT_SCOPE_UNIVERSE, port=4242, protocol=234)
+    someone_elses = address_message(wire.RT_SCOPE_UNIVERSE, port=777, protocol=234)
+    the_kernels = address_message(wire.RT_SCOPE_UNIVERSE, port=0, protocol=234)
+    assert reasons(d, ours + someone_elses + the_kernels) == [None, "address event",
+                                                             "address event"]
+
+
+def test_links_as_last_observed_are_not_news():
+    from eni_agent.engine import Report
+    from eni_agent.state import Link
+
+    d = daemon()
+    report = Report("sync")
+    report.links = (Link(INDEX, "eth1", SECOND_MAC, True),)
+    d._remember(report)
+    assert reasons(d, link_message()) == [None]
+    assert reasons(d, link_message(up=False)) == ["link event"]
 
 
 def test_an_overflow_forgets_what_links_looked_like():
