@@ -99,10 +99,10 @@ def make_config(values: dict[str, object], where: str = "settings",
 
     The pydantic schema (`config_schema`) is the validator of record: every
     refusal and its message come from it (naming the flag for a setting in
-    `from_flags`, else the setting in the config file `where`). Importing pydantic costs a one-shot
-    run more than all its netlink work, so settings that are plainly valid by
-    the same rules (`_plainly_valid`; a property test holds the two to
-    agreeing) skip it.
+    `from_flags`, else the setting in the config file `where`). Importing
+    pydantic costs a one-shot run more than all its netlink work, so settings
+    that are plainly valid by the same rules (`_plainly_valid`; a property
+    test holds the two to agreeing) skip it.
     """
     config = _plainly_valid(values)
     if config is None:

@@ -75,7 +75,8 @@ class ConfigSchema(BaseModel):
         return value
 
 
-def validate(values: dict[str, Any], where: str, from_flags: frozenset[str] = frozenset()) -> Config:
+def validate(values: dict[str, Any], where: str,
+             from_flags: frozenset[str] = frozenset()) -> Config:
     """The Config these settings make, or `InvalidInput` naming the first bad
     one: as its command-line flag if `from_flags` says it came from one."""
     try:
