@@ -89,9 +89,8 @@ def parse_events(data: bytes) -> list[Event]:
                 events.append(Event(kind, index=link.index, mac=link.mac, state=state, port=port))
             elif kind == "address":
                 a = wire.decode_address(body)
-                scope = wire.IFADDR.unpack_from(body)[3]
                 events.append(Event(kind, index=a.index, protocol=a.protocol,
-                                    link_scope=scope == wire.RT_SCOPE_LINK, port=port))
+                                    link_scope=a.scope == wire.RT_SCOPE_LINK, port=port))
             elif kind == "route":
                 r = wire.decode_route(body)
                 events.append(Event(kind, protocol=r.protocol, table=r.table, port=port))

@@ -32,17 +32,14 @@ class RawNetlink:
         # The kernel answers at once; a reply that never comes (a dropped ACK)
         # must fail the reconcile, which the daemon retries, not hang it.
         self.sock.settimeout(REPLY_TIMEOUT)
+        # This session's netlink port: the kernel stamps it on the
+        # notifications of the changes it makes (the daemon reads it per event).
+        self.port: int = self.sock.getsockname()[0]
         self.seq = itertools.count(1)
         self._records: dict[str, list] = {}
         self.udev = UdevGate()
         self.marks_addresses = kernel_marks_addresses()
         self._touched: frozenset[str] | None = None  # set by apply() for the next observe()
-
-    @property
-    def port(self) -> int:
-        """This session's netlink port: the kernel stamps it on the
-        notifications of the changes it makes."""
-        return self.sock.getsockname()[0]
 
     def close(self) -> None:
         self.sock.close()

@@ -110,7 +110,9 @@ def _u32(raw: bytes | None) -> int | None:
 
 # Decoded dump records: plain named tuples (thousands are made per dump).
 LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries")
-AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol")
+# scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
+AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope",
+                           defaults=(RT_SCOPE_UNIVERSE,))
 # dst None: the default route; oif None: no RTA_OIF (multipath, blackhole)
 RouteRecord = namedtuple("RouteRecord", "family table protocol type dst_len dst gateway oif "
                                         "multipath")
@@ -137,11 +139,11 @@ def decode_link(body: bytes) -> LinkRecord:
 
 
 def decode_address(body: bytes) -> AddressRecord:
-    family, prefixlen, _flags, _scope, index = IFADDR.unpack_from(body)
+    family, prefixlen, _flags, scope, index = IFADDR.unpack_from(body)
     a = attrs(body, IFADDR.size)
     proto = a.get(IFA_PROTO)
     return AddressRecord(index, _ip(family, a.get(IFA_LOCAL) or a.get(IFA_ADDRESS)), prefixlen,
-                         proto[0] if proto else None)
+                         proto[0] if proto else None, scope)
 
 
 def in_local_table(body: bytes) -> bool:

@@ -40,16 +40,15 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Callable, Iterator
 
+from .agent import traffic_failures  # noqa: F401  (the daemon tests' traffic check)
 from .netns import (
     Eni,
     Topology,
-    inbound_handshake,
     ip,
     ip_json,
     link_by_mac,
-    outbound_handshake,
     run_in,
     write_metadata,
 )
@@ -436,14 +435,3 @@ def metadata_file(tmp_path: Path, doc: dict) -> Path:
     directory = Path(tmp_path) / "etc"
     directory.mkdir(mode=0o700, exist_ok=True)
     return write_metadata(doc, directory / "metadata.json")
-
-
-def traffic_problems(topo: Topology, ips: Iterable[str]) -> list[str]:
-    """Inbound and outbound TCP handshakes through each address: [] if all work."""
-    failed = []
-    for addr in ips:
-        if not inbound_handshake(topo, addr):
-            failed.append(f"inbound to {addr}")
-        if not outbound_handshake(topo, addr):
-            failed.append(f"outbound from {addr}")
-    return failed

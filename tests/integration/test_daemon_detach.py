@@ -17,7 +17,7 @@ from .daemon_proc import (
     owned_rules,
     run_daemon,
     table_routes,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import build_metadata, ip_json, make_eni
 
@@ -49,7 +49,7 @@ def test_detach_removes_rules_and_reattach_configures_the_new_link(topology_fact
         d.wait_notification(lambda n: n.fields.get("STATUS", "").startswith(
             "converged: 1 in sync, 1 pending"))
         assert eni_problems(t, other) == []  # the other ENI is untouched
-        assert traffic_problems(t, other.ips[:1]) == []
+        assert traffic_failures(t, other.ips[:1]) == []
 
         again = t.add_eni(make_eni(1))  # same MAC and IPs, a new link
         took = d.wait_until(lambda: not eni_problems(t, again), TIMEOUT,
@@ -58,5 +58,5 @@ def test_detach_removes_rules_and_reattach_configures_the_new_link(topology_fact
         new_table = eni_table(t, again)
         assert new_table != old_table  # a new ifindex, and the rules follow it
         assert {r["table"] for r in owned_rules(t) if r["src"] in again.ips} == {str(new_table)}
-        assert traffic_problems(t, again.ips) == []
+        assert traffic_failures(t, again.ips) == []
         assert d.alive()

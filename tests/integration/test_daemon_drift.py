@@ -15,7 +15,7 @@ from .daemon_proc import (
     eni_table,
     metadata_file,
     run_daemon,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import Topology, build_metadata, ip
 
@@ -63,7 +63,7 @@ def test_drift_is_repaired_promptly(topology_with_eni, tmp_path, drift):
         d.wait_log(repair, count=2)  # once at start, once as the repair, naming its trigger
         assert d.log_lines(repair)[-1].endswith(" event)"), d.log_lines(repair)
         assert eni_problems(t, eni) == [], describe(t)
-        assert traffic_problems(t, eni.ips) == []
+        assert traffic_failures(t, eni.ips) == []
         assert d.alive()
 
 

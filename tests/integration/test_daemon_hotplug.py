@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from .daemon_proc import describe, eni_problems, metadata_file, run_daemon, traffic_problems
+from .daemon_proc import describe, eni_problems, metadata_file, run_daemon, traffic_failures
 from .netns import build_metadata, make_eni
 
 pytestmark = [
@@ -34,7 +34,7 @@ def test_pending_enis_configured_when_hot_plugged_one_by_one_and_in_a_burst(
             plugged = t.add_eni(eni)
             timings[eni.ifname] = d.wait_until(lambda: not eni_problems(t, plugged),
                                                HOTPLUG_TIMEOUT, what=f"{eni.ifname} configured")
-            assert traffic_problems(t, plugged.ips) == []
+            assert traffic_failures(t, plugged.ips) == []
 
         start = time.monotonic()
         burst = [t.add_eni(eni) for eni in listed[2:]]  # three at once
@@ -47,7 +47,7 @@ def test_pending_enis_configured_when_hot_plugged_one_by_one_and_in_a_burst(
 
         for eni in t.enis.values():
             assert eni_problems(t, eni) == [], describe(t)
-        assert traffic_problems(t, [ip for e in burst for ip in e.ips]) == []
-        assert traffic_problems(t, ["10.0.0.5"]) == []
+        assert traffic_failures(t, [ip for e in burst for ip in e.ips]) == []
+        assert traffic_failures(t, ["10.0.0.5"]) == []
         d.wait_notification(lambda n: n.fields.get("STATUS", "").startswith("converged: 5 in sync"))
         assert d.alive()

@@ -19,7 +19,7 @@ from .daemon_proc import (
     eni_problems,
     metadata_file,
     run_daemon,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import build_metadata, ip
 
@@ -47,7 +47,7 @@ def test_one_shot_sync_while_the_daemon_runs_is_in_sync_and_the_daemon_keeps_wor
         # The daemon is still at work: drift is repaired.
         ip(t.guest, "addr", "del", "10.0.1.10/24", "dev", "eth1")
         d.wait_until(lambda: not eni_problems(t, eni), 3.0, what="drift repaired")
-        assert traffic_problems(t, eni.ips) == []
+        assert traffic_failures(t, eni.ips) == []
         assert d.alive()
 
 

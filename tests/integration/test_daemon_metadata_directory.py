@@ -16,7 +16,6 @@ import time
 import pytest
 
 from .daemon_proc import (
-    DaemonError,
     describe,
     eni_problems,
     metadata_file,

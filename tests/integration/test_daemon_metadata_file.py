@@ -16,7 +16,7 @@ from .daemon_proc import (
     eni_problems,
     metadata_file,
     run_daemon,
-    traffic_problems,
+    traffic_failures,
     write_in_place,
     write_json_atomically,
 )
@@ -68,7 +68,7 @@ def test_replaced_by_rename_adding_an_ip_adds_address_and_rule(setup, tmp_path):
                             what="10.0.1.12 configured")
         print(f"rename -> applied in {took:.3f}s")
         d.wait_log("add rule 10000: from 10.0.1.12 lookup")
-        assert traffic_problems(t, ["10.0.1.12", "10.0.1.10"]) == []
+        assert traffic_failures(t, ["10.0.1.12", "10.0.1.10"]) == []
 
 
 def test_written_in_place_removing_an_ip_removes_address_and_rule(setup, tmp_path):
@@ -79,7 +79,7 @@ def test_written_in_place_removing_an_ip_removes_address_and_rule(setup, tmp_pat
         took = d.wait_until(lambda: not eni_problems(t, eni, ips=("10.0.1.10",)), APPLY_TIMEOUT,
                             what="10.0.1.11 removed")
         print(f"in-place write -> applied in {took:.3f}s")
-        assert traffic_problems(t, ["10.0.1.10"]) == []
+        assert traffic_failures(t, ["10.0.1.10"]) == []
 
 
 def test_torn_write_changes_nothing_then_a_valid_write_applies(setup, tmp_path):
@@ -99,7 +99,7 @@ def test_torn_write_changes_nothing_then_a_valid_write_applies(setup, tmp_path):
         write_in_place(path, good)
         d.wait_until(lambda: not eni_problems(t, eni, ips=("10.0.1.10",)), APPLY_TIMEOUT,
                      what="the valid document applied")
-        assert traffic_problems(t, ["10.0.1.10"]) == []
+        assert traffic_failures(t, ["10.0.1.10"]) == []
 
 
 def test_invalid_document_ip_outside_cidr_changes_nothing(setup, tmp_path):
@@ -116,7 +116,7 @@ def test_invalid_document_ip_outside_cidr_changes_nothing(setup, tmp_path):
         line = d.log_lines("invalid metadata")[0]
         assert "10.0.9.9 is outside vswitch-cidr-block 10.0.1.0/24" in line, line
         assert "keeping the last good document" in line
-        assert traffic_problems(t, eni.ips) == []
+        assert traffic_failures(t, eni.ips) == []
 
 
 def test_deleted_file_changes_nothing_and_a_new_file_is_applied(setup, tmp_path):
@@ -129,7 +129,7 @@ def test_deleted_file_changes_nothing_and_a_new_file_is_applied(setup, tmp_path)
         d.wait_log("file not found")
         _assert_nothing_changes(d, t, before)
         assert "keeping the last good document" in d.log_lines("file not found")[0]
-        assert traffic_problems(t, eni.ips) == []
+        assert traffic_failures(t, eni.ips) == []
 
         t.assign_private_ip("eth1", "10.0.1.12")
         write_json_atomically(build_metadata(t), path)

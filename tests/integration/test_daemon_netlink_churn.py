@@ -15,7 +15,7 @@ from .daemon_proc import (
     metadata_file,
     owned_rules,
     run_daemon,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import build_metadata, make_eni
 
@@ -49,7 +49,7 @@ def test_link_added_and_deleted_in_a_loop_never_kills_the_daemon(topology_factor
         for e in t.enis.values():
             assert eni_problems(t, e) == [], describe(t)
         assert len(owned_rules(t)) == 4  # nothing left over from the vanished links
-        assert traffic_problems(t, [*eni.ips, *t.eni("eth2").ips[:1]]) == []
+        assert traffic_failures(t, [*eni.ips, *t.eni("eth2").ips[:1]]) == []
         assert d.alive()
         assert d.log_lines("Traceback") == [] and d.log_lines("internal error") == []
         failures = [line for line in d.log_lines() if "WARNING" in line or "ERROR" in line]

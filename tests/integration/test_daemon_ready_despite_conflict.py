@@ -15,7 +15,6 @@ import os
 import pytest
 
 from .daemon_proc import (
-    DaemonError,
     describe,
     eni_problems,
     eni_table,

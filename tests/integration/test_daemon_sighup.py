@@ -17,7 +17,7 @@ from .daemon_proc import (
     owned_rules,
     run_daemon,
     table_routes,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import build_metadata, ip, ip_json
 
@@ -64,7 +64,7 @@ def test_sighup_moves_rules_to_the_new_priority(setup, tmp_path):
         print(f"SIGHUP -> rules moved in {took:.3f}s")
         assert {r["priority"] for r in owned_rules(t)} == {20000}
         d.wait_log("SIGHUP: config and metadata reloaded")
-        assert traffic_problems(t, eni.ips) == []
+        assert traffic_failures(t, eni.ips) == []
         assert d.alive()
 
 
@@ -81,7 +81,7 @@ def test_sighup_moves_the_eni_to_a_table_of_the_new_table_base(setup, tmp_path):
                      what="rules and routes in the new table")
         d.wait_until(lambda: not table_routes(t, old_table), TIMEOUT, what="old table emptied")
         assert {r["table"] for r in owned_rules(t)} == {str(eni_table(t, eni, table_base=20000))}
-        assert traffic_problems(t, eni.ips) == []
+        assert traffic_failures(t, eni.ips) == []
         assert d.alive()
 
 
@@ -142,4 +142,4 @@ def test_invalid_config_on_sighup_is_logged_and_the_running_config_kept(setup, t
         ip(t.guest, "rule", "del", "from", "10.0.1.11", "priority", "10000")
         d.wait_until(lambda: not eni_problems(t, eni, priority=10000), TIMEOUT,
                      what="drift repaired with the running config")
-        assert traffic_problems(t, eni.ips) == []
+        assert traffic_failures(t, eni.ips) == []

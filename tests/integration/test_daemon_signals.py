@@ -15,7 +15,7 @@ from .daemon_proc import (
     metadata_file,
     owned_rules,
     run_daemon,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import build_metadata, guest_state, inbound_handshake
 
@@ -50,4 +50,4 @@ def test_signal_exits_zero_and_leaves_the_network_configured(topology_with_eni, 
     assert guest_state(t) == before, describe(t)
     assert eni_problems(t, eni) == [] and len(owned_rules(t)) == 2
     assert inbound_handshake(t, "10.0.1.10")
-    assert traffic_problems(t, eni.ips) == []
+    assert traffic_failures(t, eni.ips) == []

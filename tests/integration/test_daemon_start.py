@@ -14,7 +14,7 @@ from .daemon_proc import (
     metadata_file,
     owned_rules,
     run_daemon,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import build_metadata, guest_state, make_eni
 
@@ -44,7 +44,7 @@ def test_two_present_enis_configured_then_ready_with_one_line_status(topology_fa
         assert len(d.messages("READY")) == 1
         print(f"READY after {ready.at - d.started_at:.3f}s: {status!r}")
 
-        assert traffic_problems(t, ["10.0.0.5", *enis[0].ips, *enis[1].ips]) == []
+        assert traffic_failures(t, ["10.0.0.5", *enis[0].ips, *enis[1].ips]) == []
         assert d.alive()
         time.sleep(0.3)
         assert len(d.messages("READY")) == 1  # READY is sent once

@@ -22,7 +22,7 @@ from .daemon_proc import (
     eni_problems,
     owned_rules,
     run_daemon,
-    traffic_problems,
+    traffic_failures,
 )
 from .netns import build_metadata, guest_state, ip_json, make_eni, run_in
 from .service import serve_metadata
@@ -64,7 +64,7 @@ def test_daemon_rides_out_a_failing_service_and_follows_attach_hotplug_detach(
         ready = d.wait_ready(timeout=30)
         assert ready.fields["STATUS"].startswith("converged: 1 in sync"), ready.fields
         assert eni_problems(t, t.eni("eth1")) == [], describe(t)
-        assert traffic_problems(t, ["10.0.0.5", *t.eni("eth1").ips]) == []
+        assert traffic_failures(t, ["10.0.0.5", *t.eni("eth1").ips]) == []
 
         # -- polls reuse one token --------------------------------------------
         mark = svc.mark()
@@ -127,7 +127,7 @@ def test_daemon_rides_out_a_failing_service_and_follows_attach_hotplug_detach(
         took = d.wait_until(lambda: not eni_problems(t, t.eni("eth2")),
                             FETCH_RETRY * 1.2 + BUSY, what="eth2 configured after recovery")
         print(f"service recovered -> attached eth2 configured: {took:.2f}s")
-        assert traffic_problems(t, t.eni("eth2").ips) == []
+        assert traffic_failures(t, t.eni("eth2").ips) == []
         assert eni_problems(t, t.eni("eth1")) == []
 
         # -- hotplug of an ENI the service already lists: the daemon fetches when
@@ -148,7 +148,7 @@ def test_daemon_rides_out_a_failing_service_and_follows_attach_hotplug_detach(
         assert any("unknown NIC appeared" in line for line in d.log_lines("eth3")), \
             d.log_lines("eth3")
         assert took < HOTPLUG_LIMIT, f"hotplug -> configured took {took:.2f}s"
-        assert traffic_problems(t, t.eni("eth3").ips) == []
+        assert traffic_failures(t, t.eni("eth3").ips) == []
 
         # -- detach: gone from the service and its NIC removed -> cleaned up ---
         svc.set_document(build_metadata(t, enis=[t.eni("eth1"), t.eni("eth2")]))
@@ -160,7 +160,7 @@ def test_daemon_rides_out_a_failing_service_and_follows_attach_hotplug_detach(
                     if r.get("table") == str(table3)]
         for name in ("eth1", "eth2"):
             assert eni_problems(t, t.eni(name)) == [], describe(t)
-        assert traffic_problems(t, ["10.0.0.5", *t.eni("eth1").ips, *t.eni("eth2").ips]) == []
+        assert traffic_failures(t, ["10.0.0.5", *t.eni("eth1").ips, *t.eni("eth2").ips]) == []
         # and the next poll (eth3 no longer listed) agrees: nothing to do
         mark = svc.mark()
         wait_fetches(svc, d, mark, 1, METADATA_INTERVAL * 1.1 + BUSY)
@@ -186,7 +186,7 @@ def test_daemon_starting_while_the_service_fails_waits_and_applies_nothing(
             svc.clear()
             d.wait_ready(timeout=FETCH_RETRY * 1.2 + BUSY)
             assert eni_problems(t, t.eni("eth1")) == []
-            assert traffic_problems(t, t.eni("eth1").ips) == []
+            assert traffic_failures(t, t.eni("eth1").ips) == []
 
 
 def test_two_enis_attached_a_second_apart_are_both_configured_promptly(
