@@ -34,12 +34,17 @@ DEFAULT_ROUTE6 = IPv6Network("::/0")
 LINK_LOCAL6 = IPv6Network("fe80::/64")
 
 
-class Match(enum.StrEnum):
+class Match(str, enum.Enum):
+    """How an ENI ended; the value is its name in reports."""
+
     MATCHED = "matched"  # a link carries the MAC: configure it
     PENDING = "pending"  # no link with this MAC yet (hotplug may follow)
     IGNORED = "ignored"  # the config says to leave this NIC alone
     AMBIGUOUS = "ambiguous"  # several links carry this MAC
     CONFLICT = "conflict"  # the ENI's table is already used by someone else
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class DesiredEni(NamedTuple):
