@@ -50,6 +50,10 @@ class Eni(NamedTuple):
     ipv6s: tuple[IPv6Address, ...] = ()
     ipv6_cidr: IPv6Network | None = None
     ipv6_gateway: IPv6Address | None = None
+    # Prefixes delegated to the ENI (ipv4-prefixes, ipv6-prefixes), inside its
+    # vswitch CIDR of their family; an IPv6 prefix needs the IPv6 CIDR and gateway.
+    ipv4_prefixes: tuple[IPv4Network, ...] = ()
+    ipv6_prefixes: tuple[IPv6Network, ...] = ()
 
     @property
     def name(self) -> str:
@@ -57,9 +61,20 @@ class Eni(NamedTuple):
         return f"{self.eni_id} ({self.mac})" if self.eni_id else self.mac
 
 
+class InvalidEni(NamedTuple):
+    """A listed ENI whose own fields are invalid: left exactly as it is."""
+
+    mac: str
+    eni_id: str | None
+    message: str  # one line, as `InvalidInput` would say it
+
+
 class Metadata(NamedTuple):
     primary_mac: str
-    enis: tuple[Eni, ...]  # every listed ENI, the primary too, sorted by MAC
+    # Every listed, valid ENI, sorted by MAC; the primary too when its entry
+    # is complete (only its MAC is needed: a thin or invalid entry is left out).
+    enis: tuple[Eni, ...]
+    invalid: tuple[InvalidEni, ...] = ()  # secondary ENIs refused on their own, by MAC
 
     @property
     def secondary_enis(self) -> tuple[Eni, ...]:
@@ -92,7 +107,7 @@ def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
 def metadata_from_tree(doc: object, source: str = "metadata") -> Metadata:
     """Validate an already-decoded metadata tree (a file's JSON, or the service's)."""
     try:
-        document = MetadataDocument.model_validate(doc)
+        document = MetadataDocument.model_validate(doc, context={"source": source})
     except ValidationError as e:
         raise InvalidInput(f"invalid metadata {source}: {describe(e).text}") from None
     return document.metadata()
@@ -247,9 +262,22 @@ def _vswitch_cidr6(value: object) -> IPv6Network:
 
 
 def _array(value: object) -> object:
-    """A list as it is; absent (null) as empty."""
+    """A list as it is; absent (null) as empty; and the service's text forms
+    of a list, as `meta-data/all` keeps them: `private-ipv4s` is JSON text
+    (`["10.0.1.10"]`), `ipv6s` looks like `[a,b]` but is not JSON."""
     if value is None:
         return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                items = json.loads(text)
+            except (ValueError, RecursionError):
+                items = [item.strip() for item in text[1:-1].split(",")]
+                items = [] if items == [""] else items
+            if isinstance(items, list):
+                return items
+        raise invalid(f"must be an array, got a string that is not one: {_show(value)}")
     if not isinstance(value, list):
         raise invalid(f"must be an array, got {_json_type(value)}")
     return value
@@ -268,6 +296,26 @@ def _null_is_none(parse):
     return optional
 
 
+def _prefix4(value: object) -> IPv4Network:
+    if not isinstance(value, str):
+        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
+    try:
+        return IPv4Network(value, strict=True)
+    except ValueError as e:
+        raise invalid(f"not an IPv4 CIDR: {_show(value)} ({one_line(e)})") from None
+
+
+def _prefix6(value: object) -> IPv6Network:
+    if not isinstance(value, str):
+        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
+    try:
+        if "%" in value:
+            raise ValueError("a zone (%) is not allowed")
+        return IPv6Network(value, strict=True)
+    except ValueError as e:
+        raise invalid(f"not an IPv6 CIDR: {_show(value)} ({one_line(e)})") from None
+
+
 def _eni_id(value: object) -> str | None:
     if value is None:
         return None
@@ -281,6 +329,10 @@ IPv4List = Annotated[Tuple[Annotated[IPv4Address, BeforeValidator(_ipv4)], ...],
                      BeforeValidator(_array)]
 IPv6List = Annotated[Tuple[Annotated[IPv6Address, BeforeValidator(_ipv6)], ...],
                      BeforeValidator(_array)]
+IPv4Prefixes = Annotated[Tuple[Annotated[IPv4Network, BeforeValidator(_prefix4)], ...],
+                         BeforeValidator(_array)]
+IPv6Prefixes = Annotated[Tuple[Annotated[IPv6Network, BeforeValidator(_prefix6)], ...],
+                         BeforeValidator(_array)]
 
 
 # -- the schema ---------------------------------------------------------------------------
@@ -304,6 +356,8 @@ class EniFields(BaseModel):
         _blank_is_none(_vswitch_cidr6))] = Field(None, alias="vswitch-ipv6-cidr-block")
     ipv6_gateway: Annotated[Optional[IPv6Address], BeforeValidator(_blank_is_none(_ipv6))] = \
         Field(None, alias="ipv6-gateway")
+    ipv4_prefixes: IPv4Prefixes = Field((), alias="ipv4-prefixes")
+    ipv6_prefixes: IPv6Prefixes = Field((), alias="ipv6-prefixes")
 
     _eni: Optional[Eni] = PrivateAttr(None)
 
@@ -339,30 +393,45 @@ class EniFields(BaseModel):
                 raise invalid(f"{ip} is not a host address of {cidr}", where)
         if gateway in ips:
             raise invalid(f"{gateway} is also an address of the ENI", "gateway")
+        for i, prefix in enumerate(self.ipv4_prefixes):
+            if not prefix.subnet_of(cidr):
+                raise invalid(f"{prefix} is outside vswitch-cidr-block {cidr}",
+                              f"ipv4-prefixes[{i}]")
         ipv6s, ipv6_cidr, ipv6_gateway = self._ipv6_or_none()
+        for i, prefix in enumerate(self.ipv6_prefixes):
+            if not prefix.subnet_of(ipv6_cidr):
+                raise invalid(f"{prefix} is outside vswitch-ipv6-cidr-block {ipv6_cidr}",
+                              f"ipv6-prefixes[{i}]")
         self._eni = Eni(mac=(info.context or {}).get("mac", ""), eni_id=self.network_interface_id,
                         primary_ip=ips[0], ips=ips, cidr=cidr, gateway=gateway, ipv6s=ipv6s,
-                        ipv6_cidr=ipv6_cidr, ipv6_gateway=ipv6_gateway)
+                        ipv6_cidr=ipv6_cidr, ipv6_gateway=ipv6_gateway,
+                        ipv4_prefixes=tuple(dict.fromkeys(self.ipv4_prefixes)),
+                        ipv6_prefixes=tuple(dict.fromkeys(self.ipv6_prefixes)))
         return self
 
     def _ipv6_or_none(self) -> tuple[tuple[IPv6Address, ...], IPv6Network | None, IPv6Address | None]:
         """(ipv6s, vswitch IPv6 CIDR, IPv6 gateway): all three, or none.
 
         An ENI in an IPv6-enabled vswitch but with no IPv6 address assigned is
-        served with the CIDR and gateway and no `ipv6s`: that ENI is IPv4-only.
-        Addresses without a CIDR or gateway, or just one of the CIDR and the
-        gateway, cannot be configured: the ENI is refused.
+        served with the CIDR and gateway and no `ipv6s`: that ENI is IPv4-only
+        (unless IPv6 prefixes are delegated to it: then the CIDR and gateway
+        are its). Addresses or prefixes without a CIDR or gateway, or just one
+        of the CIDR and the gateway, cannot be configured: the ENI is refused.
         """
         ips, cidr, gateway = self.ipv6s, self.vswitch_ipv6_cidr_block, self.ipv6_gateway
-        present = {"ipv6s": bool(ips), "vswitch-ipv6-cidr-block": cidr is not None,
+        if self.ipv6_prefixes and not ips:
+            ips_or_prefixes, name = self.ipv6_prefixes, "ipv6-prefixes"
+        else:
+            ips_or_prefixes, name = ips, "ipv6s"
+        present = {name: bool(ips_or_prefixes), "vswitch-ipv6-cidr-block": cidr is not None,
                    "ipv6-gateway": gateway is not None}
-        missing = [name for name, there in present.items() if not there]
-        if len(missing) == 3 or (not ips and not missing[1:]):
+        missing = [field for field, there in present.items() if not there]
+        if len(missing) == 3 or (not ips_or_prefixes and not missing[1:]):
             return (), None, None
         if missing:
             raise invalid("missing while other IPv6 fields are set (give ipv6s, "
                           "vswitch-ipv6-cidr-block and ipv6-gateway together)",
-                          [name for name in missing if name != "ipv6s" or ips][0])
+                          [field for field in missing if field != name or ips_or_prefixes][0])
         for i, ip in enumerate(ips):
             if ip not in cidr:
                 raise invalid(f"{ip} is outside vswitch-ipv6-cidr-block {cidr}", f"ipv6s[{i}]")
@@ -405,9 +474,17 @@ class MetadataDocument(BaseModel):
     _metadata: Optional[Metadata] = PrivateAttr(None)
 
     @model_validator(mode="after")
-    def _enis(self) -> MetadataDocument:
-        """Each ENI valid, and the rules between ENIs."""
-        enis: dict[str, Eni] = {}
+    def _enis(self, info: ValidationInfo) -> MetadataDocument:
+        """Each ENI valid or set aside on its own, and the rules between ENIs.
+
+        An ENI whose own fields are invalid is set aside (`Metadata.invalid`)
+        and the others stand; what is wrong with the document as a whole or
+        between ENIs refuses it all. From the primary's entry only its MAC is
+        needed: a thin or invalid entry is simply not an ENI to know about.
+        """
+        source = (info.context or {}).get("source", "metadata")
+        enis: dict[str, Eni | None] = {}
+        refused: list[InvalidEni] = []
         for raw_mac, fields in self.network.interfaces.macs.items():
             mac = normalize_mac(raw_mac)
             if mac is None:
@@ -416,9 +493,16 @@ class MetadataDocument(BaseModel):
                 raise invalid("listed twice (MACs match case-insensitively)", f"ENI {mac}")
             if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
                 raise invalid("not a unicast MAC address", f"ENI {mac}")
-            enis[mac] = _eni(mac, fields)
-        _check_unique_addresses(enis.values())
-        self._metadata = Metadata(primary_mac=self.mac, enis=tuple(enis[m] for m in sorted(enis)))
+            eni = enis[mac] = _eni(mac, fields, source)
+            if isinstance(eni, InvalidEni):
+                enis[mac] = None
+                if mac != self.mac:
+                    refused.append(eni)
+        valid = [eni for eni in enis.values() if eni is not None]
+        _check_unique_addresses(valid)
+        self._metadata = Metadata(primary_mac=self.mac,
+                                  enis=tuple(sorted(valid, key=lambda eni: eni.mac)),
+                                  invalid=tuple(sorted(refused)))
         return self
 
     def metadata(self) -> Metadata:
@@ -426,10 +510,11 @@ class MetadataDocument(BaseModel):
         return self._metadata
 
 
-def _eni(mac: str, fields: object) -> Eni:
-    """One ENI, or the error naming it (by MAC and, when valid, its id) and the field."""
+def _eni(mac: str, fields: object, source: str) -> Eni | InvalidEni:
+    """One ENI, or why not: naming it (by MAC and, when valid, its id) and the field."""
     if not isinstance(fields, dict):
-        raise invalid(f"must be an object, got {_json_type(fields)}", f"ENI {mac}")
+        return InvalidEni(mac, None, f"invalid metadata {source}: ENI {mac}: must be an object, "
+                                     f"got {_json_type(fields)}")
     try:
         return EniFields.model_validate(fields, context={"mac": mac})._eni
     except ValidationError as e:
@@ -439,7 +524,7 @@ def _eni(mac: str, fields: object) -> Eni:
     except PydanticCustomError:
         eni_id = None
     where = f"ENI {mac} ({eni_id})" if eni_id else f"ENI {mac}"
-    raise invalid(problem.reason, f"{where}: {problem.where}" if problem.where else where)
+    return InvalidEni(mac, eni_id, f"invalid metadata {source}: {where}: {problem.text}")
 
 
 def _check_unique_addresses(enis) -> None:
@@ -456,3 +541,18 @@ def _check_unique_addresses(enis) -> None:
             if gateway in owner:
                 raise invalid(f"{gateway} is an address of ENI {owner[gateway]}",
                               f"ENI {eni.mac}: {field}")
+    # A delegated prefix routes all its addresses through its ENI: it cannot
+    # hold another ENI's address, nor overlap another ENI's prefix.
+    delegated = [(eni.mac, field, i, prefix) for eni in enis
+                 for field, prefixes in (("ipv4-prefixes", eni.ipv4_prefixes),
+                                         ("ipv6-prefixes", eni.ipv6_prefixes))
+                 for i, prefix in enumerate(prefixes)]
+    for mac, field, i, prefix in delegated:
+        for ip, other in owner.items():
+            if other != mac and ip in prefix:
+                raise invalid(f"{prefix} holds {ip}, an address of ENI {other}",
+                              f"ENI {mac}: {field}[{i}]")
+        for other, _, _, theirs in delegated:
+            if other != mac and prefix.version == theirs.version and prefix.overlaps(theirs):
+                raise invalid(f"{prefix} overlaps {theirs}, delegated to ENI {other}",
+                              f"ENI {mac}: {field}[{i}]")
