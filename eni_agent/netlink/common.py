@@ -169,10 +169,10 @@ def observed_from(links, addresses, routes, rules, protocol: int,
                 foreign_default_oifs.add(r.oif)
     owned_rules = set()
     for r in rules:
-        host_len = 32 if r.family == socket.AF_INET else 128
-        if (r.protocol == protocol and r.src is not None and r.src_len == host_len
+        if (r.protocol == protocol and r.src is not None and r.src_len > 0
                 and r.dst_len == 0 and r.action == wire.FR_ACT_TO_TBL and not r.selectors):
-            owned_rules.add(Rule(r.priority, r.src, r.table))
+            owned_rules.add(Rule(r.priority, ip_network((r.src, r.src_len), strict=False),
+                                 r.table))
         else:
             foreign_tables.add(r.table)
     inferred: set[tuple[int, object]] = set()
@@ -180,7 +180,8 @@ def observed_from(links, addresses, routes, rules, protocol: int,
         tables_via = {}
         for route in owned_routes:
             tables_via.setdefault(route.table, set()).add(route.oif)
-        inferred = {(index, rule.src) for rule in owned_rules
+        inferred = {(index, rule.src.network_address) for rule in owned_rules
+                    if rule.src.prefixlen == rule.src.max_prefixlen
                     for index in tables_via.get(rule.table, ())}
     for a in addresses:
         if a.ip is None:

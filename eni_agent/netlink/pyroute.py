@@ -75,7 +75,8 @@ class PyRoute2Netlink:
             else:
                 verb = "del" if action is Action.REMOVE else "add"
                 self.ipr.rule(verb, family=_family(target.version), priority=target.priority,
-                              src=str(target.src), src_len=target.src.max_prefixlen,
+                              src=str(target.src.network_address),
+                              src_len=target.src.prefixlen,
                               table=target.table, protocol=self.protocol,
                               action=wire.FR_ACT_TO_TBL)
         except NetlinkError as e:

@@ -247,8 +247,8 @@ def route(verb: str, table: int, dst, oif: int, gateway, protocol: int) -> tuple
 def rule(add: bool, priority: int, src, table: int, protocol: int) -> tuple[int, int, bytes]:
     family = socket.AF_INET if src.version == 4 else socket.AF_INET6
     compat = table if table < 256 else 0
-    payload = FIBRULE.pack(family, 0, src.max_prefixlen, 0, compat, 0, 0, FR_ACT_TO_TBL, 0)
-    payload += (nla(FRA_SRC, src.packed) + nla(FRA_PRIORITY, U32.pack(priority))
+    payload = FIBRULE.pack(family, 0, src.prefixlen, 0, compat, 0, 0, FR_ACT_TO_TBL, 0)
+    payload += (nla(FRA_SRC, src.network_address.packed) + nla(FRA_PRIORITY, U32.pack(priority))
                 + nla(FRA_TABLE, U32.pack(table)) + nla(FRA_PROTOCOL, bytes([protocol])))
     if add:
         return RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL, payload
