@@ -9,10 +9,16 @@ Routing scheme, per matched ENI on link L (ifindex i):
   routes = <vswitch cidr> dev L scope link          table T
            default via <gateway> dev L onlink        table T
   rules  = from <ip> lookup T priority rule_priority, one per ENI address
-and, for an ENI with IPv6, in the same table:
+           from <prefix> lookup T priority rule_priority, one per delegated
+                                 prefix (ipv4-prefixes), so traffic from any
+                                 address in it leaves through the ENI
+and, for an ENI with IPv6 (addresses or delegated prefixes), in the same table:
   routes = <vswitch IPv6 cidr> dev L; fe80::/64 dev L;
            default via <ipv6 gateway> dev L onlink
-  rules  = from <ipv6> lookup T priority rule_priority
+  rules  = from <ipv6> lookup T priority rule_priority, and from <ipv6 prefix>
+
+An ENI the metadata sets aside as invalid (`Metadata.invalid`) is left exactly
+as it is: whatever the agent owns on its link is neither added to nor removed.
 """
 
 from __future__ import annotations
@@ -64,8 +70,9 @@ class Desired(NamedTuple):
     routes: frozenset[Route] = frozenset()
     rules: frozenset[Rule] = frozenset()
     up_links: frozenset[Link] = frozenset()
-    # Owned state of ENIs that need an operator (ambiguous, conflict): neither
-    # added to nor removed, whatever else changes.
+    # Owned state of ENIs that need an operator (ambiguous, conflict, or set
+    # aside as invalid by the metadata): neither added to nor removed,
+    # whatever else changes.
     frozen: frozenset[Address | Route | Rule] = frozenset()
 
 
@@ -89,20 +96,22 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
         routes=frozenset().union(*(d.routes for d in matched)),
         rules=frozenset().union(*(d.rules for d in matched)),
         up_links=frozenset(d.link for d in matched),
-        frozen=_left_alone(enis, observed, config),
+        frozen=_left_alone(enis, metadata, observed, config),
     )
 
 
-def _left_alone(enis: tuple[DesiredEni, ...], observed: Observed,
+def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Observed,
                 config: Config) -> frozenset[Address | Route | Rule]:
-    """What the agent owns on the links of ambiguous or conflict ENIs.
+    """What the agent owns on the links of ambiguous or conflict ENIs, and of
+    ENIs whose metadata is invalid.
 
     Such an ENI needs an operator; until then whatever the agent configured
     on it earlier keeps carrying traffic. (A detached ENI, by contrast, has
     no link left, and its state goes.)
     """
-    indexes = {link.index for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT)
-               for link in observed.links if link.mac == d.eni.mac}
+    macs = {d.eni.mac for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT)}
+    macs |= {bad.mac for bad in metadata.invalid}
+    indexes = {link.index for link in observed.links if link.mac in macs}
     if not indexes:
         return frozenset()
     addresses = {a for a in observed.addresses if a.index in indexes}
@@ -147,13 +156,13 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
     addresses = {Address(link.index, ip, eni.cidr.prefixlen) for ip in eni.ips}
     routes = {Route(table, eni.cidr, link.index),
               Route(table, DEFAULT_ROUTE, link.index, eni.gateway)}
-    rules = {Rule(config.rule_priority, ip, table) for ip in eni.ips}
-    if eni.ipv6s:
+    sources = eni.ips + eni.ipv4_prefixes + eni.ipv6s + eni.ipv6_prefixes
+    rules = {Rule(config.rule_priority, src, table) for src in sources}
+    if eni.ipv6_cidr is not None:
         addresses |= {Address(link.index, ip, eni.ipv6_cidr.prefixlen) for ip in eni.ipv6s}
         routes |= {Route(table, eni.ipv6_cidr, link.index),
                    Route(table, LINK_LOCAL6, link.index),
                    Route(table, DEFAULT_ROUTE6, link.index, eni.ipv6_gateway)}
-        rules |= {Rule(config.rule_priority, ip, table) for ip in eni.ipv6s}
     return DesiredEni(eni, Match.MATCHED, link=link, table=table,
                       addresses=frozenset(addresses), routes=frozenset(routes),
                       rules=frozenset(rules))
