@@ -143,7 +143,7 @@ def make_config(values: dict[str, object], where: str = "settings",
     except ValidationError as e:
         problem = describe(e)
     setting = problem.loc[0] if problem.loc else ""
-    if setting in from_flags:
+    if setting in from_flags and setting in Config.model_fields:  # flags are known settings
         flag = "--" + (setting.removesuffix("s") if setting.startswith("ignore_")
                        else setting).replace("_", "-")
         raise InvalidInput(f"invalid {flag}: {problem.reason}") from None
