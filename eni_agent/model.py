@@ -6,11 +6,17 @@ and the live service. Nothing here touches the host: constructing a `Metadata`
 never looks at a kernel link.
 
 The schema is pydantic: `EniFields` declares one ENI's entry (each field's
-type and form, and the rules between its fields), `MetadataDocument` the
-document around it (the primary MAC, the MAC table, the rules between ENIs).
-`describe` turns a pydantic error into the one line users see, naming the
-ENI and the field; `Eni` and `Metadata` are the normalised values the rest of
-the agent works with (hashable, compared with ==).
+type and form, the service's text forms of lists included, and the rules
+between its fields), `MetadataDocument` the document around it (the primary
+MAC, the MAC table, the rules between ENIs). `describe` turns a pydantic error
+into the one line users see, naming the ENI and the field; `Eni` and
+`Metadata` are the normalised values the rest of the agent works with
+(hashable, compared with ==).
+
+Three outcomes: a `Metadata`; a `Metadata` with some ENIs set aside in
+`invalid` (an ENI whose own fields are wrong, each with its one-line
+message: left as it is, while the others are configured); or `InvalidInput`
+for what is wrong with the document as a whole or between ENIs.
 """
 
 from __future__ import annotations
@@ -80,11 +86,19 @@ class Metadata(NamedTuple):
     def secondary_enis(self) -> tuple[Eni, ...]:
         return tuple(eni for eni in self.enis if eni.mac != self.primary_mac)
 
+    @property
+    def listed_macs(self) -> frozenset[str]:
+        """Every MAC the metadata knows: the primary's, and each ENI's, valid or not
+        (a NIC with another MAC is one the metadata does not describe yet)."""
+        return frozenset({self.primary_mac, *(eni.mac for eni in self.enis),
+                          *(bad.mac for bad in self.invalid)})
+
 
 # -- entry points -----------------------------------------------------------------------
 
 def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
-    """Parse and validate a metadata document, or raise `InvalidInput`."""
+    """Parse and validate a metadata document (ENIs whose own fields are invalid
+    set aside in `.invalid`), or raise `InvalidInput`."""
     if len(data) > MAX_DOCUMENT_BYTES or (
             isinstance(data, str) and len(data.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES):
         raise InvalidInput(f"invalid metadata {source}: document larger than {MAX_DOCUMENT_BYTES} bytes")
@@ -409,7 +423,8 @@ class EniFields(BaseModel):
                         ipv6_prefixes=tuple(dict.fromkeys(self.ipv6_prefixes)))
         return self
 
-    def _ipv6_or_none(self) -> tuple[tuple[IPv6Address, ...], IPv6Network | None, IPv6Address | None]:
+    def _ipv6_or_none(self) -> tuple[tuple[IPv6Address, ...], IPv6Network | None,
+                                     IPv6Address | None]:
         """(ipv6s, vswitch IPv6 CIDR, IPv6 gateway): all three, or none.
 
         An ENI in an IPv6-enabled vswitch but with no IPv6 address assigned is
@@ -534,7 +549,8 @@ def _check_unique_addresses(enis) -> None:
         for field, ips in (("private-ipv4s", eni.ips), ("ipv6s", eni.ipv6s)):
             for ip in ips:
                 if ip in owner:
-                    raise invalid(f"{ip} is also listed on ENI {owner[ip]}", f"ENI {eni.mac}: {field}")
+                    raise invalid(f"{ip} is also listed on ENI {owner[ip]}",
+                                  f"ENI {eni.mac}: {field}")
                 owner[ip] = eni.mac
     for eni in enis:  # a route via a local address would be refused by the kernel
         for field, gateway in (("gateway", eni.gateway), ("ipv6-gateway", eni.ipv6_gateway)):

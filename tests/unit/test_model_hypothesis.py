@@ -72,7 +72,8 @@ def check_invariants(metadata: Metadata) -> None:
         assert all(prefix.subnet_of(eni.cidr) for prefix in eni.ipv4_prefixes)
     for eni in metadata.enis:  # no ENI routes via an address the host holds
         assert eni.gateway not in owner and eni.ipv6_gateway not in owner
-    prefixes = [(eni.mac, p) for eni in metadata.enis for p in eni.ipv4_prefixes + eni.ipv6_prefixes]
+    prefixes = [(eni.mac, p) for eni in metadata.enis
+                for p in eni.ipv4_prefixes + eni.ipv6_prefixes]
     for mac, prefix in prefixes:  # a prefix leads to one ENI only
         assert not [ip for ip, other in owner.items() if other != mac and ip in prefix]
         assert not [p for other, p in prefixes if other != mac and p.version == prefix.version

@@ -150,3 +150,12 @@ def test_text_and_json_forms_give_equal_metadata():
     text = json.loads(json.dumps(doc))
     second_eni(text)["private-ipv4s"] = json.dumps(second_eni(doc)["private-ipv4s"])
     assert parse(text) == parse(doc)
+
+
+def test_listed_macs_are_the_primary_and_every_eni_valid_or_not():
+    doc = make_doc({SECOND_MAC: eni_fields("10.0.1.10", "10.0.1.0/24", "10.0.2.253"),
+                    THIRD_MAC: eni_fields("10.0.2.10", "10.0.2.0/24", "10.0.2.253")})
+    macs_of(doc)[PRIMARY_MAC] = dict(THIN)
+    metadata = parse(doc)
+    assert [e.mac for e in metadata.enis] == [THIRD_MAC]
+    assert metadata.listed_macs == {PRIMARY_MAC, SECOND_MAC, THIRD_MAC}
