@@ -10,7 +10,7 @@ import pytest
 
 from eni_agent.engine import reconcile, status
 from eni_agent.errors import ExitCode
-from eni_agent.netlink.common import Outcome, Result  # pure values: no kernel, no pyroute2
+from eni_agent.netlink.outcomes import Outcome, Result  # pure values: no kernel, no pyroute2
 from eni_agent.plan import Action, Change
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
