@@ -24,7 +24,7 @@ from __future__ import annotations
 import errno
 import itertools
 import socket
-from typing import Dict, Iterable, List, Optional, Set
+from typing import Dict, List, Optional, Set
 
 from pyroute2 import IPRSocket
 from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
@@ -35,14 +35,15 @@ from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
 from eni_agent.host import UdevGate, kernel_marks_addresses
+from eni_agent.netlink.cache import Records
 from eni_agent.netlink.events import GROUPS, OVERFLOW, Event, notification
 from eni_agent.netlink.messages import (address_record, barrier, link_record, request,
                                         route_record, rule_record)
-from eni_agent.netlink.outcomes import (KINDS, Outcome, Result, classify, skip_gone_links,
+from eni_agent.netlink.outcomes import (KINDS, Result, classify, skip_gone_links,
                                         touched_kinds)
 from eni_agent.ownership import observed_from
 from eni_agent.plan import Change
-from eni_agent.state import Address, Link, Observed, Route
+from eni_agent.state import Address, Link, Observed
 
 BATCH = 128  # requests per send; their error replies must fit the receive buffer
 RCVBUF = 4 << 20
@@ -64,20 +65,6 @@ def _open(groups: int = 0) -> IPRSocket:
     return sock
 
 
-def _key(kind: str, record) -> object:
-    """What identifies a record in the kernel, for notifications to update it."""
-    if kind == "links":
-        return record.index
-    if kind == "addresses":
-        return (record.index, record.ip, record.prefixlen)
-    return record
-
-
-def _route_slot(record) -> tuple:
-    """What a replacing route takes the place of (we never set metrics)."""
-    return (record.family, record.table, record.dst, record.dst_len)
-
-
 class Netlink:
     """A netlink session in the current network namespace."""
 
@@ -91,9 +78,8 @@ class Netlink:
         self.seq = itertools.count(1)
         self.udev = UdevGate()
         self.marks_addresses = kernel_marks_addresses()
-        self.records: Dict[str, dict] = {kind: {} for kind in KINDS}
+        self.records = Records()
         self.stale: Set[str] = set(KINDS)  # kinds to dump in full at the next observe
-        self.stale_links: Set[int] = set()  # links whose addresses and routes to read again
         self.events: Optional[IPRSocket] = None
         self.pending: List[Event] = []  # read while observing, for the next `drain()`
         if follow:
@@ -134,15 +120,13 @@ class Netlink:
         if self.events is not None:
             self.pending += self._drain()
         for kind in self.stale:
-            self.records[kind] = {_key(kind, r): r for r in self._dump_all(kind)}
-        if self.stale_links:
-            self._reread_links(self.stale_links)
+            self.records.load(kind, self._dump_all(kind))
+        for index in sorted(self.records.stale_links):
+            self._reread_link(index)
         self.stale = set() if self.events is not None else set(KINDS)
-        self.stale_links = set()
         r = self.records
-        return observed_from(r["links"].values(), r["addresses"].values(),
-                             r["routes"].values(), r["rules"].values(), self.protocol,
-                             self.udev, self.marks_addresses)
+        return observed_from(r.values("links"), r.values("addresses"), r.values("routes"),
+                             r.values("rules"), self.protocol, self.udev, self.marks_addresses)
 
     def _dump_all(self, kind: str) -> list:
         if kind == "links":
@@ -154,24 +138,14 @@ class Netlink:
         return [route_record(m) for rtype in ROUTE_TYPES
                 for m in self._dump(RTM_GETROUTE, _route_filter(type=rtype))]
 
-    def _reread_links(self, indexes: Iterable[int]) -> None:
-        """Read again the addresses and routes of these links (kernel-filtered)."""
-        indexes = set(indexes)
-        addresses = self.records["addresses"]
-        routes = self.records["routes"]
-        for key in [k for k, a in addresses.items() if a.index in indexes]:
-            del addresses[key]
-        for key in [k for k, r in routes.items() if r.oif in indexes]:
-            del routes[key]
-        for index in indexes:
-            query = ifaddrmsg()
-            query["index"] = index
-            for m in self._dump(RTM_GETADDR, query):
-                a = address_record(m)
-                addresses[_key("addresses", a)] = a
-            for m in self._dump(RTM_GETROUTE, _route_filter(type=RTN_UNICAST, oif=index)):
-                r = route_record(m)
-                routes[r] = r
+    def _reread_link(self, index: int) -> None:
+        """Read again one link's addresses and routes (kernel-filtered dumps)."""
+        query = ifaddrmsg()
+        query["index"] = index
+        addresses = [address_record(m) for m in self._dump(RTM_GETADDR, query)]
+        routes = [route_record(m) for m in
+                  self._dump(RTM_GETROUTE, _route_filter(type=RTN_UNICAST, oif=index))]
+        self.records.load_link(index, addresses, routes)
 
     def _dump(self, msg_type: int, query) -> list:
         seq = next(self.seq)
@@ -209,8 +183,8 @@ class Netlink:
             # Route and rule changes come back as notifications before the
             # barrier's ACK; an IPv6 address's may come later (DAD's work
             # queue), and routes vanish silently with a link's last address.
-            self.stale_links |= {r.change.ifindex for r in results
-                                 if isinstance(r.change.target, (Address, Link))}
+            self.records.stale_links |= {r.change.ifindex for r in results
+                                         if isinstance(r.change.target, (Address, Link))}
         return results
 
     def _apply_batch(self, changes: List[Change]) -> List[Result]:
@@ -263,40 +237,15 @@ class Netlink:
             for m in messages:
                 n = notification(m)
                 if n is not None:
-                    self._note(n)
+                    self.records.note(n)
                     events.append(n.event)
-
-    def _note(self, n) -> None:
-        records = self.records[n.kind]
-        record = n.record
-        if n.kind == "links":
-            gone = n.deleted or (not record.up and records.get(record.index, record).up)
-            if gone:
-                # The kernel drops IPv4 routes through a link that goes down or
-                # away without telling; a link going away takes its addresses.
-                self.stale_links.add(record.index)
-        elif n.kind == "addresses" and n.deleted and record.ip is not None \
-                and record.ip.version == 4:
-            others = [a for a in self.records["addresses"].values()
-                      if a.index == record.index and a.ip is not None and a.ip.version == 4
-                      and a.ip != record.ip]
-            if not others:
-                self.stale_links.add(record.index)  # its last IPv4 address: routes go too
-        elif n.kind == "routes" and n.replace and not n.deleted:
-            slot = _route_slot(record)
-            for key in [k for k, r in records.items() if _route_slot(r) == slot]:
-                del records[key]
-        key = _key(n.kind, record)
-        if n.deleted:
-            records.pop(key, None)
-        else:
-            records[key] = record
 
 
 def _route_filter(type: int = 0, oif: Optional[int] = None):  # noqa: A002 (rtmsg's name)
     """A route dump request the kernel filters (strict checking): by type, and
     by output link."""
     query = rtmsg()
+    query["family"] = socket.AF_UNSPEC  # both (pyroute2's rtmsg says AF_INET by default)
     query["type"] = type
     if oif is not None:
         query["attrs"] = [("RTA_OIF", oif)]
