@@ -1,6 +1,6 @@
-"""What the one-shot commands do, once their options are read (by click in
-`cli`, or by the quick reader in `main`): call the library, print, return
-the exit code. Heavy modules are imported inside each command.
+"""What the one-shot commands do, once click (`cli`) has read their options:
+call the library, print, return the exit code. Heavy modules (pyroute2,
+pydantic) are imported inside each command, so `--help` loads neither.
 """
 
 from __future__ import annotations

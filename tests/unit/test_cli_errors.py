@@ -1,6 +1,6 @@
 """The CLI without root or a kernel: `validate`, exit codes, one-line errors, --help.
 
-Most cases call `eni_agent.cli.main()` in-process (fast); a few run
+Most cases call `eni_agent.main.main()` (the console script) in-process (fast); a few run
 `python -m eni_agent` to see exactly what a user sees.
 """
 
@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from eni_agent.cli import main
+from eni_agent.main import main
 
 from ._helpers import EXAMPLE_BYTES, REPO, SECOND_MAC, write_file
 
@@ -197,27 +197,34 @@ def _python(*args: str, **kwargs) -> subprocess.CompletedProcess:
                           text=True, timeout=60, **kwargs)
 
 
-HEAVY = ("pyroute2", "eni_agent.netlink")
 _CHECK_IMPORTS = """
 import sys
 sys.argv = ["eni-agent", *sys.argv[1:]]
-from eni_agent.cli import main
+from eni_agent.main import main
 try:
     main()
 except SystemExit as e:
     code = e.code
-heavy = sorted(m for m in sys.modules if m.split(".")[0] == "pyroute2" or m == "eni_agent.netlink")
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("pyroute2", "pydantic")
+               or m == "eni_agent.netlink")
 print("EXIT", code, "HEAVY", heavy, file=sys.stderr)
 """
 
 
-@pytest.mark.parametrize("args", [["--help"], ["sync", "--help"], ["validate", "--metadata"]])
-def test_help_and_validate_do_not_import_pyroute2(tmp_path, args):
-    if args[-1] == "--metadata":
-        args = [*args, str(write_file(tmp_path / "m.json", EXAMPLE_BYTES)),
-                "--config", str(write_file(tmp_path / "c.toml", ""))]
+@pytest.mark.parametrize("args", [["--help"], ["sync", "--help"], ["daemon", "--help"],
+                                  ["--version"], ["sync", "--no-such-option"]])
+def test_help_and_usage_errors_import_neither_pyroute2_nor_pydantic(args):
     proc = _python("-c", _CHECK_IMPORTS, *args)
-    assert proc.stderr.strip().splitlines()[-1] == "EXIT 0 HEAVY []", proc.stderr
+    code = 2 if "--no-such-option" in args else 0
+    assert proc.stderr.strip().splitlines()[-1] == f"EXIT {code} HEAVY []", proc.stderr
+
+
+def test_validate_does_not_import_pyroute2(tmp_path):
+    args = ["validate", "--metadata", str(write_file(tmp_path / "m.json", EXAMPLE_BYTES)),
+            "--config", str(write_file(tmp_path / "c.toml", ""))]
+    proc = _python("-c", _CHECK_IMPORTS, *args)
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("EXIT 0 HEAVY [") and "pyroute2" not in last, proc.stderr
 
 
 def test_bad_document_as_a_user_sees_it(tmp_path):
