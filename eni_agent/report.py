@@ -168,7 +168,9 @@ def _summary(report: Report) -> str:
 
 
 def metadata_text(metadata: Metadata, source: str) -> str:
-    lines = [f"{source}: valid, primary NIC {metadata.primary_mac}, "
+    invalid = invalid_enis(metadata)
+    verdict = f"valid except {len(invalid)} invalid ENI(s)" if invalid else "valid"
+    lines = [f"{source}: {verdict}, primary NIC {metadata.primary_mac}, "
              f"{len(metadata.secondary_enis)} secondary ENI(s)"]
     for eni in metadata.secondary_enis:
         ips = ", ".join(str(ip) for ip in eni.ips)
@@ -176,13 +178,17 @@ def metadata_text(metadata: Metadata, source: str) -> str:
         if eni.ipv6s:
             ips = ", ".join(str(ip) for ip in eni.ipv6s)
             lines.append(f"  {' ' * len(eni.name)}  {ips} in {eni.ipv6_cidr} via {eni.ipv6_gateway}")
+    for bad in invalid:
+        lines.append(f"  {bad.eni_id} ({bad.mac}): invalid" if bad.eni_id else
+                     f"  {bad.mac}: invalid")
     return "\n".join(printable(line) for line in lines)
 
 
 def metadata_json(metadata: Metadata, source: str) -> str:
+    invalid = invalid_enis(metadata)
     return json.dumps({
         "source": source,
-        "valid": True,
+        "valid": not invalid,
         "primary_mac": metadata.primary_mac,
         "enis": [
             {"mac": e.mac, "eni_id": e.eni_id, "primary": e.mac == metadata.primary_mac,
@@ -192,4 +198,5 @@ def metadata_json(metadata: Metadata, source: str) -> str:
              "ipv6_gateway": str(e.ipv6_gateway) if e.ipv6_gateway else None}
             for e in metadata.enis
         ],
+        "invalid_enis": [{"mac": e.mac, "eni_id": e.eni_id, "error": e.message} for e in invalid],
     }, indent=2)
