@@ -3,7 +3,8 @@ command runs, and `exit_status` turns whatever it raised into the documented
 exit code and one `eni-agent: ...` line on stderr.
 
 That is the only place an exception becomes an exit status: the commands
-return an exit code or raise an `AgentError`, the daemon included.
+return an exit code or raise an `AgentError` (errors.py groups them by who
+must act, each with its code).
 """
 
 from __future__ import annotations
