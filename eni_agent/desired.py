@@ -18,7 +18,8 @@ and, for an ENI with IPv6 (addresses or delegated prefixes), in the same table:
   rules  = from <ipv6> lookup T priority rule_priority, and from <ipv6 prefix>
 
 An ENI the metadata sets aside as invalid (`Metadata.invalid`) is left exactly
-as it is: whatever the agent owns on its link is neither added to nor removed.
+as it is: whatever the agent owns on its link is neither added to nor removed
+(unless the config ignores it: an ignored ENI is let go of, invalid or not).
 """
 
 from __future__ import annotations
@@ -110,8 +111,11 @@ def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Obse
     no link left, and its state goes.)
     """
     macs = {d.eni.mac for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT)}
-    macs |= {bad.mac for bad in metadata.invalid}
     indexes = {link.index for link in observed.links if link.mac in macs}
+    # An invalid ENI the config ignores is let go of, as any ignored ENI is.
+    invalid = {bad.mac for bad in metadata.invalid if bad.mac not in config.ignore_macs}
+    indexes |= {link.index for link in observed.links if link.mac in invalid
+                and not _ignored_name(link.name, config)}
     if not indexes:
         return frozenset()
     addresses = {a for a in observed.addresses if a.index in indexes}
@@ -119,6 +123,10 @@ def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Obse
     tables = {r.table for r in routes} | {table_for(config, i) for i in indexes}
     rules = {r for r in observed.rules if r.table in tables}
     return frozenset(addresses | routes | rules)
+
+
+def _ignored_name(name: str, config: Config) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in config.ignore_interfaces)
 
 
 def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set[int]) -> DesiredEni:
@@ -139,7 +147,7 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
         # a name matched against ignore_interfaces must be the final one.
         return DesiredEni(eni, Match.PENDING, link=link,
                           reason=f"waiting for udev to finish with {link.name}")
-    if any(fnmatch.fnmatchcase(link.name, pattern) for pattern in config.ignore_interfaces):
+    if _ignored_name(link.name, config):
         return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")
 
     table = table_for(config, link.index)

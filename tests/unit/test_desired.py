@@ -243,6 +243,16 @@ def test_invalid_eni_with_nothing_configured_gets_nothing():
     assert plan(desired, Observed(links=(ETH0, ETH1))) == []
 
 
+@pytest.mark.parametrize("config", [config_with(ignore_macs=(SECOND_MAC,)),
+                                    config_with(ignore_interfaces=("eth*",))],
+                         ids=["by MAC", "by name"])
+def test_an_ignored_invalid_eni_is_let_go_of_like_any_ignored_eni(config):
+    observed = converged_observed()
+    desired = desired_state(_with_invalid_second(), observed, config)
+    assert desired.frozen == frozenset()
+    assert {c.action for c in plan(desired, observed)} == {Action.REMOVE}
+
+
 def test_invalid_eni_without_its_link_freezes_nothing_else():
     observed = converged_observed(links=(ETH0, ETH2))  # eth1's state, but no eth1 link
     desired = desired_state(_with_invalid_second(), observed, CONFIG)
