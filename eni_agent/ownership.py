@@ -15,9 +15,8 @@ from ipaddress import ip_network
 from typing import Iterable, Optional
 
 from eni_agent.host import UdevGate, named_tables
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule
 
-MAIN_TABLE = 254
 RTN_UNICAST = 1  # rtm_type of an ordinary route
 FR_ACT_TO_TBL = 1  # a rule that looks a table up
 
@@ -28,10 +27,22 @@ def owns_route(r, protocol: int) -> bool:
 
 
 def owns_rule(r, protocol: int) -> bool:
-    """Marked, and the shape the agent creates: `from <host or prefix> lookup
-    <table>`, nothing else selected."""
-    return (r.protocol == protocol and r.src is not None and r.src_len > 0
-            and r.dst_len == 0 and r.action == FR_ACT_TO_TBL and not r.selectors)
+    """Marked, and one of the two shapes the agent creates: `from <host or
+    prefix> lookup <table>`, nothing else selected; or `from all lookup main
+    suppress_prefixlength 0` (the `main_table_first` setting)."""
+    if r.protocol != protocol or r.dst_len != 0 or r.action != FR_ACT_TO_TBL or r.selectors:
+        return False
+    if r.src is not None and r.src_len > 0:
+        return r.suppress_prefixlen is None
+    return r.src_len == 0 and r.table == MAIN_TABLE and r.suppress_prefixlen == 0
+
+
+def _rule(r) -> Rule:
+    if r.src_len == 0:  # from all
+        src = ip_network("0.0.0.0/0" if r.family == socket.AF_INET else "::/0")
+    else:
+        src = ip_network((r.src, r.src_len), strict=False)
+    return Rule(r.priority, src, r.table, r.suppress_prefixlen)
 
 
 def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules: Iterable,
@@ -55,13 +66,13 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
             foreign_tables.add(r.table)
             if r.table == MAIN_TABLE and r.dst_len == 0 and r.oif:
                 foreign_default_oifs.add(r.oif)
-    owned_rules = set()
+    owned_rules, foreign_rule_priorities = set(), set()
     for r in rules:
         if owns_rule(r, protocol):
-            owned_rules.add(Rule(r.priority, ip_network((r.src, r.src_len), strict=False),
-                                 r.table))
+            owned_rules.add(_rule(r))
         else:
             foreign_tables.add(r.table)
+            foreign_rule_priorities.add(r.priority)
     inferred: set = set()
     if not marks_addresses:
         tables_via: dict = {}
@@ -86,4 +97,5 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         foreign_tables=frozenset(foreign_tables),
         named_tables=frozenset(named_tables()),
         foreign_default_oifs=frozenset(foreign_default_oifs),
+        foreign_rule_priorities=frozenset(foreign_rule_priorities),
     )
