@@ -119,3 +119,36 @@ def test_rule_priority_1_leaves_no_room(container, tmp_path):
     res = agent.sync("--config", bad)
     assert res.code == 4 and "rule_priority" in res.stderr, str(res)
     assert owned_rules(t) == []
+
+
+def test_the_trade_off_peers_in_the_primarys_vswitch_and_the_narrow_alternative(container,
+                                                                                 tmp_path):
+    """With the option, a reply to a peer in the primary's vswitch (here the
+    router's 10.0.0.253) follows main's connected route out of eth0 with the
+    ENI's source, and the VPC's source check (the router's strict rp_filter)
+    drops it. The README's alternative, a `to <bridge subnet> lookup main`
+    rule of the operator's own, keeps both working (and eni-agent leaves it
+    alone)."""
+    t, ctr = container
+    eni_ip = t.eni("eth1").ips[0]
+    agent = Agent(t, tmp_path)
+    agent.write()
+    on = write_config(tmp_path / "on.toml", "main_table_first = true\n")
+
+    def peer_in_primary_vswitch_reaches() -> bool:
+        return tcp_handshake(t.guest, eni_ip, t.router, client_source=t.primary.gateway,
+                             timeout=1.5)
+
+    agent.converge()
+    assert peer_in_primary_vswitch_reaches()
+    agent.converge("--config", on)
+    assert not peer_in_primary_vswitch_reaches()
+    assert container_reaches(t, ctr, eni_ip)
+
+    agent.converge()  # off, and the operator's narrow rule instead
+    ip(t.guest, "rule", "add", "to", "172.17.0.0/16", "lookup", "main", "priority", "9000")
+    agent.converge()
+    assert peer_in_primary_vswitch_reaches()
+    assert container_reaches(t, ctr, eni_ip)
+    assert [r["priority"] for r in ip_json(t.guest, "rule") if r.get("dst") == "172.17.0.0"] \
+        == [9000]
