@@ -376,13 +376,12 @@ def eni_problems(topo: Topology, eni: Eni, *, ips: tuple[str, ...] | None = None
                     if ip in ips and proto != protocol}
         if unmarked:
             problems.append(f"{name} addresses without protocol {protocol}: {unmarked}")
-    # -N: protocols (and tables) as numbers, whatever rt_protos/rt_tables name them
-    routes = ip_json(topo.guest, "-N", "-4", "route", "show", "table", str(table))
+    routes = table_routes(topo, table, numeric=True)
     dsts = {(r.get("dst"), r.get("gateway"), r.get("dev"), r.get("protocol")) for r in routes}
     for want in ((eni.cidr, None, name, mark), ("default", eni.gateway, name, mark)):
         if want not in dsts:
             problems.append(f"table {table} lacks {want}: {sorted(map(str, dsts))}")
-    rules = ip_json(topo.guest, "-N", "rule")
+    rules = ip_json(topo.guest, "-N", "rule")  # -N: protocols and tables as numbers
     for addr in ips:
         matching = [r for r in rules if r.get("src") == addr and r.get("srclen", 32) == 32]
         ok = [r for r in matching if r.get("table") == str(table) and r.get("priority") == priority
@@ -420,9 +419,11 @@ def address_protocols(topo: Topology, ifname: str) -> dict[str, int]:
     return in_netns(topo.guest, dump)
 
 
-def table_routes(topo: Topology, table: int) -> list[dict]:
-    """Routes of ``table`` in the guest ([] if the table does not exist)."""
-    cp = ip(topo.guest, "-j", "-4", "route", "show", "table", str(table), check=False)
+def table_routes(topo: Topology, table: int, numeric: bool = False) -> list[dict]:
+    """Routes of ``table`` in the guest ([] if the table does not exist);
+    ``numeric``: protocols as numbers (``ip -N``), whatever rt_protos names them."""
+    cp = ip(topo.guest, *(["-N"] if numeric else []), "-j", "-4", "route", "show", "table",
+            str(table), check=False)
     return json.loads(cp.stdout) if cp.returncode == 0 and cp.stdout.strip() else []
 
 
