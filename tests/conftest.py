@@ -1,10 +1,11 @@
 """Suite-wide rule: where the integration tests are required, a skip is a failure.
 
 Under CI (CI=true, as CI services set it) or with ENI_AGENT_REQUIRE_INTEGRATION=1
-(.ci/run sets it), an integration test (tests/integration, or marked
-`integration`) that skips — not root, no systemd-analyze, no nft, ... — is
-reported as failed with the skip's reason, so a green run means they ran.
-Elsewhere a skip stays a skip (a developer without root runs the unit tests).
+(.ci/run sets it), an integration test (tests/integration) that skips — not
+root, no systemd-analyze, no nft, ... — is reported as failed with the skip's
+reason, so a green run means they ran. Elsewhere a skip stays a skip (a
+developer without root runs the unit tests). The real-VM tests (tests/vm)
+keep their own switch, ENI_AGENT_VM_TESTS.
 """
 
 from __future__ import annotations
@@ -23,8 +24,7 @@ def integration_required() -> bool:
 
 
 def is_integration(item: pytest.Item) -> bool:
-    return (item.get_closest_marker("integration") is not None
-            or INTEGRATION_DIR in Path(str(item.path)).resolve().parents)
+    return INTEGRATION_DIR in Path(str(item.path)).resolve().parents
 
 
 @pytest.hookimpl(hookwrapper=True)
