@@ -18,7 +18,7 @@ import pytest
 
 from .agent import Agent, owned_rules, table_of, write_config
 from .netns import (create_namespace, delete_namespace, ip, ip_json, make_eni,
-                    outbound_handshake, tcp_handshake)
+                    outbound_handshake, primary_eni, tcp_handshake)
 
 pytestmark = [
     pytest.mark.integration,
@@ -152,3 +152,22 @@ def test_the_trade_off_peers_in_the_primarys_vswitch_and_the_narrow_alternative(
     assert container_reaches(t, ctr, eni_ip)
     assert [r["priority"] for r in ip_json(t.guest, "rule") if r.get("dst") == "172.17.0.0"] \
         == [9000]
+
+
+def test_an_ipv6_eni_gets_the_ipv6_rule_too_and_still_answers_through_its_eni(
+        topology_factory, tmp_path):
+    t = topology_factory([make_eni(1, n_ipv6=1)], ipv6=True, primary=primary_eni(ipv6=True))
+    agent = Agent(t, tmp_path)
+    agent.write()
+    on = write_config(tmp_path / "on.toml", "main_table_first = true\n")
+
+    agent.converge("--config", on)
+
+    rule6 = [r for r in ip_json(t.guest, "-6", "-N", "rule") if r.get("protocol") == "234"
+             and r.get("table") == "254"]
+    assert rule6 == [MAIN_FIRST]
+    assert outbound_handshake(t, t.eni("eth1").ipv6s[0])
+    assert outbound_handshake(t, t.eni("eth1").ips[0])
+    agent.converge()
+    assert [r for r in ip_json(t.guest, "-6", "-N", "rule") if r.get("table") == "254"
+            and r.get("protocol") == "234"] == []
