@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import socket
 from ipaddress import ip_network
+from functools import lru_cache
 from typing import Iterable, Optional
 
 from eni_agent.host import UdevGate, named_tables
-from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule
+from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule, source_network
 
 RTN_UNICAST = 1  # rtm_type of an ordinary route
 FR_ACT_TO_TBL = 1  # a rule that looks a table up
@@ -37,12 +38,27 @@ def owns_rule(r, protocol: int) -> bool:
     return r.src_len == 0 and r.table == MAIN_TABLE and r.suppress_prefixlen == 0
 
 
+# The values are built once per kernel record: the daemon observes the same
+# records (kept current by notifications) on every pass.
+@lru_cache(maxsize=1 << 16)
 def _rule(r) -> Rule:
     if r.src_len == 0:  # from all
-        src = ip_network("0.0.0.0/0" if r.family == socket.AF_INET else "::/0")
+        src = source_network("0.0.0.0/0" if r.family == socket.AF_INET else "::/0")
     else:
-        src = ip_network((r.src, r.src_len), strict=False)
+        src = source_network(r.src, r.src_len)
     return Rule(r.priority, src, r.table, r.suppress_prefixlen)
+
+
+@lru_cache(maxsize=1 << 16)
+def _route(r) -> Route:
+    unspecified = "0.0.0.0" if r.family == socket.AF_INET else "::"
+    return Route(r.table, ip_network(f"{r.dst or unspecified}/{r.dst_len}", strict=False), r.oif,
+                 r.gateway)
+
+
+@lru_cache(maxsize=1 << 16)
+def _address(a) -> Address:
+    return Address(a.index, a.ip, a.prefixlen)
 
 
 def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules: Iterable,
@@ -59,9 +75,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
     owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
     for r in routes:
         if owns_route(r, protocol):
-            unspecified = "0.0.0.0" if r.family == socket.AF_INET else "::"
-            dst = ip_network(f"{r.dst or unspecified}/{r.dst_len}", strict=False)
-            owned_routes.add(Route(r.table, dst, r.oif, r.gateway))
+            owned_routes.add(_route(r))
         else:
             foreign_tables.add(r.table)
             if r.table == MAIN_TABLE and r.dst_len == 0 and r.oif:
@@ -85,7 +99,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         if a.ip is None:
             continue
         ours = a.protocol == protocol or (a.index, a.ip) in inferred
-        (owned_addresses if ours else foreign_addresses).add(Address(a.index, a.ip, a.prefixlen))
+        (owned_addresses if ours else foreign_addresses).add(_address(a))
     return Observed(
         links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
                                 udev.initialized(l.index) if udev else True)

@@ -12,6 +12,7 @@ to values of their own kind: Address(3, ip, 24) is not Rule(3, ip, 24).
 
 from __future__ import annotations
 
+from functools import lru_cache
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
 from typing import NamedTuple, Union
 
@@ -111,6 +112,19 @@ class Route(NamedTuple):
     __lt__ = _lt_by_sort_key
 
 
+@lru_cache(maxsize=1 << 16)
+def source_network(ip, prefixlen: int | None = None) -> Network:
+    """The network of a rule's source: an address (a host: /32 or /128), or an
+    address and a prefix length. One object per source, however often the
+    kernel is observed (a reconcile builds every rule twice; parsing each
+    source from text again cost a daemon repair ~20 ms at 32 ENIs x 20 IPs)."""
+    if isinstance(ip, str):
+        return ip_network(ip) if prefixlen is None else ip_network((ip, prefixlen), strict=False)
+    network = IPv4Network if ip.version == 4 else IPv6Network
+    length = ip.max_prefixlen if prefixlen is None else prefixlen
+    return network((int(ip), length), strict=False)
+
+
 class _RuleFields(NamedTuple):
     priority: int
     src: Network  # the source: a prefix, or one address as a /32 or /128; /0: "from all"
@@ -134,7 +148,7 @@ class Rule(_RuleFields):
     def __new__(cls, priority: int, src, table: int,
                 suppress_prefixlength: int | None = None) -> Rule:
         if not isinstance(src, (IPv4Network, IPv6Network)):
-            src = ip_network(src)
+            src = source_network(src)
         return tuple.__new__(cls, (priority, src, table, suppress_prefixlength))
 
     @property
