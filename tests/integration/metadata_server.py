@@ -33,6 +33,9 @@ changes the behaviour by rewriting that file:
   {"tokens": "required"}      overrides --tokens (e.g. switch to hardened-only)
   {"token_status": 404}       the token PUT answers that status
   {"token_body": "<html>"}    the token PUT answers 200 with that body
+  {"token_status_once": 404}  only the next token PUT answers that status
+  {"replace_body": {"path": SUFFIX, "body": TEXT}}  200 answers to GETs of
+                              paths ending with SUFFIX carry TEXT instead
   {"all": "complete"}         overrides --all
   {"close": true}             overrides --close
 A JSON line per request is appended to CONTROL.json + ".log".
@@ -100,6 +103,7 @@ def make_handler(args):
     tokens: set[str] = set()
     revocations_done: set = set()
     blips_done: set = set()
+    token_refusals_done: set = set()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -180,6 +184,10 @@ def make_handler(args):
             control = self.control()
             mode = control.get("tokens", args.tokens)
             refused = control.get("token_status") or (403 if mode == "refused" else None)
+            once = control.get("token_status_once")
+            if once and once not in token_refusals_done:
+                token_refusals_done.add(once)
+                refused = once
             if refused:
                 return self.reply(int(refused), "forbidden\n")
             if "token_body" in control:
@@ -226,6 +234,9 @@ def make_handler(args):
                 if self.path not in view:
                     return self.reply(404, "not found\n")
                 body, content_type = view[self.path], "text/plain"
+            replace = control.get("replace_body")
+            if replace and self.path.endswith(replace["path"]):
+                body = replace["body"]
             if control.get("huge"):
                 body = "x" * (10 << 20)
             self.reply(200, body, truncate=bool(control.get("truncate")),
