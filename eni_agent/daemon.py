@@ -106,6 +106,7 @@ class Daemon:
         # NICs with a MAC the metadata does not list, and when each appeared:
         # fetched for in a burst until listed (or BURST_FOR has passed).
         self.unknown_nics: dict[str, float] = {}
+        self.other_nics: set[str] = set()  # unlisted NICs that start no burst
         self.burst_delay = BURST_FIRST
         # Listed ENIs a fetch left out while their NIC stayed attached: kept
         # once, dropped when the next fetch leaves them out too.
@@ -276,11 +277,14 @@ class Daemon:
         poll, and keep asking (a burst) until it is listed."""
         if event.state is None:  # gone
             self.unknown_nics.pop(event.mac, None)
+            self.other_nics.discard(event.mac)
             return
-        if event.mac in self.unknown_nics:
-            return  # its burst is running
+        if event.mac in self.unknown_nics or event.mac in self.other_nics:
+            return  # asked already (its burst may be running)
         known = {self.metadata.primary_mac} if self.metadata else set()
         if event.mac in known or not self._may_be_an_eni(event):
+            # Not an ENI by its MAC, or ignored: one polite fetch, in case.
+            self.other_nics.add(event.mac)
             self._want_fetch("unknown NIC appeared")
             return
         self.unknown_nics[event.mac] = time.monotonic()
