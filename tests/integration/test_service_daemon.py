@@ -2,10 +2,12 @@
 ECS metadata service (with --require-token) in the router namespace.
 
 The daemon polls the service every `metadata_interval` (5 s here, the
-minimum), retries 10 s after a failed fetch, and fetches at once when a NIC
-it does not know appears (at most once per 2 s). A failing service never
-changes anything; an ENI attached meanwhile is configured when the service
-recovers; a hot-plugged ENI the service lists is configured within seconds.
+minimum), retries at most 10 s after a failed fetch, and fetches at once when
+a NIC it does not know appears (then in a burst until it is listed: see
+test_service_daemon_failover.py). A failing service never changes anything;
+an ENI attached meanwhile is configured when the service recovers; a
+hot-plugged ENI the service lists is configured within seconds; a daemon
+started while the service fails is READY within 15 s all the same.
 """
 
 from __future__ import annotations
