@@ -55,6 +55,7 @@ from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, Netlink, link_state
 from eni_agent.notify import Notifier, watchdog_interval
+from eni_agent.report import invalid_enis
 from eni_agent.sources import effective_source, forget_client, is_service, load_metadata
 from eni_agent.watch import FileWatch
 
@@ -280,8 +281,7 @@ class Daemon:
             return
         if event.mac in self.unknown_nics or event.mac in self.other_nics:
             return  # asked already (its burst may be running)
-        known = {self.metadata.primary_mac} if self.metadata else set()
-        if event.mac in known or not self._may_be_an_eni(event):
+        if event.mac in self._listed() or not self._may_be_an_eni(event):
             # Not an ENI by its MAC, or ignored: one polite fetch, in case.
             self.other_nics.add(event.mac)
             self._want_fetch("unknown NIC appeared")
@@ -303,10 +303,16 @@ class Daemon:
         return not (name and any(fnmatch.fnmatchcase(name, pattern)
                                  for pattern in self.config.ignore_interfaces))
 
+    def _listed(self) -> set[str]:
+        """MACs the metadata names: the primary, valid and invalid ENIs."""
+        if self.metadata is None:
+            return set()
+        enis = (*self.metadata.enis, *invalid_enis(self.metadata))
+        return {eni.mac for eni in enis} | {self.metadata.primary_mac}
+
     def _burst_next(self, now: float) -> None:
         """After a fetch: the next one of the burst, while a new NIC is unlisted."""
-        listed = {eni.mac for eni in self.metadata.enis} | {self.metadata.primary_mac} \
-            if self.metadata else set()
+        listed = self._listed()
         for mac, since in list(self.unknown_nics.items()):
             if mac in listed or now - since > BURST_FOR:
                 del self.unknown_nics[mac]
@@ -536,7 +542,7 @@ class Daemon:
         tear it down (the next fetch, soon, decides)."""
         if self.metadata is None:
             return metadata
-        listed = {eni.mac for eni in metadata.enis}
+        listed = {eni.mac for eni in (*metadata.enis, *invalid_enis(metadata))}
         attached = {state[1] for state in self.link_states.values()}
         held = tuple(eni for eni in self.metadata.secondary_enis
                      if eni.mac not in listed and eni.mac in attached
