@@ -8,7 +8,7 @@
     ignore_macs = []          # NICs to leave alone, by MAC ...
     ignore_interfaces = []    # ... or by interface name (shell globs: "cali*")
     resync_interval = 30      # daemon: full resync as a safety net, seconds
-    metadata_interval = 15    # daemon: how often to poll the metadata service, seconds
+    metadata_interval = 12    # daemon: how often to poll the metadata service, seconds
     log_level = "info"        # debug | info | warning | error
     networkmanager_unmanaged = false  # write unmanaged-devices for ENI MACs in NM's conf.d
 
@@ -54,7 +54,7 @@ class Config(NamedTuple):
     ignore_macs: tuple[str, ...] = ()
     ignore_interfaces: tuple[str, ...] = ()
     resync_interval: float = 30.0  # daemon, seconds
-    metadata_interval: float = 15.0  # daemon: how often to poll the metadata service
+    metadata_interval: float = 12.0  # daemon: how often to poll the metadata service
     log_level: str = "info"
     networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
 

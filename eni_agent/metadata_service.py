@@ -15,12 +15,15 @@ only every ALL_RECHECK seconds).
 
 Request budget per fetch (the token, valid 6 h, is reused):
   - `all` serving complete entries: 1 GET, whatever the number of ENIs;
-  - over the tree: the listing, plus per ENI its addresses and prefixes
-    (`private-ipv4s`, `ipv6s`, `ipv4-prefixes`, `ipv6-prefixes`: 4 GETs; one
-    more for an IPv4-only ENI in an IPv6 vswitch). What cannot change while
+  - over the tree: the listing, plus per ENI its addresses and prefixes:
+    `private-ipv4s` and `ipv4-prefixes` (2 GETs), and in a vswitch with IPv6
+    `ipv6s` and `ipv6-prefixes` too (4 GETs; 5 for an ENI there without IPv6
+    addresses, whose 404 on `ipv6s` is asked twice). What cannot change while
     an ENI is attached (its id, primary IP, gateway, CIDRs) is read the first
-    time the ENI is seen (5-7 GETs more) and again every STATIC_TTL seconds.
-    The primary's MAC is read once; of the primary nothing else is read.
+    time the ENI is seen (6 GETs more, 7 without `vswitch-cidr-block`) and
+    again every STATIC_TTL seconds (so IPv6 enabled on a vswitch later is
+    seen within that time). The primary's MAC is read once; of the primary
+    nothing else is read.
   - `all` with thin entries: 1 GET plus, per thin ENI, the tree's share.
 
 Hardened mode: PUT /latest/api/token (X-aliyun-ecs-metadata-token-ttl-seconds)
@@ -73,6 +76,7 @@ STATIC_FIELDS = ("network-interface-id", "primary-ip-address", "gateway",
                  "vswitch-cidr-block", "vswitch-ipv6-cidr-block", "ipv6-gateway")
 ENI_FIELDS = STATIC_FIELDS + ("netmask",) + CHANGING_FIELDS
 LIST_FIELDS = CHANGING_FIELDS
+IPV6_ONLY = ("ipv6s", "ipv6-prefixes")  # assignable only in a vswitch with IPv6
 # The service always serves these for an attached ENI: a 404 means the answer
 # is incomplete (or the ENI is detaching), not that the ENI has no address.
 REQUIRED_FIELDS = ("primary-ip-address", "private-ipv4s", "gateway")
@@ -224,6 +228,9 @@ class MetadataService:
             if value is not None and name not in fields:
                 fields[name] = _value(name, value)
         for name in CHANGING_FIELDS:
+            if name in IPV6_ONLY and not ("vswitch-ipv6-cidr-block" in fields
+                                          or "ipv6-gateway" in fields):
+                continue  # no IPv6 in its vswitch: no IPv6 address or prefix to assign
             if name not in fields:
                 value = self._get(base + name, deadline)
                 if value is not None:
@@ -247,12 +254,13 @@ class MetadataService:
             if again is not None:
                 fields["ipv6s"] = _value("ipv6s", again)
                 ipv6.insert(0, "ipv6s")
-        if "ipv6s" in ipv6 and len(ipv6) < len(IPV6_FIELDS):
+        if ("ipv6s" in ipv6 or len(ipv6) == 1) and len(ipv6) < len(IPV6_FIELDS):
             # Addresses served without their CIDR or gateway: a 404 mid-answer.
             self.static.pop(mac, None)
+            missing = [name for name in IPV6_FIELDS[1:] if name not in ipv6]
             raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} serves "
-                                      "ipv6s without all of vswitch-ipv6-cidr-block and "
-                                      "ipv6-gateway; the answer is incomplete")
+                                      f"{' and '.join(ipv6)} without {missing[0]}; the answer "
+                                      "is incomplete")
         return fields
 
     # -- HTTP ------------------------------------------------------------------

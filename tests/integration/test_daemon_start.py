@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -128,6 +129,7 @@ def test_an_invalid_document_at_start_is_ready_within_15s_waiting(topology_with_
         d.wait_until(lambda: not eni_problems(t, eni), 35, what="eth1 configured")
 
 
+@pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)")
 def test_the_daemon_as_non_root_exits_6_at_once_with_one_line(tmp_path):
     """It used to retry forever under a "netlink error" label."""
     env = {k: v for k, v in os.environ.items() if k not in ("NOTIFY_SOCKET", "WATCHDOG_USEC")}

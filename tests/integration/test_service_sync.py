@@ -204,8 +204,8 @@ def test_revoked_tokens_are_renewed_transparently(two_enis, tmp_path):
             assert_tokens_used(seen[2:])
 
 
-@pytest.mark.parametrize("field", ["ipv6s", "network-interface-id", "ipv4-prefixes",
-                                   "ipv6-prefixes", "vswitch-cidr-block"])
+@pytest.mark.parametrize("field", ["network-interface-id", "ipv4-prefixes",
+                                   "vswitch-cidr-block"])
 def test_a_404_on_an_optional_field_is_fine(two_enis, tmp_path, field):
     """vswitch-cidr-block is optional where netmask stands in for it (it does here)."""
     t = two_enis
