@@ -171,6 +171,9 @@ class MetadataService:
         for mac, entry in listed.items():
             if normalize_mac(mac) == primary_key:
                 continue  # of the primary only its MAC is needed
+            if normalize_mac(mac) is None:
+                macs[mac] = entry  # not a MAC: no URL to build; the model refuses it
+                continue
             macs[mac] = self._eni(mac, entry if isinstance(entry, dict) else {}, deadline)
         for gone in set(self.static) - set(listed):
             del self.static[gone]  # detached: read it afresh if it comes back
