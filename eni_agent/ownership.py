@@ -28,10 +28,9 @@ def owns_route(r, protocol: int) -> bool:
 
 
 def owns_rule(r, protocol: int) -> bool:
-    """Marked, and the shape the agent creates: `from <host> lookup <table>`,
-    nothing else selected."""
-    host_len = 32 if r.family == socket.AF_INET else 128
-    return (r.protocol == protocol and r.src is not None and r.src_len == host_len
+    """Marked, and the shape the agent creates: `from <host or prefix> lookup
+    <table>`, nothing else selected."""
+    return (r.protocol == protocol and r.src is not None and r.src_len > 0
             and r.dst_len == 0 and r.action == FR_ACT_TO_TBL and not r.selectors)
 
 
@@ -59,7 +58,8 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
     owned_rules = set()
     for r in rules:
         if owns_rule(r, protocol):
-            owned_rules.add(Rule(r.priority, r.src, r.table))
+            owned_rules.add(Rule(r.priority, ip_network((r.src, r.src_len), strict=False),
+                                 r.table))
         else:
             foreign_tables.add(r.table)
     inferred: set = set()
@@ -67,7 +67,8 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         tables_via: dict = {}
         for route in owned_routes:
             tables_via.setdefault(route.table, set()).add(route.oif)
-        inferred = {(index, rule.src) for rule in owned_rules
+        inferred = {(index, rule.src.network_address) for rule in owned_rules
+                    if rule.src.prefixlen == rule.src.max_prefixlen
                     for index in tables_via.get(rule.table, ())}
     for a in addresses:
         if a.ip is None:

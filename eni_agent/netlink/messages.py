@@ -143,10 +143,10 @@ def _route(action: Action, r: Route, protocol: int):
 def _rule(action: Action, r, protocol: int):
     msg = fibmsg()
     msg["family"] = _family(r.version)
-    msg["src_len"] = r.src.max_prefixlen
+    msg["src_len"] = r.src.prefixlen  # a host rule: /32 or /128; a delegated prefix
     msg["table"] = r.table if r.table < 256 else 0
     msg["action"] = FR_ACT_TO_TBL
-    msg["attrs"] = [("FRA_SRC", str(r.src)), ("FRA_PRIORITY", r.priority),
+    msg["attrs"] = [("FRA_SRC", str(r.src.network_address)), ("FRA_PRIORITY", r.priority),
                     ("FRA_TABLE", r.table), ("FRA_PROTOCOL", protocol)]
     if action is Action.REMOVE:
         return _header(msg, RTM_DELRULE, 0)

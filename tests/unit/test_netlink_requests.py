@@ -103,17 +103,20 @@ def test_route_requests(change, msg_type, flags, fields, expected_attrs, absent)
     (Change(Action.REMOVE, Rule(10000, ip_address("10.0.1.10"), 10003)), RTM_DELRULE,
      NLM_F_REQUEST),
     (Change(Action.ADD, Rule(10000, ip_address("2001:db8:1::10"), 10003)), RTM_NEWRULE, NEW),
-], ids=["add", "remove", "IPv6"])
+    (Change(Action.ADD, Rule(10000, ip_network("10.0.1.32/28"), 10003)), RTM_NEWRULE, NEW),
+    (Change(Action.ADD, Rule(10000, ip_network("2001:db8:1:0:1::/80"), 10003)), RTM_NEWRULE,
+     NEW),
+], ids=["add", "remove", "IPv6", "prefix", "IPv6 prefix"])
 def test_rule_requests(change, msg_type, flags):
     msg = sent(change)
     rule = change.target
     assert msg["header"]["type"] == msg_type
     assert msg["header"]["flags"] == flags
     assert msg["family"] == (socket.AF_INET if rule.version == 4 else socket.AF_INET6)
-    assert msg["src_len"] == rule.src.max_prefixlen
+    assert msg["src_len"] == rule.src.prefixlen  # 32 or 128 for a host rule
     assert msg["action"] == 1  # FR_ACT_TO_TBL
     assert msg["table"] == 0  # the real table (> 255) is in FRA_TABLE
-    assert attrs(msg) == {"FRA_SRC": str(rule.src), "FRA_PRIORITY": 10000,
+    assert attrs(msg) == {"FRA_SRC": str(rule.src.network_address), "FRA_PRIORITY": 10000,
                           "FRA_TABLE": 10003, "FRA_PROTOCOL": PROTO}
 
 

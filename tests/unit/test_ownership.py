@@ -59,13 +59,13 @@ def test_the_main_tables_default_routes_of_others_are_noted_by_link():
     (rule("2001:db8:1::10"), Rule(10000, ip_address("2001:db8:1::10"), 10003)),
     (rule("10.0.1.10", protocol=4), None),
     (rule("10.0.1.10", protocol=None), None),
-    (rule("10.0.1.0", src_len=24), None),
+    (rule("10.0.1.32", src_len=28), Rule(10000, ip_network("10.0.1.32/28"), 10003)),
     (rule(None), None),  # from all
     (rule("10.0.1.10", FRA_FWMARK=1), None),
     (rule("10.0.1.10", FRA_IIFNAME="eth1"), None),
     (rule("10.0.1.10", FRA_SUPPRESS_PREFIXLEN=0), None),
     (rule("10.0.1.10", action=2), None),  # goto
-], ids=["host rule", "IPv6 host rule", "unmarked", "no protocol", "a subnet", "from all",
+], ids=["host rule", "IPv6 host rule", "unmarked", "no protocol", "a prefix", "from all",
         "fwmark", "iif", "suppress_prefixlength", "not lookup"])
 def test_rules(kernel_rule, owned):
     observed = observe(rules=[kernel_rule])
