@@ -55,7 +55,6 @@ from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, Netlink, link_state
 from eni_agent.notify import Notifier, watchdog_interval
-from eni_agent.report import invalid_enis
 from eni_agent.sources import effective_source, forget_client, is_service, load_metadata
 from eni_agent.watch import FileWatch
 
@@ -281,7 +280,8 @@ class Daemon:
             return
         if event.mac in self.unknown_nics or event.mac in self.other_nics:
             return  # asked already (its burst may be running)
-        if event.mac in self._listed() or not self._may_be_an_eni(event):
+        listed = self.metadata.listed_macs if self.metadata else frozenset()
+        if event.mac in listed or not self._may_be_an_eni(event):
             # Not an ENI by its MAC, or ignored: one polite fetch, in case.
             self.other_nics.add(event.mac)
             self._want_fetch("unknown NIC appeared")
@@ -303,16 +303,9 @@ class Daemon:
         return not (name and any(fnmatch.fnmatchcase(name, pattern)
                                  for pattern in self.config.ignore_interfaces))
 
-    def _listed(self) -> set[str]:
-        """MACs the metadata names: the primary, valid and invalid ENIs."""
-        if self.metadata is None:
-            return set()
-        enis = (*self.metadata.enis, *invalid_enis(self.metadata))
-        return {eni.mac for eni in enis} | {self.metadata.primary_mac}
-
     def _burst_next(self, now: float) -> None:
         """After a fetch: the next one of the burst, while a new NIC is unlisted."""
-        listed = self._listed()
+        listed = self.metadata.listed_macs if self.metadata else frozenset()
         for mac, since in list(self.unknown_nics.items()):
             if mac in listed or now - since > BURST_FOR:
                 del self.unknown_nics[mac]
@@ -542,7 +535,7 @@ class Daemon:
         tear it down (the next fetch, soon, decides)."""
         if self.metadata is None:
             return metadata
-        listed = {eni.mac for eni in (*metadata.enis, *invalid_enis(metadata))}
+        listed = metadata.listed_macs
         attached = {state[1] for state in self.link_states.values()}
         held = tuple(eni for eni in self.metadata.secondary_enis
                      if eni.mac not in listed and eni.mac in attached
@@ -555,10 +548,8 @@ class Daemon:
                         "attached; kept until the next fetch agrees", eni.name)
         at = now + FETCH_GAP
         self.next_fetch = at if self.next_fetch is None else min(self.next_fetch, at)
-        enis = tuple(sorted(metadata.enis + held, key=lambda eni: eni.mac))
-        if hasattr(metadata, "_replace"):
-            return metadata._replace(enis=enis)
-        return metadata.model_copy(update={"enis": enis})
+        return metadata._replace(enis=tuple(sorted(metadata.enis + held,
+                                                   key=lambda eni: eni.mac)))
 
     def _abandon_fetch(self) -> None:
         """The fetch thread outlived the client's own deadline: leave it, and

@@ -40,8 +40,9 @@ byte at a time cannot hold a fetch past it.
 Anything short of a complete, consistent answer raises `MetadataUnavailable`:
 a timeout, a 5xx or 429 after bounded retries, a truncated or oversized body,
 an ENI vanishing mid-fetch. It is never read as "no ENIs" or "no addresses".
-A value that is there but cannot be what it claims is left to the model,
-which refuses it as invalid (naming the ENI and the field).
+Values go to the model as the service wrote them (text stripped): it reads
+the text forms of lists, and refuses a value that cannot be what it claims
+as invalid (exit 4, naming the source, the ENI and the field).
 Standard library only (http.client): a few small GETs over one connection
 need nothing more, and the import stays cheap.
 """
@@ -75,7 +76,6 @@ CHANGING_FIELDS = ("private-ipv4s", "ipv6s", "ipv4-prefixes", "ipv6-prefixes")
 STATIC_FIELDS = ("network-interface-id", "primary-ip-address", "gateway",
                  "vswitch-cidr-block", "vswitch-ipv6-cidr-block", "ipv6-gateway")
 ENI_FIELDS = STATIC_FIELDS + ("netmask",) + CHANGING_FIELDS
-LIST_FIELDS = CHANGING_FIELDS
 IPV6_ONLY = ("ipv6s", "ipv6-prefixes")  # assignable only in a vswitch with IPv6
 # The service always serves these for an attached ENI: a 404 means the answer
 # is incomplete (or the ENI is detaching), not that the ENI has no address.
@@ -213,7 +213,7 @@ class MetadataService:
         return macs
 
     def _eni(self, mac: str, entry: dict, deadline: float) -> dict:
-        fields = {name: _value(name, value) for name, value in entry.items()}
+        fields = {name: _value(value) for name, value in entry.items()}
         if _complete(fields):
             return fields
         base = f"{META}/network/interfaces/macs/{mac}/"
@@ -229,7 +229,7 @@ class MetadataService:
             self.static[mac] = (time.monotonic(), static)
         for name, value in static.items():
             if value is not None and name not in fields:
-                fields[name] = _value(name, value)
+                fields[name] = _value(value)
         for name in CHANGING_FIELDS:
             if name in IPV6_ONLY and not ("vswitch-ipv6-cidr-block" in fields
                                           or "ipv6-gateway" in fields):
@@ -237,7 +237,7 @@ class MetadataService:
             if name not in fields:
                 value = self._get(base + name, deadline)
                 if value is not None:
-                    fields[name] = _value(name, value)
+                    fields[name] = _value(value)
         missing = [name for name in REQUIRED_FIELDS if name not in fields]
         if "vswitch-cidr-block" not in fields and "netmask" not in fields:
             missing.append("vswitch-cidr-block")
@@ -255,7 +255,7 @@ class MetadataService:
             # one extra small GET, no waiting.)
             again = self._get(base + "ipv6s", deadline)
             if again is not None:
-                fields["ipv6s"] = _value("ipv6s", again)
+                fields["ipv6s"] = _value(again)
                 ipv6.insert(0, "ipv6s")
         if ("ipv6s" in ipv6 or len(ipv6) == 1) and len(ipv6) < len(IPV6_FIELDS):
             # Addresses served without their CIDR or gateway: a 404 mid-answer.
@@ -435,23 +435,9 @@ def _complete(fields: dict) -> bool:
     return "ipv6s" not in fields or all(name in fields for name in IPV6_FIELDS)
 
 
-def _value(name: str, value: object) -> object:
-    """A field as the model reads it: text stripped; a list field's text form
-    (`private-ipv4s` is a JSON array, `ipv6s` looks like `[a,b]` but is not
-    JSON) as a list. What is neither is passed on as it is, for the model to
-    refuse with the ENI and the field named."""
-    if not isinstance(value, str):
-        return value
-    text = value.strip()
-    if name not in LIST_FIELDS:
-        return text
-    try:
-        parsed = json.loads(text)
-        if isinstance(parsed, list):
-            return parsed
-    except ValueError:
-        pass
-    if text.startswith("[") and text.endswith("]"):
-        return [item.strip().strip('"') for item in text[1:-1].split(",") if item.strip()]
-    return text
-
+def _value(value: object) -> object:
+    """A field as the model reads it: the service's text stripped. Its text
+    forms of lists (`private-ipv4s` JSON text, `ipv6s` as `[a,b]`) are the
+    model's to read, as in a file saved from `meta-data/all`; a value that is
+    none of them is refused there as invalid, naming the ENI and the field."""
+    return value.strip() if isinstance(value, str) else value
