@@ -14,7 +14,7 @@ import os
 
 import pytest
 
-from .agent import Agent, assert_one_error_line, assert_traffic, dumps
+from .agent import Agent, assert_one_error_line, assert_traffic, dumps, rule_sources
 from .netns import build_metadata, guest_state, make_eni
 from .service import ALL_PATH, LISTING_PATH, serve_metadata
 from .test_ipv6_sync import ipv6_problems, ipv6_topology
@@ -96,13 +96,14 @@ def test_a_value_that_cannot_be_parsed_is_invalid_not_unavailable(
     doc = build_metadata(t)
     doc["network"]["interfaces"]["macs"][t.eni("eth1").mac][field] = value
     with serve_metadata(t, tmp_path, doc, all=all_mode) as svc:
-        before = dumps(guest_state(t))
-        line = assert_one_error_line(agent.sync(metadata=svc.url), 4)
-        assert svc.url in line and field in line and t.eni("eth1").mac in line, line
-        # the model may configure the other, valid ENI (one bad ENI isolated);
-        # the bad one is never configured from a value it cannot read
-        if dumps(guest_state(t)) != before:
-            assert not [a for a in t.eni("eth1").ips if a in dumps(guest_state(t))]
+        res = agent.sync(metadata=svc.url)
+        assert res.code == 4, f"{res}\n{svc.show()}"
+        lines = res.stderr.splitlines()
+        assert len(lines) == 1 and lines[0].startswith("eni-agent: "), res.stderr
+        assert svc.url in lines[0] and field in lines[0] and t.eni("eth1").mac in lines[0], lines
+        # the bad ENI is left as it is; the valid one beside it is configured
+        assert not set(t.eni("eth1").ips) & rule_sources(t)
+        assert set(t.eni("eth2").ips) <= rule_sources(t)
 
 
 def test_urls_use_the_mac_exactly_as_the_service_lists_it(topology_factory, tmp_path):
@@ -147,3 +148,24 @@ def test_hardened_only_after_a_refused_token_within_one_fetch(two_enis, tmp_path
         assert res.code == 0, f"{res}\n{svc.show()}"
         seen = [(r["method"], r["status"]) for r in svc.requests()][:4]
         assert seen == [("PUT", 404), ("GET", 403), ("PUT", 200), ("GET", 200)], svc.show()
+
+
+@pytest.mark.parametrize("all_mode", ["thin", "complete"])
+def test_prefixes_delegated_at_the_service_are_routed(topology_factory, tmp_path, all_mode):
+    """`ipv4-prefixes` read from the service (the tree under a thin `all`, or
+    `all` itself): each prefix gets its rule, and a reply from an address of
+    the prefix leaves through its ENI."""
+    from .agent import owned_rules
+    from .netns import outbound_handshake
+    from .test_sync_prefixes import PREFIX, PREFIX_IP, prefix_topology, with_prefixes
+
+    t = prefix_topology(topology_factory)
+    agent = Agent(t, tmp_path)
+    with serve_metadata(t, tmp_path, with_prefixes(t, [PREFIX]), all=all_mode) as svc:
+        res = agent.sync("--json", metadata=svc.url)
+        assert res.code == 0, f"{res}\n{svc.show()}"
+        assert {"10.0.1.32"} == {r["src"] for r in owned_rules(t) if r.get("srclen") == 28}
+        assert outbound_handshake(t, PREFIX_IP)
+        if all_mode == "thin":
+            assert any(r["path"] == f"{MACS}/{t.eni('eth1').mac}/ipv4-prefixes"
+                       and r["status"] == 200 for r in svc.requests()), svc.show()
