@@ -2,7 +2,7 @@
 
     python metadata_server.py --document DOC.json --control CONTROL.json \
         [--address 100.100.100.200] [--port 80] [--tokens required|optional|refused]
-        [--close] [--all thin|complete|missing]
+        [--close [silent]] [--all thin|complete|missing]
 
 Serves the tree in DOC.json (the JSON-file layout eni-agent reads) the way the
 service does: text values, `private-ipv4s` as a JSON array, `ipv6s` as
@@ -16,7 +16,9 @@ service) gives thin entries there (an ENI: only `vpc-cidr-block` and
 Tokens: `required` (hardened-only mode: a GET without a token answers 403, a
 bad token 401), `optional` (tokens handed out, GETs without one work), or
 `refused` (normal mode: the token PUT answers 403). `--close` closes the
-connection after every answer, as the service does in normal mode.
+connection after every answer, as the service does in normal mode (`--close
+silent`: without a `Connection: close` header, so a client finds out only
+when it reuses the connection).
 
 Faults and modes are read from CONTROL.json on every request, so a test
 changes the behaviour by rewriting that file:
@@ -37,7 +39,8 @@ changes the behaviour by rewriting that file:
   {"replace_body": {"path": SUFFIX, "body": TEXT}}  200 answers to GETs of
                               paths ending with SUFFIX carry TEXT instead
   {"all": "complete"}         overrides --all
-  {"close": true}             overrides --close
+  {"close": true}             overrides --close; "silent": close after each
+                              answer without saying so (no Connection: close)
 A JSON line per request is appended to CONTROL.json + ".log".
 """
 
@@ -133,7 +136,7 @@ def make_handler(args):
                   content_type: str = "text/plain") -> None:
             control = self.control()
             data = body.encode()
-            close = bool(control.get("close", args.close))
+            close = control.get("close", args.close)  # True, or "silent": no header
             drip = control.get("drip")
             self.record(status)
             if drip:
@@ -141,7 +144,7 @@ def make_handler(args):
             self.send_response(status)
             self.send_header("Content-Type", content_type)
             self.send_header("Content-Length", str(len(data)))
-            if close:
+            if close and close != "silent":
                 self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(data[: len(data) // 2] if truncate else data)
@@ -255,7 +258,8 @@ def main() -> None:
                         default="optional")
     parser.add_argument("--require-token", dest="tokens", action="store_const",
                         const="required")
-    parser.add_argument("--close", action="store_true")
+    parser.add_argument("--close", nargs="?", const=True, default=False,
+                        choices=(True, "silent"))
     parser.add_argument("--all", choices=("thin", "complete", "missing"), default="thin")
     args = parser.parse_args()
     server = ThreadingHTTPServer((args.address, args.port), make_handler(args))

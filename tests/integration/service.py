@@ -99,7 +99,7 @@ class MetadataServer:
         self.url = f"http://{address}"
         # hardened-only (required), tokens offered (optional), normal mode (refused)
         self.tokens = tokens or ("required" if require_token else "optional")
-        self.close = close  # close the connection after every answer
+        self.close = close  # close the connection after every answer ("silent": unannounced)
         self.all = all  # /latest/meta-data/all: thin, complete or missing (404)
         self.partial_bodies = partial_bodies
         self.proc: subprocess.Popen | None = None
@@ -121,7 +121,7 @@ class MetadataServer:
                 "--address", self.address, "--port", "80"]
         argv += ["--tokens", self.tokens, "--all", self.all]
         if self.close:
-            argv.append("--close")
+            argv += ["--close"] + (["silent"] if self.close == "silent" else [])
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self._stderr, start_new_session=True)

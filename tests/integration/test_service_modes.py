@@ -40,6 +40,7 @@ def two_enis(topology_factory):
     ("required", True, "complete"),
     ("required", False, "missing"),
     ("optional", True, "thin"),
+    ("refused", "silent", "missing"),  # closed after each answer, without a header
 ], ids=lambda v: str(v))
 def test_every_service_mode_converges_with_traffic(two_enis, tmp_path, tokens, close, all_mode):
     t = two_enis
