@@ -49,12 +49,13 @@ from typing import Any
 
 from eni_agent.coexist import keep_others_off
 from eni_agent.config import Config, load_config
-from eni_agent.engine import Report, reconcile
+from eni_agent.engine import reconcile
 from eni_agent.errors import AgentError, Locked, MetadataUnavailable, PermissionDenied, one_line
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, Netlink, link_state
 from eni_agent.notify import Notifier, watchdog_interval
+from eni_agent.report import SETTLED, EniState, Report
 from eni_agent.sources import effective_source, forget_client, is_service, load_metadata
 from eni_agent.watch import FileWatch
 
@@ -125,6 +126,7 @@ class Daemon:
         self.link_states: dict[int, tuple] = {}
         self.eni_states: dict[str, str] = {}
         self.eni_errors: dict[str, tuple[str, ...]] = {}
+        self.host_warnings_logged: set[str] = set()
         self.repairs: collections.deque[float] = collections.deque()
         self.last_reconcile = 0.0
         self.watchdog = watchdog_interval()
@@ -417,7 +419,7 @@ class Daemon:
             return
         self._log_report(report, reasons)
         self._remember(report)
-        if any(eni.state == "pending" and eni.link for eni in report.enis):
+        if any(eni.state is EniState.PENDING and eni.link for eni in report.enis):
             # udev writes no netlink event when it is done: look again shortly
             # (bounded: the adapter stops waiting for udev after 10 s).
             self._schedule(UDEV_RECHECK, "udev check of a new NIC")
@@ -613,14 +615,20 @@ class Daemon:
                     log.warning("%s: %s", where, error)
             self.eni_errors[eni.mac] = errors
             previous = self.eni_states.get(eni.mac)
-            steady = eni.state if eni.state not in ("configured", "in-sync") else "ok"
+            steady = eni.state if eni.state not in SETTLED else "ok"
             if steady != previous and steady != "ok":
                 log.info("%s: %s%s", where, eni.state, f" ({eni.reason})" if eni.reason else "")
             self.eni_states[eni.mac] = steady
         for change in report.other_changes:
             log.info("%s (ENI detached or no longer listed; %s)", change, reasons)
+        for change in report.host_changes:
+            log.info("%s (host-wide; %s)", change, reasons)
         for error in report.errors:
             log.warning("%s", error)
+        for warning in report.warnings:
+            if warning not in self.host_warnings_logged:  # once per daemon
+                log.warning("%s", warning)
+        self.host_warnings_logged.update(report.warnings)
 
 
 def _check_privileges() -> None:
@@ -641,6 +649,6 @@ def _check_privileges() -> None:
 
 
 def _summary(report: Report) -> str:
-    parts = report.tally({"configured": "in sync", "in-sync": "in sync"})
+    parts = report.tally({EniState.CONFIGURED: "in sync", EniState.IN_SYNC: "in sync"})
     verdict = "converged" if report.converged else "NOT converged"
     return f"{verdict}: {parts} (pid {os.getpid()})"
