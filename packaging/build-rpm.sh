@@ -10,8 +10,8 @@
 # tree, /usr/lib/eni-agent/site, made by pip for CPython 3.9 on manylinux
 # x86_64 (--target, binary wheels only: no compiler, any build machine), and
 # byte-compiled for 3.9 at its final path. /usr/sbin/eni-agent runs
-# /usr/bin/python3 -I (isolated: no user site, no PYTHON* variables) with that
-# tree first on sys.path. Needs the network (PyPI) unless pip finds every
+# /usr/bin/python3.9 -I (EL9's python3; isolated: no user site, no PYTHON*
+# variables) with that tree first on sys.path. Needs the network (PyPI) unless pip finds every
 # wheel locally.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
@@ -64,7 +64,7 @@ else
     pkg_log "no Python 3.9 here (ENI_AGENT_PY39): the package carries no .pyc (slower first start)"
 fi
 cat > "$tree/eni-agent-launcher" <<EOF
-#!/usr/bin/python3 -I
+#!/usr/bin/python3.9 -I
 # eni-agent, packaged: the private tree ($appdir/site) ahead of the system's.
 import sys
 sys.path.insert(0, "$appdir/site")

@@ -59,7 +59,7 @@ mkdir "$work/x"
 rpm2cpio "$rpm" | (cd "$work/x" && cpio -idm --quiet)
 grep -q '^ExecStart=/usr/sbin/eni-agent daemon' "$work/x/usr/lib/systemd/system/eni-agent.service" ||
     fail "the unit does not run /usr/sbin/eni-agent"
-head -n1 "$work/x/usr/sbin/eni-agent" | grep -qx '#!/usr/bin/python3 -I' || fail "unexpected launcher"
+head -n1 "$work/x/usr/sbin/eni-agent" | grep -qx '#!/usr/bin/python3.9 -I' || fail "unexpected launcher"
 pkg_log "contents: $(grep -c . <<<"$files") paths, config files and requires as expected"
 
 # 2. Installed into a scratch root with CPython 3.9, used, erased.
