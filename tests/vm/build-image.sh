@@ -14,7 +14,9 @@ repo=$(cd "$here/../.." && pwd)
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 
 vm_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs unshare:util-linux
-base=$(vm_base_rootfs)
+# ENI_AGENT_VM_EXTRA_PACKAGES (comma-separated): more Debian packages in the
+# base rootfs (tests/vm/managers: the network managers).
+base=$(vm_base_rootfs "${ENI_AGENT_VM_EXTRA_PACKAGES:-}")
 
 # 1. eni-agent's .deb for the guest's release.
 rm -rf "$out/deb"
@@ -60,6 +62,12 @@ vm_chroot "$root" sh -ec '
              man-db.timer dpkg-db-backup.timer getty@tty1.service getty-static.service; do systemctl mask -q "$u"; done
     passwd -qd root' >&2
 rm -rf "$root/root/.cache" "$root/var/cache/apt/"*.bin
+# A variant of the test (failover-run.sh) changes the guest here: a script
+# run with the root filesystem as its argument.
+if [ -n "${ENI_AGENT_VM_CUSTOMIZE:-}" ]; then
+    vm_log "customizing the guest: $ENI_AGENT_VM_CUSTOMIZE"
+    bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
+fi
 
 # 4. The disk image (the ext4 root filesystem itself, no partition table),
 #    and the kernel and initramfs for qemu's -kernel/-initrd.
