@@ -61,7 +61,7 @@ vm_chroot "$root" sh -ec '
     for u in apt-daily.timer apt-daily-upgrade.timer e2scrub_all.timer e2scrub_reap.service fstrim.timer \
              man-db.timer dpkg-db-backup.timer getty@tty1.service getty-static.service; do systemctl mask -q "$u"; done
     passwd -qd root' >&2
-rm -rf "$root/root/.cache" "$root/var/cache/apt/"*.bin
+rm -rf "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels" "$root/root/.cache"
 # A variant of the test (failover-run.sh) changes the guest here: a script
 # run with the root filesystem as its argument.
 if [ -n "${ENI_AGENT_VM_CUSTOMIZE:-}" ]; then
