@@ -32,7 +32,7 @@ cp -a --reflink=auto "$base" "$out/rootfs"
 root=$out/rootfs
 cp "$deb" "$root/tmp/"
 vm_chroot "$root" env DEBIAN_FRONTEND=noninteractive \
-    apt-get install -y -qq --no-install-recommends --no-download "/tmp/${deb##*/}" >&2
+    apt-get install -y -qq --no-install-recommends "/tmp/${deb##*/}" >&2
 rm -f "$root/tmp/${deb##*/}"
 sed -i 's|^#metadata = .*|metadata = "/etc/eni-agent/metadata.json"|' "$root/etc/eni-agent/config.toml"
 grep -q '^metadata = "/etc/eni-agent/metadata.json"' "$root/etc/eni-agent/config.toml"

@@ -71,14 +71,16 @@ vm_chroot() {
 # vm_agent_deb REPO DEST: eni-agent's Debian package for the guests' release
 # (bookworm), built by packaging/build-deb.sh from the checkout's files
 # (tracked + untracked, not ignored), into DEST; print its path. Cached in
-# $VM_CACHE/deb-<hash of those files>: the VM tests and the Vagrant box of
-# one checkout share one build (which needs Debian's mirror and PyPI).
+# $VM_CACHE/deb-<hash of the package's inputs>: the VM tests and the Vagrant
+# box share one build (which needs Debian's mirror and PyPI).
 vm_agent_deb() {
     local repo=$1 dest=$2 src key cached
     src=$(mktemp -d)
     . "$repo/packaging/lib.sh"
     pkg_source_tree "$repo" "$src"
-    key=$(tar -C "$src" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - . | sha256sum | cut -c1-12)
+    # Keyed by what goes into the package only: a change to a test reuses it.
+    key=$(tar -C "$src" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
+              eni_agent pyproject.toml README.md systemd packaging | sha256sum | cut -c1-12)
     cached=$VM_CACHE/deb-$key
     if ! ls "$cached"/eni-agent_*.deb >/dev/null 2>&1; then
         vm_log "building eni-agent's .deb (packaging/build-deb.sh) into $cached"
