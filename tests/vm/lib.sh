@@ -87,6 +87,8 @@ vm_agent_deb() {
         rm -rf "$cached" "$cached.tmp"
         bash "$src/packaging/build-deb.sh" "$cached.tmp" bookworm >/dev/null
         mv "$cached.tmp" "$cached"
+        # Packages of older checkouts (~4 MB each), unused for a week.
+        find "$VM_CACHE" -maxdepth 1 -name 'deb-*' -mtime +7 -exec rm -rf {} + 2>/dev/null || true
     else
         vm_log "eni-agent's .deb: from the cache ($cached)"
     fi
