@@ -90,6 +90,7 @@ vm_agent_deb() {
         # Packages of older checkouts (~4 MB each), unused for a week.
         find "$VM_CACHE" -maxdepth 1 -name 'deb-*' -mtime +7 -exec rm -rf {} + 2>/dev/null || true
     else
+        touch "$cached"
         vm_log "eni-agent's .deb: from the cache ($cached)"
     fi
     rm -rf "$src"
