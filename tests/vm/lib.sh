@@ -82,6 +82,11 @@ vm_agent_deb() {
     key=$(tar -C "$src" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
               eni_agent pyproject.toml README.md systemd packaging | sha256sum | cut -c1-12)
     cached=$VM_CACHE/deb-$key
+    # VMs built side by side share one build.
+    mkdir -p "$VM_CACHE"
+    local lock
+    exec {lock}>"$VM_CACHE/deb.lock"
+    flock "$lock"
     if ! ls "$cached"/eni-agent_*.deb >/dev/null 2>&1; then
         vm_log "building eni-agent's .deb (packaging/build-deb.sh) into $cached"
         rm -rf "$cached" "$cached.tmp"
@@ -93,6 +98,7 @@ vm_agent_deb() {
         touch "$cached"
         vm_log "eni-agent's .deb: from the cache ($cached)"
     fi
+    exec {lock}>&-
     rm -rf "$src"
     mkdir -p "$dest"
     cp "$cached"/eni-agent_*.deb "$dest/"
