@@ -22,6 +22,9 @@ repo=$(cd "$here/.." && pwd)
 mkdir -p "$1"
 out=$(cd "$1" && pwd)
 pkg_need_tools rpmbuild:rpm
+# pip runs in a venv of Debian's own python3 (the tree it makes is for 3.9
+# whatever runs pip: --python-version, --platform, binary wheels only).
+/usr/bin/python3 -c 'import ensurepip, venv' 2>/dev/null || pkg_need_tools python3-venv-missing:python3-venv
 start=$(date +%s)
 version=$(pkg_version "$repo")
 [ -n "$version" ] || pkg_die "no version in $repo/pyproject.toml"
