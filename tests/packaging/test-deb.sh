@@ -10,7 +10,8 @@
 # Proves: the dependencies come from Debian; `eni-agent` on PATH runs;
 # `validate` and `sync --dry-run` against the example metadata, and a real
 # `sync` in a network namespace inside the root; the daemon enabled, the
-# conffiles in place; `apt-get remove` (in that namespace) runs `eni-agent
+# conffiles in place; an upgrade (reinstall) leaves the agent's state alone;
+# `apt-get remove` (in that namespace) runs `eni-agent
 # cleanup` (the agent's rules are gone) and keeps the conffiles; `apt-get
 # purge` leaves no path behind that was not in the fresh root (apart from the
 # dependencies' own files and apt/dpkg bookkeeping).
@@ -81,6 +82,10 @@ pkg_chroot "$root" bash -euo pipefail -c '
     case $(rules) in *10.0.1.10*) echo "dry run changed the rules"; exit 1 ;; esac
     ip netns exec guest eni-agent sync --metadata /tmp/metadata.json
     case $(rules) in *"from 10.0.1.10 lookup"*) ;; *) echo "sync made no rule"; exit 1 ;; esac
+    # An upgrade (here: the same version again) keeps the network as it is.
+    ip netns exec guest dpkg -i "$deb" >/tmp/dpkg-reinstall.log 2>&1 || { cat /tmp/dpkg-reinstall.log; exit 1; }
+    case $(rules) in *"from 10.0.1.10 lookup"*) ;; *) echo "an upgrade removed the agent rules"; exit 1 ;; esac
+    say "upgrade (reinstall): the network stayed configured"
     dpkg -L eni-agent > /tmp/dpkg-L
 
     ip netns exec guest apt-get remove -y -qq eni-agent >/tmp/apt-remove.log 2>&1 ||
