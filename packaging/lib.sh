@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Sourced by packaging/build-*.sh, tests/packaging/*.sh and tests/py39/run.sh:
 # cached Debian roots of a given release, and running commands inside one.
 #
