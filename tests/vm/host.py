@@ -145,6 +145,18 @@ class Vm:
         for p in (self.qmp_path, self.report_path, self.console_path):
             p.unlink(missing_ok=True)
         self.report_path.touch()
+        self.proc = subprocess.Popen(self.argv(), stdin=subprocess.DEVNULL,
+                                     stdout=open(self.work / "qemu.log", "wb"),
+                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + 30
+        while not self.qmp_path.exists():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise TestFailure(f"qemu did not start: {(self.work / 'qemu.log').read_text()}")
+            time.sleep(0.05)
+        self.qmp = Qmp(self.qmp_path)
+
+    def argv(self) -> list[str]:
+        """qemu's command line (tests/vm/managers extends it)."""
         argv = ["ip", "netns", "exec", self.net.router, "nice", "-n", "10",
                 "qemu-system-x86_64", "-name", "eni-vm", "-accel", "tcg,thread=multi",
                 "-cpu", "max", "-smp", "2", "-m", "1024", "-machine", "q35",
@@ -162,15 +174,7 @@ class Vm:
             if not nic.hot:
                 argv += ["-netdev", f"tap,id={nic.netdev},ifname={nic.tap},script=no,downscript=no",
                          "-device", f"virtio-net-pci,netdev={nic.netdev},mac={nic.mac}"]
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
-                                     stdout=open(self.work / "qemu.log", "wb"),
-                                     stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
-        deadline = time.monotonic() + 30
-        while not self.qmp_path.exists():
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                raise TestFailure(f"qemu did not start: {(self.work / 'qemu.log').read_text()}")
-            time.sleep(0.05)
-        self.qmp = Qmp(self.qmp_path)
+        return argv
 
     def hot_add(self, nic: Nic) -> None:
         self.qmp.execute("netdev_add", type="tap", id=nic.netdev, ifname=nic.tap,

@@ -1,0 +1,26 @@
+#!/bin/sh
+# Picks this boot's network manager from the kernel command line
+# (eni_vm.manager=nm|networkd-catchall|networkd-primary|ifupdown) and writes
+# its configuration, before any manager starts. The managers' units carry a
+# ConditionKernelCommandLine= drop-in, so only the chosen one runs.
+set -eu
+manager=$(sed -n 's/.*eni_vm\.manager=\([a-z-]*\).*/\1/p' /proc/cmdline)
+primary=00:16:3e:00:00:01
+case $manager in
+nm)
+    ;;  # NetworkManager's default config: it takes every NIC ("Wired connection N")
+networkd-catchall)
+    # a catch-all as images ship it, sorting before most files but after eni-agent's 05-
+    printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n' \
+        > /etc/systemd/network/10-catchall-dhcp.network ;;
+networkd-primary)
+    printf '[Match]\nMACAddress=%s\n\n[Network]\nDHCP=yes\n' "$primary" \
+        > /etc/systemd/network/10-primary-dhcp.network ;;
+ifupdown)
+    # the primary, an ENI present at boot (eth1) and the hot-added one (eth3)
+    printf 'auto eth0\niface eth0 inet dhcp\n\nallow-hotplug eth1\niface eth1 inet dhcp\n\nallow-hotplug eth3\niface eth3 inet dhcp\n' \
+        > /etc/network/interfaces.d/eni-vm ;;
+*)
+    echo "eni-vm-manager: no eni_vm.manager= on the kernel command line" >&2; exit 1 ;;
+esac
+echo "eni-vm-manager: $manager"
