@@ -33,4 +33,6 @@ while True:
             reply = {"rc": -1, "out": "", "err": "timed out"}
         reply.update(id=request.get("id"), seconds=round(time.monotonic() - start, 3),
                      monotonic=round(time.monotonic(), 3))
-        os.write(fd, json.dumps(reply).encode() + b"\n")
+        data = json.dumps(reply).encode() + b"\n"
+        while data:  # the port takes a large reply in parts
+            data = data[os.write(fd, data):]
