@@ -222,7 +222,7 @@ def _run(*argv: str) -> subprocess.CompletedProcess | None:
     except (OSError, subprocess.SubprocessError) as e:
         log.warning("%s: %s", " ".join(argv), e)
         return None
-    if result.returncode != 0:
+    if result.returncode != 0 and argv[:2] != ("systemctl", "is-active"):
         log.warning("%s failed (%d): %s", " ".join(argv), result.returncode,
                     " ".join(result.stderr.split())[:200])
     return result
@@ -280,11 +280,19 @@ def apply(config, metadata, paths: Paths = PATHS, managers: Managers | None = No
             log.warning("cannot keep %s off the ENIs: %s: %s", change.manager, change.path,
                         e.strerror or e)
     touched = {c.manager for c in done}
-    if reload and "networkmanager" in touched:
+    if reload and "networkmanager" in touched and _running("NetworkManager.service"):
         _release_nm_devices(macs if enabled(config) else [], paths)
-    if reload and "networkd" in touched:
+    if reload and "networkd" in touched and _running("systemd-networkd.service"):
         _run("networkctl", "reload")
     return Applied(done, failed)
+
+
+def _running(unit: str) -> bool:
+    """Is the manager running? Its files are written either way (it reads them
+    when it starts); only a running one is asked to reload, since asking a
+    stopped one over D-Bus can start it, or wait for it, for many seconds."""
+    result = _run("systemctl", "is-active", "--quiet", unit)
+    return result is not None and result.returncode == 0
 
 
 def keep_others_off(config, metadata) -> None:
@@ -302,9 +310,9 @@ def remove_all(paths: Paths = PATHS) -> list[Path]:
         except OSError as e:
             log.warning("cannot remove %s: %s", path, e.strerror or e)
     names = {p.name for p in removed}
-    if NM_CONF_NAME in names:
+    if NM_CONF_NAME in names and _running("NetworkManager.service"):
         _run("nmcli", "general", "reload", "conf")
-    if any(n.startswith(NETWORKD_PREFIX) for n in names):
+    if any(n.startswith(NETWORKD_PREFIX) for n in names) and _running("systemd-networkd.service"):
         _run("networkctl", "reload")
     return removed
 

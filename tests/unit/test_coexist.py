@@ -41,9 +41,29 @@ def paths(tmp_path: Path) -> Paths:
 
 @pytest.fixture()
 def no_commands(monkeypatch):
+    """Record the commands instead of running them; every manager is running."""
     ran = []
-    monkeypatch.setattr(coexist, "_run", lambda *argv: ran.append(argv))
+
+    def run(*argv):
+        if argv[:2] == ("systemctl", "is-active"):
+            return subprocess.CompletedProcess(argv, 0)
+        ran.append(argv)
+    monkeypatch.setattr(coexist, "_run", run)
     return ran
+
+
+def test_apply_asks_only_running_managers_to_reload(paths, monkeypatch):
+    ran = []
+
+    def run(*argv):
+        if argv[:2] == ("systemctl", "is-active"):
+            return subprocess.CompletedProcess(argv, 0 if argv[-1] == "NetworkManager.service" else 3)
+        ran.append(argv)
+    monkeypatch.setattr(coexist, "_run", run)
+    coexist.apply(Config(), metadata(ENI1), paths)
+    assert ("nmcli", "general", "reload", "conf") in ran
+    assert ("networkctl", "reload") not in ran  # written, but networkd is not running
+    assert (paths.networkd_runtime_dir / coexist.networkd_unit_name(ENI1)).exists()
 
 
 # -- enabled -------------------------------------------------------------------

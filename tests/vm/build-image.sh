@@ -13,9 +13,8 @@ repo=$(cd "$here/../.." && pwd)
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 
 vm_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs unshare:util-linux
-# ENI_AGENT_VM_EXTRA_PACKAGES (comma-separated) and ENI_AGENT_VM_CUSTOMIZE (a
-# script run with the rootfs as its argument, before the image is written)
-# let other VM tests (tests/vm/managers) start from this same image.
+# ENI_AGENT_VM_EXTRA_PACKAGES (comma-separated): more Debian packages in the
+# base rootfs (tests/vm/managers: the network managers).
 base=$(vm_base_rootfs "${ENI_AGENT_VM_EXTRA_PACKAGES:-}")
 
 # 1. eni-agent's wheel, and the wheels of its dependencies for the guest's Python.
@@ -62,7 +61,12 @@ vm_chroot "$root" sh -ec '
              man-db.timer dpkg-db-backup.timer getty@tty1.service getty-static.service; do systemctl mask -q "$u"; done
     passwd -qd root' >&2
 rm -rf "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels" "$root/root/.cache"
-[ -z "${ENI_AGENT_VM_CUSTOMIZE:-}" ] || bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
+# A variant of the test (failover-run.sh) changes the guest here: a script
+# run with the root filesystem as its argument.
+if [ -n "${ENI_AGENT_VM_CUSTOMIZE:-}" ]; then
+    vm_log "customizing the guest: $ENI_AGENT_VM_CUSTOMIZE"
+    bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
+fi
 
 # 4. The disk image (the ext4 root filesystem itself, no partition table),
 #    and the kernel and initramfs for qemu's -kernel/-initrd.

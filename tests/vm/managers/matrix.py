@@ -70,21 +70,21 @@ class ManagerVm(Vm):
     """tests/vm/host.py's VM, booted from a pristine snapshot with a manager on
     the kernel command line and a virtio-serial command port."""
 
-    def __init__(self, image_dir: Path, work: Path, net: Network, manager: str):
+    def __init__(self, image_dir: Path, work: Path, net: Network, manager: str,
+                 control: bool = False):
         super().__init__(image_dir, work, net)
-        self.manager = manager
+        self.manager, self.control = manager, control
         self.cmd_path = work / "cmd.sock"
 
-    def argv(self) -> list[str]:
-        argv = super().argv()
-        i = argv.index("-append") + 1
-        argv[i] += f" net.ifnames=0 eni_vm.manager={self.manager}"
-        i = next(n for n, a in enumerate(argv) if a.startswith("file=") and "vm.img" in a)
-        argv[i] += ",snapshot=on"
+    def kernel_args(self) -> str:
+        return (f" net.ifnames=0 eni_vm.manager={self.manager}"
+                + (" eni_vm.control=1" if self.control else ""))
+
+    def extra_args(self) -> list[str]:
         self.cmd_path.unlink(missing_ok=True)
-        return argv + ["-device", "virtio-serial-pci",
-                       "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
-                       "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
+        return ["-snapshot", "-device", "virtio-serial-pci",
+                "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
+                "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
 
 
 class Guest:
@@ -159,13 +159,14 @@ def dnsmasq_conf(nics: list[Nic], lease_dir: Path) -> str:
 
 
 class Scenario:
-    def __init__(self, image_dir: Path, work: Path, tag: str, manager: str):
-        self.manager = manager
+    def __init__(self, image_dir: Path, work: Path, tag: str, manager: str,
+                 control: bool = False):
+        self.manager, self.control = manager, control
         self.nics, self.plan = load_nics(tag)
         self.net = Network(tag, self.nics)
         self.work = work
         work.mkdir(parents=True, exist_ok=True)
-        self.vm = ManagerVm(image_dir, work, self.net, manager)
+        self.vm = ManagerVm(image_dir, work, self.net, manager, control)
         self.guest = Guest(self.vm)
         self.problems: list[str] = []
         self.figures: dict[str, object] = {}
@@ -190,7 +191,17 @@ class Scenario:
             self.expect(False, str(e))
         finally:
             self.finish()
-        return {"scenario": self.manager, "problems": self.problems, "figures": self.figures}
+        name = self.manager + (" (control)" if self.control else "")
+        if self.control:
+            # eni-agent could not write its files: the manager must have taken
+            # an ENI over, visibly (the main table, lost probes, rp_filter drops)
+            caught = [p for p in self.problems if "main has default routes via ENIs" in p
+                      or "failed" in p or "rp_filter" in p]
+            self.figures["control: problems seen (expected)"] = len(caught)
+            problems = [] if caught else ["control: the manager took no ENI over, visibly: "
+                                          "the scenario would not catch eni-agent failing"]
+            return {"scenario": name, "problems": problems, "figures": self.figures}
+        return {"scenario": name, "problems": self.problems, "figures": self.figures}
 
     def start_dnsmasq(self) -> None:
         conf = self.work / "dnsmasq.conf"
@@ -332,7 +343,7 @@ class Scenario:
                                          "/etc/NetworkManager/conf.d /run/eni-agent; "
                                          "journalctl -b -o short-monotonic -u eni-agent "
                                          "--no-pager | grep -i 'coexist\\|wrote\\|warn'",
-                                         timeout=30)
+                                         timeout=60)
                 (self.work / "guest.txt").write_text(journal["out"] + journal["err"])
             except Exception as e:  # diagnostics only
                 print(f"   [{self.manager}] could not fetch the guest's log: {e!r}")
@@ -343,7 +354,8 @@ class Scenario:
             self.dnsmasq.wait(10)
         self.net.destroy()
         self.figures["whole scenario (s)"] = round(time.monotonic() - self.t0, 1)
-        verdict = "FAILED" if self.problems else "passed"
+        verdict = ("control, problems expected" if self.control else
+                   "FAILED" if self.problems else "passed")
         print(f"== [{self.manager}] {verdict}; figures: {json.dumps(self.figures)}", flush=True)
         if self.problems and (self.work / "guest.txt").exists():
             print(f"== [{self.manager}] guest log (tail):")
@@ -356,12 +368,17 @@ def main() -> int:
     parser.add_argument("work_dir", type=Path)
     parser.add_argument("scenarios", nargs="*", default=SCENARIOS, choices=SCENARIOS + [[]])
     parser.add_argument("--tag", default=str(os.getpid()))
+    parser.add_argument("--control", action="append", default=[], choices=SCENARIOS,
+                        help="also run this scenario with eni-agent unable to write its files, "
+                             "expecting the scenario to fail (proves it can)")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
+    runs = [(m, False) for m in args.scenarios or SCENARIOS] + [(m, True) for m in args.control]
     results = []
-    for i, manager in enumerate(args.scenarios or SCENARIOS):
-        results.append(Scenario(args.image_dir.resolve(), args.work_dir.resolve() / manager,
-                                f"{args.tag}{i}", manager).run())
+    for i, (manager, control) in enumerate(runs):
+        work = args.work_dir.resolve() / (manager + ("-control" if control else ""))
+        results.append(Scenario(args.image_dir.resolve(), work, f"{args.tag}{i}", manager,
+                                control).run())
     (args.work_dir / "matrix.json").write_text(json.dumps(results, indent=2) + "\n")
     print("\n== network-manager matrix")
     for r in results:

@@ -23,4 +23,15 @@ ifupdown)
 *)
     echo "eni-vm-manager: no eni_vm.manager= on the kernel command line" >&2; exit 1 ;;
 esac
+# Control run (eni_vm.control=1): directories where eni-agent writes its
+# files for the managers, so every write fails and the managers take the
+# ENIs as if eni-agent did nothing about them; the host then expects failures.
+if grep -qw 'eni_vm.control=1' /proc/cmdline; then
+    mkdir -p /etc/NetworkManager/conf.d/90-eni-agent-unmanaged.conf \
+        /etc/dhcp/dhclient-enter-hooks.d/eni-agent
+    for mac in $(python3 -c 'import json; print(" ".join(json.load(open("/etc/eni-agent/metadata.json"))["network"]["interfaces"]["macs"]))'); do
+        mkdir -p "/run/systemd/network/05-eni-agent-$(echo "$mac" | tr -d :).network"
+    done
+    manager="$manager (control: eni-agent cannot write its files)"
+fi
 echo "eni-vm-manager: $manager"
