@@ -124,19 +124,36 @@ def dhclient_macs_text(macs: Iterable[str]) -> str:
 
 
 def dhclient_hook_text(macs_file: Path) -> str:
-    """Sourced by dhclient-script before it acts on a lease."""
+    """Sourced by dhclient-script before it acts on a lease (POSIX sh)."""
     return f"""\
 # Written by eni-agent (keep_managers_off, on by default). dhclient-script
 # sources this before it configures a lease: on a secondary ENI eni-agent
 # configures (the MACs in {macs_file}), keep the address but drop the
 # routers, static routes, DNS and host name, so DHCP there never touches the
 # main table's default route or /etc/resolv.conf. Other NICs are untouched.
-if [ -n "$interface" ] && [ -r {macs_file} ] && [ -r "/sys/class/net/$interface/address" ]; then
-    if grep -qixF "$(cat "/sys/class/net/$interface/address")" {macs_file}; then
-        unset new_routers new_static_routes new_rfc3442_classless_static_routes
-        unset new_domain_name_servers new_domain_name new_domain_search new_host_name
+# Early in boot, before eni-agent has read the metadata (no list yet), only
+# the first NIC (lowest ifindex; the primary on ECS) may set them: whichever
+# lease came first would otherwise own the main table's default route.
+eni_agent_drop=
+if [ -n "$interface" ] && [ -r "/sys/class/net/$interface/address" ]; then
+    if [ -e {macs_file} ]; then
+        grep -qixF "$(cat "/sys/class/net/$interface/address")" {macs_file} && eni_agent_drop=1
+    elif [ -e "/sys/class/net/$interface/device" ]; then
+        eni_agent_first=
+        for eni_agent_nic in /sys/class/net/*/device; do
+            eni_agent_index=$(cat "${{eni_agent_nic%/device}}/ifindex")
+            if [ -z "$eni_agent_first" ] || [ "$eni_agent_index" -lt "$eni_agent_first" ]; then
+                eni_agent_first=$eni_agent_index
+            fi
+        done
+        [ "$(cat "/sys/class/net/$interface/ifindex")" = "$eni_agent_first" ] || eni_agent_drop=1
     fi
 fi
+if [ -n "$eni_agent_drop" ]; then
+    unset new_routers new_static_routes new_rfc3442_classless_static_routes
+    unset new_domain_name_servers new_domain_name new_domain_search new_host_name
+fi
+unset eni_agent_drop eni_agent_first eni_agent_nic eni_agent_index
 """
 
 

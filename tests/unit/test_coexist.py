@@ -107,31 +107,43 @@ def test_networkd_unit_sorts_before_catch_alls_and_matches_only_the_mac():
     assert "\n[Link]\nUnmanaged=yes\n" in coexist.networkd_unit_text(ENI1)
 
 
-@pytest.mark.parametrize("listed, mac, dropped", [
-    ([ENI1], ENI1, True),
-    ([ENI1], ENI1.upper(), True),
-    ([ENI1], ENI2, False),
-    ([], ENI1, False),
-    (None, ENI1, False),  # no list at all (agent never ran): the lease is applied as ever
+@pytest.mark.parametrize("listed, nic, dropped", [
+    ([ENI1], "eth1", True),
+    ([ENI1.upper()], "eth1", True),
+    ([ENI2], "eth1", False),
+    ([], "eth1", False),
+    ([ENI1], "eth0", False),
+    # no list yet (eni-agent has not read the metadata this boot): only the
+    # first NIC (lowest ifindex, the primary on ECS) keeps its routers
+    (None, "eth0", False),
+    (None, "eth1", True),
+    (None, "veth9", False),  # not a NIC with a device: left alone
 ])
-def test_dhclient_hook_drops_routers_only_for_listed_macs(tmp_path, listed, mac, dropped):
+def test_dhclient_hook_drops_routers_on_enis(tmp_path, listed, nic, dropped):
     macs_file = tmp_path / "dhclient-macs"
     if listed is not None:
         macs_file.write_text(coexist.dhclient_macs_text(listed))
     sysfs = tmp_path / "sys"
-    (sysfs / "eth1").mkdir(parents=True)
-    (sysfs / "eth1" / "address").write_text(mac + "\n")
+    for name, mac, index, device in (("eth0", PRIMARY, 2, True), ("eth1", ENI1, 3, True),
+                                     ("veth9", ENI2, 1, False)):
+        (sysfs / name).mkdir(parents=True)
+        (sysfs / name / "address").write_text(mac + "\n")
+        (sysfs / name / "ifindex").write_text(f"{index}\n")
+        if device:
+            (sysfs / name / "device").mkdir()
     hook = tmp_path / "hook"
     hook.write_text(coexist.dhclient_hook_text(macs_file).replace("/sys/class/net", str(sysfs)))
-    script = (f'interface=eth1 new_routers=10.0.1.253 new_domain_name_servers=1.1.1.1 '
+    script = (f'interface={nic} new_routers=10.0.1.253 new_domain_name_servers=1.1.1.1 '
               f'new_rfc3442_classless_static_routes="0 10 0 1 253"; . {hook}; '
               'echo "routers=$new_routers dns=$new_domain_name_servers '
-              'classless=$new_rfc3442_classless_static_routes"')
+              'classless=$new_rfc3442_classless_static_routes"; set | grep -c "^eni_agent_" || true')
     out = subprocess.run(["sh", "-c", script], capture_output=True, text=True, check=True).stdout
+    result, leftovers = out.strip().splitlines()
     if dropped:
-        assert out.strip() == "routers= dns= classless="
+        assert result == "routers= dns= classless="
     else:
-        assert out.strip() == "routers=10.0.1.253 dns=1.1.1.1 classless=0 10 0 1 253"
+        assert result == "routers=10.0.1.253 dns=1.1.1.1 classless=0 10 0 1 253"
+    assert leftovers == "0"  # the hook leaves no variables behind in dhclient-script
 
 
 # -- desired files and the plan -----------------------------------------------------

@@ -189,6 +189,9 @@ class Scenario:
             self.scenario()
         except TestFailure as e:
             self.expect(False, str(e))
+        except KeyboardInterrupt:
+            self.expect(False, "interrupted")
+            raise
         finally:
             self.finish()
         name = self.manager + (" (control)" if self.control else "")
