@@ -13,10 +13,10 @@ to values of their own kind: Address(3, ip, 24) is not Rule(3, ip, 24).
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import NamedTuple
+from typing import NamedTuple, Union
 
-IP = IPv4Address | IPv6Address
-Network = IPv4Network | IPv6Network
+IP = Union[IPv4Address, IPv6Address]
+Network = Union[IPv4Network, IPv6Network]
 
 
 def _same_kind_eq(self, other) -> bool:
@@ -57,7 +57,7 @@ def ip_key(ip: IP | Network | None) -> tuple:
     """Sort key across families (ipaddress refuses to compare v4 with v6)."""
     if ip is None:
         return (0,)
-    if isinstance(ip, IPv4Network | IPv6Network):
+    if isinstance(ip, (IPv4Network, IPv6Network)):
         return (ip.version, int(ip.network_address), ip.prefixlen)
     return (ip.version, int(ip))
 
