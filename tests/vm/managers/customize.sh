@@ -31,7 +31,15 @@ for u in networking.service ifup@.service; do
     condition "$u" ifupdown
 done
 
+# eni_vm.sync=1: the one-shot unit instead of the daemon (the sync-retry scenario)
+mkdir -p "$root/etc/systemd/system/eni-agent.service.d" "$root/etc/systemd/system/eni-agent-sync.service.d"
+printf '[Unit]\nConditionKernelCommandLine=!eni_vm.sync=1\n' \
+    > "$root/etc/systemd/system/eni-agent.service.d/eni-vm-manager.conf"
+printf '[Unit]\nConditionKernelCommandLine=eni_vm.sync=1\n' \
+    > "$root/etc/systemd/system/eni-agent-sync.service.d/eni-vm-manager.conf"
+
 vm_chroot "$root" sh -ec '
+    systemctl enable -q eni-agent-sync.service
     systemctl disable -q eni-vm-test.service
     systemctl enable -q eni-vm-manager.service eni-vm-cmd.service NetworkManager.service \
         networking.service systemd-networkd.service

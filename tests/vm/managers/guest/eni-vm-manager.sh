@@ -34,4 +34,9 @@ if grep -qw 'eni_vm.control=1' /proc/cmdline; then
     done
     manager="$manager (control: eni-agent cannot write its files)"
 fi
+# sync-retry (eni_vm.sync=1): eni-agent-sync runs instead of the daemon, and
+# the metadata appears only when the host moves it into place.
+if grep -qw 'eni_vm.sync=1' /proc/cmdline; then
+    mv /etc/eni-agent/metadata.json /etc/eni-agent/metadata.json.later
+fi
 echo "eni-vm-manager: $manager"
