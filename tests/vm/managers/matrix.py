@@ -316,6 +316,11 @@ class Scenario:
         active = self.guest.run(f"systemctl is-active eni-agent {manager_unit}")["out"].split()
         self.expect(active == ["active", "active"], f"eni-agent / {manager_unit}: {active}")
         time.sleep(SETTLE)
+        view = {"nm": "nmcli -t -f DEVICE,STATE device",
+                "ifupdown": "ls /run/network/ifstate.* | sed 's|.*ifstate.||'"}.get(
+            self.manager, "networkctl list --no-legend --no-pager | awk '{print $2\":\"$5}'")
+        self.figures["manager's view of the NICs after boot"] = \
+            " ".join(self.guest.run(view)["out"].split())
         self.check_routes("after boot")
         self.probe_all(prober, boot_nics, "after boot")
 
