@@ -27,6 +27,8 @@ esac
 # files for the managers, so every write fails and the managers take the
 # ENIs as if eni-agent did nothing about them; the host then expects failures.
 if grep -qw 'eni_vm.control=1' /proc/cmdline; then
+    rm -f /etc/NetworkManager/conf.d/90-eni-agent-unmanaged.conf \
+        /etc/dhcp/dhclient-enter-hooks.d/eni-agent  # the image ships the hook, as a package would
     mkdir -p /etc/NetworkManager/conf.d/90-eni-agent-unmanaged.conf \
         /etc/dhcp/dhclient-enter-hooks.d/eni-agent
     for mac in $(python3 -c 'import json; print(" ".join(json.load(open("/etc/eni-agent/metadata.json"))["network"]["interfaces"]["macs"]))'); do
