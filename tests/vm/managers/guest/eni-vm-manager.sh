@@ -23,18 +23,23 @@ ifupdown)
 *)
     echo "eni-vm-manager: no eni_vm.manager= on the kernel command line" >&2; exit 1 ;;
 esac
-# Control run (eni_vm.control=1): directories where eni-agent writes its
-# files for the managers, so every write fails and the managers take the
-# ENIs as if eni-agent did nothing about them; the host then expects failures.
+# Control run (eni_vm.control=1): eni-agent's files for the managers cannot
+# take effect, as if eni-agent did nothing about them; the host then expects
+# the scenario to fail. networkd and dhclient: a directory where each file
+# goes (the write fails). NetworkManager refuses to start with a directory
+# in conf.d, so instead a later conf.d file empties unmanaged-devices and
+# nmcli is a no-op for eni-agent (its reload and `device set` change nothing).
 if grep -qw 'eni_vm.control=1' /proc/cmdline; then
-    rm -f /etc/NetworkManager/conf.d/90-eni-agent-unmanaged.conf \
-        /etc/dhcp/dhclient-enter-hooks.d/eni-agent  # the image ships the hook, as a package would
-    mkdir -p /etc/NetworkManager/conf.d/90-eni-agent-unmanaged.conf \
-        /etc/dhcp/dhclient-enter-hooks.d/eni-agent
+    rm -f /etc/dhcp/dhclient-enter-hooks.d/eni-agent  # the image ships the hook, as a package would
+    mkdir -p /etc/dhcp/dhclient-enter-hooks.d/eni-agent
     for mac in $(python3 -c 'import json; print(" ".join(json.load(open("/etc/eni-agent/metadata.json"))["network"]["interfaces"]["macs"]))'); do
         mkdir -p "/run/systemd/network/05-eni-agent-$(echo "$mac" | tr -d :).network"
     done
-    manager="$manager (control: eni-agent cannot write its files)"
+    printf '[keyfile]\nunmanaged-devices=interface-name:eni-vm-none\n' \
+        > /etc/NetworkManager/conf.d/99-eni-vm-control.conf
+    printf '#!/bin/sh\nexit 0\n' > /usr/local/sbin/nmcli
+    chmod 0755 /usr/local/sbin/nmcli
+    manager="$manager (control: eni-agent's files cannot take effect)"
 fi
 # sync-retry (eni_vm.sync=1): eni-agent-sync runs instead of the daemon, and
 # the metadata appears only when the host moves it into place.
