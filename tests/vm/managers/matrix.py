@@ -425,12 +425,16 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("image_dir", type=Path)
     parser.add_argument("work_dir", type=Path)
-    parser.add_argument("scenarios", nargs="*", default=SCENARIOS, choices=SCENARIOS + [[]])
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                        help=f"some of {', '.join(SCENARIOS)} (default: all)")
     parser.add_argument("--tag", default=str(os.getpid()))
     parser.add_argument("--control", action="append", default=[], choices=SCENARIOS,
                         help="also run this scenario with eni-agent unable to write its files, "
                              "expecting the scenario to fail (proves it can)")
     args = parser.parse_args()
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
     # "m" in the tag: tests/vm/run.sh deletes eni-vm-<digits>-* namespaces whose
     # pid is gone, and <pid><index> is no live pid
