@@ -103,18 +103,51 @@ def test_route_requests(change, msg_type, flags, fields, expected_attrs, absent)
     (Change(Action.REMOVE, Rule(10000, ip_address("10.0.1.10"), 10003)), RTM_DELRULE,
      NLM_F_REQUEST),
     (Change(Action.ADD, Rule(10000, ip_address("2001:db8:1::10"), 10003)), RTM_NEWRULE, NEW),
-], ids=["add", "remove", "IPv6"])
+    (Change(Action.ADD, Rule(10000, ip_network("10.0.1.32/28"), 10003)), RTM_NEWRULE, NEW),
+    (Change(Action.ADD, Rule(10000, ip_network("2001:db8:1:0:1::/80"), 10003)), RTM_NEWRULE,
+     NEW),
+], ids=["add", "remove", "IPv6", "prefix", "IPv6 prefix"])
 def test_rule_requests(change, msg_type, flags):
     msg = sent(change)
     rule = change.target
     assert msg["header"]["type"] == msg_type
     assert msg["header"]["flags"] == flags
     assert msg["family"] == (socket.AF_INET if rule.version == 4 else socket.AF_INET6)
-    assert msg["src_len"] == rule.src.max_prefixlen
+    assert msg["src_len"] == rule.src.prefixlen  # 32 or 128 for a host rule
     assert msg["action"] == 1  # FR_ACT_TO_TBL
     assert msg["table"] == 0  # the real table (> 255) is in FRA_TABLE
-    assert attrs(msg) == {"FRA_SRC": str(rule.src), "FRA_PRIORITY": 10000,
+    assert attrs(msg) == {"FRA_SRC": str(rule.src.network_address), "FRA_PRIORITY": 10000,
                           "FRA_TABLE": 10003, "FRA_PROTOCOL": PROTO}
+
+
+@pytest.mark.parametrize("change, msg_type, flags", [
+    (Change(Action.ADD, Rule(9999, ip_network("0.0.0.0/0"), 254, 0)), RTM_NEWRULE, NEW),
+    (Change(Action.REMOVE, Rule(9999, ip_network("0.0.0.0/0"), 254, 0)), RTM_DELRULE,
+     NLM_F_REQUEST),
+    (Change(Action.ADD, Rule(9999, ip_network("::/0"), 254, 0)), RTM_NEWRULE, NEW),
+], ids=["add", "remove", "IPv6"])
+def test_main_table_first_rule_request(change, msg_type, flags):
+    """`from all lookup main suppress_prefixlength 0`: no source at all (the
+    kernel's "from all"), the suppressor set, marked like every agent rule."""
+    msg = sent(change)
+    assert msg["header"]["type"] == msg_type
+    assert msg["header"]["flags"] == flags
+    assert msg["family"] == (socket.AF_INET if change.target.version == 4 else socket.AF_INET6)
+    assert (msg["src_len"], msg["dst_len"], msg["table"], msg["action"]) == (0, 0, 254, 1)
+    assert attrs(msg) == {"FRA_PRIORITY": 9999, "FRA_TABLE": 254, "FRA_PROTOCOL": PROTO,
+                          "FRA_SUPPRESS_PREFIXLEN": 0}
+
+
+def test_main_table_first_rule_reads_back_as_the_agents():
+    """What the agent sends is what it then recognises as its own."""
+    from eni_agent.netlink.messages import rule_record
+    from eni_agent.ownership import owns_rule
+
+    wanted = Rule(9999, ip_network("0.0.0.0/0"), 254, 0)
+    record = rule_record(sent(Change(Action.ADD, wanted)))
+    assert owns_rule(record, PROTO) and not owns_rule(record, PROTO + 1)
+    assert (record.src, record.src_len, record.suppress_prefixlen, record.selectors) == (
+        None, 0, 0, False)
 
 
 def test_link_up():
