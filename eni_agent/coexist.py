@@ -313,8 +313,14 @@ def _running(unit: str) -> bool:
 
 
 def keep_others_off(config, metadata) -> None:
-    """The daemon's and `sync`'s entry point (kept for its callers): `apply`."""
-    apply(config, metadata)
+    """The daemon's and `sync`'s entry point: `apply`, where the host's network
+    managers look after the links, its own network namespace. An agent in a
+    namespace of its own (a container, the namespace tests) leaves the host's
+    files alone: those managers never see its links."""
+    from eni_agent.host import in_initial_netns
+
+    if in_initial_netns():
+        apply(config, metadata)
 
 
 def remove_all(paths: Paths = PATHS) -> list[Path]:
