@@ -61,6 +61,7 @@ class Match(str, enum.Enum):
     IGNORED = "ignored"  # the config says to leave this NIC alone
     AMBIGUOUS = "ambiguous"  # several links carry this MAC
     CONFLICT = "conflict"  # the ENI's table is already used by someone else
+    DOWN = "down"  # set down after the agent configured it (an operator's ifdown): left so
 
     def __str__(self) -> str:
         return self.value
@@ -160,7 +161,7 @@ def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Obse
     on it earlier keeps carrying traffic. (A detached ENI, by contrast, has
     no link left, and its state goes.)
     """
-    macs = {d.eni.mac for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT)}
+    macs = {d.eni.mac for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT, Match.DOWN)}
     indexes = {link.index for link in observed.links if link.mac in macs}
     # An invalid ENI the config ignores is let go of, as any ignored ENI is.
     invalid = {bad.mac for bad in metadata.invalid if bad.mac not in config.ignore_macs}
@@ -206,6 +207,13 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
                           reason=f"waiting for udev to finish with {link.name}")
     if _ignored_name(link.name, config):
         return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")
+    if not link.up and any(a.index == link.index for a in observed.addresses):
+        # The agent brings a new NIC up; one that carries the agent's addresses
+        # was configured and then set down by someone (`ifdown eth1`): that is
+        # theirs to do, and bringing it up again is theirs too.
+        return DesiredEni(eni, Match.DOWN, link=link,
+                          reason=f"{link.name} was set down after eni-agent configured it; "
+                                 f"left down until it is brought up (ip link set {link.name} up)")
 
     table = table_for(config, link.index)
     if table > MAX_TABLE or table in RESERVED_TABLES:

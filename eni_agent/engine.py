@@ -222,7 +222,8 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
 
 # A matched ENI's state depends on what was done (see the end of `_report`).
 _STATE_OF_MATCH = {Match.PENDING: EniState.PENDING, Match.IGNORED: EniState.IGNORED,
-                   Match.AMBIGUOUS: EniState.AMBIGUOUS, Match.CONFLICT: EniState.CONFLICT}
+                   Match.AMBIGUOUS: EniState.AMBIGUOUS, Match.CONFLICT: EniState.CONFLICT,
+                   Match.DOWN: EniState.DOWN}
 
 
 def _invalid_reports(metadata: Metadata | None, observed: Observed,

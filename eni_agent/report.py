@@ -30,6 +30,7 @@ class EniState(str, enum.Enum):
     AMBIGUOUS = "ambiguous"  # several NICs carry this MAC
     CONFLICT = "conflict"  # the ENI's table is someone else's
     INVALID = "invalid"  # the ENI's own metadata fields are invalid: left as it is
+    DOWN = "down"  # its NIC was set down after it was configured: left as it is until brought up
 
     def __str__(self) -> str:
         return self.value

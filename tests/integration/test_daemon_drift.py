@@ -42,12 +42,7 @@ def delete_address(t: Topology, table: int) -> str:
     return "add address 10.0.1.11/24"
 
 
-def set_link_down(t: Topology, table: int) -> str:
-    ip(t.guest, "link", "set", "eth1", "down")
-    return "set link eth1 up"
-
-
-@pytest.mark.parametrize("drift", [delete_rule, flush_table, delete_address, set_link_down],
+@pytest.mark.parametrize("drift", [delete_rule, flush_table, delete_address],
                          ids=lambda f: f.__name__)
 def test_drift_is_repaired_promptly(topology_with_eni, tmp_path, drift):
     t = topology_with_eni
@@ -63,6 +58,29 @@ def test_drift_is_repaired_promptly(topology_with_eni, tmp_path, drift):
         d.wait_log(repair, count=2)  # once at start, once as the repair, naming its trigger
         assert d.log_lines(repair)[-1].endswith(" event)"), d.log_lines(repair)
         assert eni_problems(t, eni) == [], describe(t)
+        assert traffic_failures(t, eni.ips) == []
+        assert d.alive()
+
+
+def test_an_eni_set_down_is_left_down_then_configured_once_brought_up(topology_with_eni,
+                                                                     tmp_path):
+    """An operator's `ifdown` is theirs: the daemon does not undo it, and
+    repairs the routes the kernel dropped once the NIC is brought up."""
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path) as d:
+        d.wait_ready()
+        d.wait_until(lambda: not eni_problems(t, eni))
+        ip(t.guest, "link", "set", "eth1", "down")
+        d.wait_log("was set down after eni-agent configured it")
+        time.sleep(1.0)  # time enough to have undone it
+        assert "state DOWN" in ip(t.guest, "link", "show", "eth1").stdout
+        assert d.log_lines("set link eth1 up") == []
+        ip(t.guest, "link", "set", "eth1", "up")
+        took = d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT,
+                            what="configured after the NIC was brought up")
+        print(f"brought up: configured in {took:.3f}s")
         assert traffic_failures(t, eni.ips) == []
         assert d.alive()
 

@@ -49,10 +49,6 @@ DRIFTS = [
                           "priority", 10000),
           ("out", "10.0.1.11"),
           lambda n: [f"add rule 10000: from 10.0.1.11 lookup {n}"]),
-    Drift("link-set-down",  # the kernel also drops every route through it
-          lambda t, n: ip(t.guest, "link", "set", "eth1", "down"),
-          ("in", "10.0.1.10"),
-          lambda n: ["set link eth1 up", *_routes(n)]),
     Drift("address-removed",
           lambda t, n: ip(t.guest, "addr", "del", "10.0.1.10/24", "dev", "eth1"),
           ("in", "10.0.1.10"),
@@ -107,5 +103,37 @@ def test_sync_repairs_drift_and_traffic_flows_again(topology_factory, tmp_path, 
     assert res.eni("eth1")["changes"] == drift.repair(table)
     assert res.eni("eth2")["state"] == "in-sync"
     assert res.json["other_changes"] == []
+    assert _configuration(t) == converged
+    assert_traffic(t, ["10.0.0.5", *eni_ips(t)])
+
+
+def test_an_eni_set_down_by_an_operator_stays_down_until_they_bring_it_up(
+        topology_factory, tmp_path):
+    """`ifdown eth1` is the operator's to do (issue 11): sync leaves a NIC it
+    configured and someone set down exactly as it is, says so, and configures
+    it again once it is brought up (the kernel dropped its routes meanwhile)."""
+    t = topology_factory([make_eni(1), make_eni(2)])
+    agent = Agent(t, tmp_path)
+    agent.write()
+    agent.converge()
+    converged = _configuration(t)
+    table = table_of(t, "eth1")
+
+    ip(t.guest, "link", "set", "eth1", "down")
+    left = _configuration(t)
+    res = agent.converge()
+    assert res.eni("eth1")["state"] == "down"
+    assert res.eni("eth1")["changes"] == []
+    assert "ip link set eth1 up" in res.eni("eth1")["reason"]
+    assert res.eni("eth2")["state"] == "in-sync"
+    assert _configuration(t) == left
+    assert not is_up(t, "eth1")
+    assert not inbound_handshake(t, "10.0.1.10", timeout=FAIL_TIMEOUT)
+    assert agent.status().code == 0  # an operator's choice is not drift
+
+    ip(t.guest, "link", "set", "eth1", "up")
+    res = agent.converge()
+    assert res.eni("eth1")["state"] == "configured"
+    assert res.eni("eth1")["changes"] == _routes(table)
     assert _configuration(t) == converged
     assert_traffic(t, ["10.0.0.5", *eni_ips(t)])

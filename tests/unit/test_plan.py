@@ -60,8 +60,9 @@ CASES = [
     ("empty: link already up", example_doc(), Observed(links=(ETH0, ETH1)), CONFIG,
      FULL_ADD_ON_DOWN_LINK[2:]),
     ("converged: nothing to do", example_doc(), converged_observed(), CONFIG, []),
-    ("converged but link down: only up", example_doc(),
-     Observed(links=(ETH0, ETH1_UP_LATER), **OWNED), CONFIG, [(UP, ETH1_UP_LATER)]),
+    # an operator set it down after the agent configured it (`ifdown`): theirs
+    ("configured, then set down: left down", example_doc(),
+     Observed(links=(ETH0, ETH1_UP_LATER), **OWNED), CONFIG, []),
     ("IP dropped: its rule, then its address", doc_with(**{"private-ipv4s": ["10.0.1.10"]}),
      converged_observed(), CONFIG, [(REMOVE, rule(IP11)), (REMOVE, addr(IP11))]),
     ("IP added: address, then rule",
