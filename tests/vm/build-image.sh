@@ -59,6 +59,12 @@ vm_chroot "$root" sh -ec '
              man-db.timer dpkg-db-backup.timer getty@tty1.service getty-static.service; do systemctl mask -q "$u"; done
     passwd -qd root' >&2
 rm -rf "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels" "$root/root/.cache"
+# A variant of the test (failover-run.sh) changes the guest here: a script
+# run with the root filesystem as its argument.
+if [ -n "${ENI_AGENT_VM_CUSTOMIZE:-}" ]; then
+    vm_log "customizing the guest: $ENI_AGENT_VM_CUSTOMIZE"
+    bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
+fi
 
 # 4. The disk image (the ext4 root filesystem itself, no partition table),
 #    and the kernel and initramfs for qemu's -kernel/-initrd.

@@ -133,6 +133,9 @@ def _die_with_parent() -> None:
 
 
 class Vm:
+    # A variant (failover.py) overrides these and the methods below `start`.
+    name, smp = "eni-vm", 2
+
     def __init__(self, image_dir: Path, work: Path, net: Network):
         self.image_dir, self.work, self.net = image_dir, work, net
         self.qmp_path = work / "qmp.sock"
@@ -146,22 +149,23 @@ class Vm:
             p.unlink(missing_ok=True)
         self.report_path.touch()
         argv = ["ip", "netns", "exec", self.net.router, "nice", "-n", "10",
-                "qemu-system-x86_64", "-name", "eni-vm", "-accel", "tcg,thread=multi",
-                "-cpu", "max", "-smp", "2", "-m", "1024", "-machine", "q35",
+                "qemu-system-x86_64", "-name", self.name, "-accel", "tcg,thread=multi",
+                "-cpu", "max", "-smp", str(self.smp), "-m", "1024", "-machine", "q35",
                 "-nodefaults", "-no-reboot", "-display", "none",
                 "-kernel", str(self.image_dir / "vmlinuz"),
                 "-initrd", str(self.image_dir / "initrd.img"),
-                "-append", "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=1",
+                "-append", "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=1"
+                + self.kernel_args(),
                 "-drive", f"file={self.image_dir / 'vm.img'},format=raw,if=virtio,cache=unsafe",
                 "-serial", f"file:{self.console_path}", "-serial", f"file:{self.report_path}",
                 "-qmp", f"unix:{self.qmp_path},server=on,wait=off",
                 "-pidfile", str(self.work / "qemu.pid"),
                 # a PCIe root port to hot-add the ENI into (q35's root bus has no hotplug)
                 "-device", "pcie-root-port,id=hotplug0,chassis=1,slot=1"]
-        for nic in self.net.nics:
-            if not nic.hot:
-                argv += ["-netdev", f"tap,id={nic.netdev},ifname={nic.tap},script=no,downscript=no",
-                         "-device", f"virtio-net-pci,netdev={nic.netdev},mac={nic.mac}"]
+        for nic in self.boot_nics():
+            argv += ["-netdev", f"tap,id={nic.netdev},ifname={nic.tap},script=no,downscript=no",
+                     "-device", f"virtio-net-pci,netdev={nic.netdev},mac={nic.mac}"]
+        argv += self.extra_args()
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL,
                                      stdout=open(self.work / "qemu.log", "wb"),
                                      stderr=subprocess.STDOUT, preexec_fn=_die_with_parent)
@@ -171,6 +175,15 @@ class Vm:
                 raise TestFailure(f"qemu did not start: {(self.work / 'qemu.log').read_text()}")
             time.sleep(0.05)
         self.qmp = Qmp(self.qmp_path)
+
+    def boot_nics(self) -> list[Nic]:
+        return [nic for nic in self.net.nics if not nic.hot]
+
+    def kernel_args(self) -> str:
+        return ""
+
+    def extra_args(self) -> list[str]:
+        return []
 
     def hot_add(self, nic: Nic) -> None:
         self.qmp.execute("netdev_add", type="tap", id=nic.netdev, ifname=nic.tap,
