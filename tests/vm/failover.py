@@ -149,8 +149,13 @@ class Command:
 
     def _connect(self) -> None:
         if self.sock is None:
-            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            self.sock.connect(str(self.path))
+            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                sock.connect(str(self.path))
+            except OSError:
+                sock.close()
+                raise
+            self.sock = sock
 
     def call(self, timeout: float = 60, **request) -> dict:
         with self.lock:
@@ -182,6 +187,9 @@ class Command:
 
     def state(self) -> dict:
         return self.call(state=True)["state"]
+
+    def timeline(self, mac: str, ifname: str, since: float) -> dict:
+        return self.call(timeline={"mac": mac, "ifname": ifname, "since": since})["timeline"]
 
     def wait_ready(self, timeout: float) -> None:
         """Until the guest's reader answers (requests sent before it runs are lost)."""
@@ -492,9 +500,11 @@ class FailoverTest:
         self.step(f"{label}: device_del on {old.side}")
         t_del = time.monotonic()
         t_gone = old.vm.hot_remove(self.x)
-        self.figure(f"{label}: device_del -> NIC gone from {old.side} (s)", round(t_gone - t_del, 2))
+        self.figure(f"{label}: device_del -> NIC gone from {old.side} (s)",
+                    round(t_gone - t_del, 2))
         old.list_x(False)
         self.check_clean(old, t_gone, label)
+        since = new.cmd.state()["monotonic"]  # the new VM's clock, for its journal
         # The old VM's agent has read the listing without X before X comes back
         # (on ECS its next poll, here a SIGHUP): otherwise a failback would be
         # configured from the document it still remembers, not from the service.
@@ -549,9 +559,27 @@ class FailoverTest:
         self.expect(not early, f"{label}: {len(early)} handshakes answered by {new.side} before "
                     "its stand-in listed X (configured from a stale document?)")
         self.check_attached(new, f"after {label}")
+        self.guest_timeline(new, since, label)
         self.moves.append({"label": label, "old": old.side, "new": new.side, "del": t_del,
                            "gone": t_gone, "nic": t_nic, "list": t_list, "both": last})
         time.sleep(1)
+
+    def guest_timeline(self, side: Side, since: float, label: str) -> None:
+        """Where the time went inside the new VM, from its journal."""
+        link = next((l for l in side.cmd.state()["links"]
+                     if l["address"].lower() == self.x.mac), None)
+        if link is None:
+            return
+        t = side.cmd.timeline(self.x.mac, link["ifname"], since)
+        if t["pci_device"] is None:
+            return
+        marks = [("udev renamed it", t["renamed"]),
+                 ("eni-agent's first change", t["agent_first_change"]),
+                 ("its last", t["agent_last_change"])]
+        self.figure(f"{label}: in {side.side}, PCI device -> " + ", ".join(m for m, _ in marks)
+                    + " (s, journal)",
+                    " / ".join("-" if at is None else f"{at - t['pci_device']:.2f}"
+                               for _, at in marks))
 
     def hot_add(self, side: Side) -> float:
         side.vm.hot_add(self.x)
@@ -618,7 +646,8 @@ class FailoverTest:
                     (side.work / "eni-agent.journal").write_text(journal)
                 except (OSError, TimeoutError, TestFailure):
                     pass
-                side.vm.power_off()
+                if side.vm.qmp is not None:
+                    side.vm.power_off()
         for side in self.sides.values():
             side.destroy()
         self.net.destroy()

@@ -224,9 +224,20 @@ class Vm:
 
 class Qmp:
     def __init__(self, path: Path):
-        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self.sock.settimeout(30)
-        self.sock.connect(str(path))
+        # qemu creates the socket file before it listens on it: on a loaded
+        # machine a connect can fall in between.
+        deadline = time.monotonic() + 10
+        while True:
+            self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            self.sock.settimeout(30)
+            try:
+                self.sock.connect(str(path))
+                break
+            except ConnectionRefusedError:
+                self.sock.close()
+                if time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
         self.file = self.sock.makefile("rwb")
         self._read()  # the greeting
         self.execute("qmp_capabilities")

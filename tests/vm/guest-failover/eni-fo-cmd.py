@@ -3,7 +3,10 @@
 eni-fo.cmd. A request {"id": N, "argv": [...]} runs a command and answers
 {"id": N, "rc", "stdout", "stderr"}; {"id": N, "state": true} answers
 {"id": N, "state": <kernel state>}, in the single-VM test's format (its
-kernel_state, from eni-vm-test.py, so host.py's check_state reads it)."""
+kernel_state, from eni-vm-test.py, so host.py's check_state reads it);
+{"id": N, "timeline": {"mac", "ifname", "since"}} answers eni-vm-test.py's
+hotplug_timeline (PCI device, udev's rename, eni-agent's changes: journal
+times, guest monotonic seconds)."""
 import importlib.util
 import json
 import os
@@ -19,6 +22,9 @@ spec.loader.exec_module(eni_vm_test)
 def answer(request: dict) -> dict:
     if request.get("state"):
         return {"state": eni_vm_test.kernel_state()}
+    if request.get("timeline"):
+        t = request["timeline"]
+        return {"timeline": eni_vm_test.hotplug_timeline(t["mac"], t["ifname"], t["since"])}
     try:
         cp = subprocess.run(request["argv"], capture_output=True, text=True,
                             timeout=request.get("timeout", 60))

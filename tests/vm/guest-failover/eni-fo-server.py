@@ -12,7 +12,8 @@ IP_FREEBIND = 15
 def cmdline() -> dict:
     with open("/proc/cmdline") as f:
         words = f.read().split()
-    return dict(w[len("eni_fo."):].split("=", 1) for w in words if w.startswith("eni_fo.") and "=" in w)
+    return dict(w[len("eni_fo."):].split("=", 1) for w in words
+                if w.startswith("eni_fo.") and "=" in w)
 
 
 def main() -> None:
