@@ -274,14 +274,16 @@ class Side:
         return time.monotonic()
 
     def listing_fetched_since(self, wall: float) -> bool:
-        """Has the agent read the ENI listing (with a token) since `wall` (time.time())?"""
+        """Has the agent read the ENI listing (with a token) since `wall`
+        (time.time())? Either the listing itself or the whole tree in one GET
+        (`meta-data/all`)."""
         log = Path(str(self.control) + ".log")
         if not log.exists():
             return False
         for line in log.read_text().splitlines():
             entry = json.loads(line)
             if (entry["time"] >= wall and entry["method"] == "GET" and entry["status"] == 200
-                    and entry["path"].endswith("/network/interfaces/macs/")):
+                    and entry["path"].endswith(("/network/interfaces/macs/", "/meta-data/all"))):
                 return True
         return False
 
