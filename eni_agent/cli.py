@@ -1,18 +1,18 @@
 """The command line, as click defines and documents it.
 
-`eni_agent.main` is the entry point: it reads the ordinary invocations of the
-one-shot commands itself (see there) and hands everything else to `cli`.
-The commands' work is in `eni_agent.commands`.
+`eni_agent.main` is the entry point: it runs `cli` and turns errors into exit
+codes. The commands' work is in `eni_agent.commands`, which imports the heavy
+modules (pyroute2, pydantic) inside each command, so `--help` needs neither.
 """
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 
 import click
 
 from eni_agent import __version__, commands
-from eni_agent.main import config_args, main  # noqa: F401  (main: the old entry point)
 
 EXIT_CODES_HELP = """\b
 Exit codes:
@@ -20,7 +20,8 @@ Exit codes:
   1  internal error (a bug)
   2  bad command line
   3  some change failed or did not verify; `status`: not in sync
-  4  invalid metadata or config (nothing was changed)
+  4  invalid metadata or config: nothing changed, or only the named
+     invalid ENIs were left as they are
   5  metadata unavailable (nothing was changed)
   6  permission denied (not root, or an input file others can write)
   7  another eni-agent is applying changes (waited 10 s for the lock)
@@ -31,6 +32,21 @@ Exit codes:
 @click.version_option(__version__, prog_name="eni-agent")
 def cli() -> None:
     """Configure secondary cloud NICs (ENIs) with per-NIC policy routing."""
+
+
+# The parameters that make the config: the file, and the flags overriding it.
+CONFIG_PARAMETERS = ("config_path", "metadata", "table_base", "rule_priority", "protocol",
+                     "ignore_macs", "ignore_interfaces", "resync_interval", "log_level")
+
+
+def config_args(params: dict[str, object]) -> tuple[Path | None, dict[str, object]]:
+    """(config file or None, flag overrides) from the parameters that name
+    them, which are taken out of `params`."""
+    overrides = {name: params.pop(name, None) for name in CONFIG_PARAMETERS}
+    path = overrides.pop("config_path")
+    for name in ("ignore_macs", "ignore_interfaces"):
+        overrides[name] = overrides[name] or None  # no flag: the file's list stands
+    return (Path(path) if path is not None else None), overrides
 
 
 def config_options(func):

@@ -12,17 +12,22 @@
     log_level = "info"        # debug | info | warning | error
     networkmanager_unmanaged = false  # write unmanaged-devices for ENI MACs in NM's conf.d
 
-Command-line flags override the file; the merged result is validated once.
+Command-line flags override the file; the merged result is validated once, by
+the pydantic model `Config` (the one declaration of every setting: its type,
+default, bounds and rules).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import NamedTuple
+from typing import Annotated, Literal, Optional, Tuple
+
+from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
+                      StrictInt, StrictStr, ValidationError)
 
 from eni_agent.errors import InvalidInput
 from eni_agent.files import read_trusted
-from eni_agent.model import normalize_mac
+from eni_agent.model import describe, invalid, normalize_mac
 
 DEFAULT_CONFIG_PATH = Path("/etc/eni-agent/config.toml")
 DEFAULT_PROTOCOL = 234
@@ -32,37 +37,68 @@ NAMED_PROTOCOLS = frozenset({0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
                              186, 187, 188, 189, 192})
 RESERVED_TABLES = frozenset({0, 253, 254, 255})  # unspec, default, main, local
 MAX_TABLE = 2**32 - 1
-LOG_LEVELS = ("debug", "info", "warning", "error")
-# Inclusive bounds of the numeric settings; the pydantic schema reads them too.
-BOUNDS: dict[str, tuple[float, float]] = {
-    "table_base": (256, 2**31),
-    "rule_priority": (1, MAIN_RULE_PRIORITY - 1),
-    "protocol": (1, 255),
-    "resync_interval": (1, 86400),
-    "metadata_interval": (5, 86400),
-}
 
 
-class Config(NamedTuple):
+def _source(value: Optional[str]) -> Optional[str]:
+    if value == "":
+        raise invalid("empty (leave it out to use the ECS metadata service)")
+    return value
+
+
+def _unnamed_protocol(value: int) -> int:
+    if value in NAMED_PROTOCOLS:
+        raise invalid(f"{value} is already a named routing protocol; pick another")
+    return value
+
+
+def _macs(value: Tuple[str, ...]) -> Tuple[str, ...]:
+    macs = []
+    for item in value:
+        mac = normalize_mac(item)
+        if mac is None:
+            raise invalid(f"not a MAC address: {item!r}")
+        macs.append(mac)
+    return tuple(macs)
+
+
+def _interface_patterns(value: Tuple[str, ...]) -> Tuple[str, ...]:
+    """Interface names or shell globs ("cali*"), as given."""
+    for item in value:
+        if not item or len(item) > 15 or "/" in item or any(c.isspace() for c in item):
+            raise invalid(f"not an interface name or pattern: {item!r}")
+    return value
+
+
+def _seconds(value: object) -> float:
+    if type(value) not in (int, float):  # not a bool, not a string
+        raise invalid("must be a number of seconds")
+    return float(value)
+
+
+# Strict types: TOML is typed, so `protocol = "235"` or `= true` is a mistake.
+Seconds = Annotated[float, BeforeValidator(_seconds)]
+
+
+class Config(BaseModel):
     """The agent's settings, validated (build one with `load_config` or
-    `make_config`; the constructor itself checks nothing)."""
+    `make_config`, which word the refusals for the file or the flag)."""
 
-    metadata: str | None = None
-    table_base: int = 10000
-    rule_priority: int = 10000
-    protocol: int = DEFAULT_PROTOCOL
-    ignore_macs: tuple[str, ...] = ()
-    ignore_interfaces: tuple[str, ...] = ()
-    resync_interval: float = 30.0  # daemon, seconds
-    metadata_interval: float = 60.0  # daemon: how often to poll the metadata service
-    log_level: str = "info"
-    networkmanager_unmanaged: bool = False  # keep NetworkManager off the listed ENIs
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    metadata: Annotated[Optional[StrictStr], AfterValidator(_source)] = None  # None: the service
+    table_base: StrictInt = Field(10000, ge=256, le=2**31)
+    rule_priority: StrictInt = Field(10000, ge=1, le=MAIN_RULE_PRIORITY - 1)
+    protocol: Annotated[StrictInt, AfterValidator(_unnamed_protocol)] = Field(
+        DEFAULT_PROTOCOL, ge=1, le=255)
+    ignore_macs: Annotated[Tuple[StrictStr, ...], AfterValidator(_macs)] = ()
+    ignore_interfaces: Annotated[Tuple[StrictStr, ...], AfterValidator(_interface_patterns)] = ()
+    resync_interval: Seconds = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
+    metadata_interval: Seconds = Field(60.0, ge=5, le=86400)  # daemon: metadata poll, seconds
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+    networkmanager_unmanaged: StrictBool = False  # keep NetworkManager off the listed ENIs
 
     def replace(self, **changes: object) -> Config:
-        return self._replace(**changes)
-
-
-SETTINGS = Config._fields
+        return type(self).model_validate({**dict(self), **changes})
 
 
 def load_config(path: Path | None, overrides: dict[str, object] | None = None) -> Config:
@@ -82,7 +118,10 @@ def load_config(path: Path | None, overrides: dict[str, object] | None = None) -
     except OSError as e:
         raise InvalidInput(f"config {where}: cannot read: {e.strerror}") from None
     if data is not None:
-        import tomllib
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python < 3.11
+            import tomli as tomllib
 
         try:
             values = tomllib.loads(data.decode("utf-8"))
@@ -95,55 +134,17 @@ def load_config(path: Path | None, overrides: dict[str, object] | None = None) -
 
 def make_config(values: dict[str, object], where: str = "settings",
                 from_flags: frozenset[str] = frozenset()) -> Config:
-    """Validate settings (TOML types: tuples or lists for arrays) into a Config.
-
-    The pydantic schema (`config_schema`) is the validator of record: every
-    refusal and its message come from it (naming the flag for a setting in
-    `from_flags`, else the setting in the config file `where`). Importing
-    pydantic costs a one-shot run more than all its netlink work, so settings
-    that are plainly valid by the same rules (`_plainly_valid`; a property
-    test holds the two to agreeing) skip it.
-    """
-    config = _plainly_valid(values)
-    if config is None:
-        from eni_agent.config_schema import validate
-
-        config = validate(values, where, from_flags)
-    return config
-
-
-def _plainly_valid(values: dict[str, object]) -> Config | None:
-    """The Config these settings make if each has exactly its type and is in
-    range; None when anything needs a closer look (or a message)."""
-    if not values.keys() <= set(SETTINGS):
-        return None
-    settings = dict(values)
-    for name, (low, high) in BOUNDS.items():
-        if name not in values:
-            continue
-        value = values[name]
-        allowed = (int, float) if name.endswith("_interval") else (int,)
-        if type(value) not in allowed or not low <= value <= high:
-            return None
-    if settings.get("protocol") in NAMED_PROTOCOLS:
-        return None
-    if type(values.get("metadata", "-")) is not str or values.get("metadata") == "" or \
-            type(values.get("networkmanager_unmanaged", False)) is not bool or \
-            values.get("log_level", "info") not in LOG_LEVELS:
-        return None
-    for name, check in (("ignore_macs", normalize_mac), ("ignore_interfaces", interface_pattern)):
-        items = values.get(name, ())
-        if type(items) not in (list, tuple) or any(type(i) is not str for i in items):
-            return None
-        checked = tuple(check(item) for item in items)
-        if None in checked:
-            return None
-        settings[name] = checked
-    return Config(**settings)
-
-
-def interface_pattern(value: str) -> str | None:
-    """An interface name or shell glob as given; None if it cannot be one."""
-    if not value or len(value) > 15 or "/" in value or any(c.isspace() for c in value):
-        return None
-    return value
+    """Validate settings (TOML types: tuples or lists for arrays) into a Config,
+    or raise `InvalidInput` naming the first bad one: as its command-line flag
+    if `from_flags` says it came from one, else as a setting of the config
+    file `where`."""
+    try:
+        return Config.model_validate(values)
+    except ValidationError as e:
+        problem = describe(e)
+    setting = problem.loc[0] if problem.loc else ""
+    if setting in from_flags and setting in Config.model_fields:  # flags are known settings
+        flag = "--" + (setting.removesuffix("s") if setting.startswith("ignore_")
+                       else setting).replace("_", "-")
+        raise InvalidInput(f"invalid {flag}: {problem.reason}") from None
+    raise InvalidInput(f"invalid config {where}: {problem.text}") from None

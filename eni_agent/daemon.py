@@ -33,7 +33,7 @@ from eni_agent.engine import Report, reconcile
 from eni_agent.errors import AgentError, Locked, one_line
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
-from eni_agent.netlink import Event, EventSocket, Netlink, link_state
+from eni_agent.netlink import Event, Netlink, link_state
 from eni_agent.notify import Notifier, watchdog_interval
 from eni_agent.sources import effective_source, is_service, load_metadata
 from eni_agent.watch import FileWatch
@@ -91,8 +91,7 @@ class Daemon:
         self.watchdog = watchdog_interval()
         self.next_watchdog = time.monotonic() + self.watchdog if self.watchdog else None
         self.selector = selectors.DefaultSelector()
-        self.events: EventSocket | None = None
-        self.nl: Netlink | None = None
+        self.nl: Netlink | None = None  # follows notifications: the selector reads it
         self.watch: FileWatch | None = None
 
     # -- lifecycle -----------------------------------------------------------
@@ -102,9 +101,7 @@ class Daemon:
         self._fetch_wake_r, self._fetch_wake_w = socket.socketpair()
         self._fetch_wake_r.setblocking(False)
         self.selector.register(self._fetch_wake_r, selectors.EVENT_READ, self._on_fetched)
-        # Subscribe before the first observation, so no change slips between.
-        self._open_events()
-        self.nl = Netlink(self.config.protocol)
+        self._open_netlink()
         self._open_watch()
         log.info("started (metadata %s, protocol %d, resync every %gs)",
                  effective_source(self.config.metadata), self.config.protocol,
@@ -136,14 +133,18 @@ class Daemon:
             self.next_fetch = None
             self._want_fetch("metadata poll", gap=False)
         if now >= self.next_resync:
+            if self.nl is not None:
+                self.nl.resync()  # read the kernel afresh, not through notifications
             # A file is cheap to re-read; the service is polled on its own clock.
             self.reload_metadata = self.reload_metadata or not is_service(self.config.metadata)
             self._schedule(0, "periodic resync")
         if self.due is not None and now >= self.due:
             self.reconcile_once()
+            if self.nl is not None and self.nl.pending:
+                self._on_netlink()  # notifications read while verifying
 
     def _close(self) -> None:
-        for closable in (self.events, self.nl, self.watch):
+        for closable in (self.nl, self.watch):
             if closable is not None:
                 try:
                     closable.close()
@@ -167,19 +168,17 @@ class Daemon:
             self.repairs.popleft()
         return len(self.repairs) >= FIGHT_REPAIRS
 
-    def _open_events(self) -> None:
-        self.events = EventSocket()
-        self.selector.register(self.events, selectors.EVENT_READ, self._on_netlink)
+    def _open_netlink(self) -> None:
+        """A netlink session following notifications; they wake the loop."""
+        self.nl = Netlink(self.config.protocol, follow=True)
+        self.selector.register(self.nl, selectors.EVENT_READ, self._on_netlink)
 
     def _on_netlink(self) -> None:
         try:
-            events = self.events.drain()
+            events = self.nl.drain()
         except OSError as e:
             log.warning("netlink event socket failed (%s); reopening and resyncing", e)
-            self.selector.unregister(self.events)
-            self.events.close()
-            self._open_events()
-            self.link_states.clear()
+            self._reopen_netlink()
             self._schedule(0, "netlink socket reopened")
             return
         reasons = {reason for event in events if (reason := self._relevance(event))}
@@ -437,13 +436,16 @@ class Daemon:
         self._schedule(delay, f"retry: {why}")
 
     def _reopen_netlink(self) -> None:
-        try:
-            if self.nl is not None:
+        if self.nl is not None:
+            try:
+                self.selector.unregister(self.nl)
                 self.nl.close()
-        except Exception:  # already broken
-            pass
+            except Exception:  # already broken
+                pass
+            self.nl = None
+        self.link_states.clear()
         try:
-            self.nl = Netlink(self.config.protocol)
+            self._open_netlink()
         except Exception as e:
             log.error("cannot reopen netlink: %s", e)
 

@@ -9,10 +9,17 @@ Routing scheme, per matched ENI on link L (ifindex i):
   routes = <vswitch cidr> dev L scope link          table T
            default via <gateway> dev L onlink        table T
   rules  = from <ip> lookup T priority rule_priority, one per ENI address
-and, for an ENI with IPv6, in the same table:
+           from <prefix> lookup T priority rule_priority, one per delegated
+                                 prefix (ipv4-prefixes), so traffic from any
+                                 address in it leaves through the ENI
+and, for an ENI with IPv6 (addresses or delegated prefixes), in the same table:
   routes = <vswitch IPv6 cidr> dev L; fe80::/64 dev L;
            default via <ipv6 gateway> dev L onlink
-  rules  = from <ipv6> lookup T priority rule_priority
+  rules  = from <ipv6> lookup T priority rule_priority, and from <ipv6 prefix>
+
+An ENI the metadata sets aside as invalid (`Metadata.invalid`) is left exactly
+as it is: whatever the agent owns on its link is neither added to nor removed
+(unless the config ignores it: an ignored ENI is let go of, invalid or not).
 """
 
 from __future__ import annotations
@@ -34,12 +41,17 @@ DEFAULT_ROUTE6 = IPv6Network("::/0")
 LINK_LOCAL6 = IPv6Network("fe80::/64")
 
 
-class Match(enum.StrEnum):
+class Match(str, enum.Enum):
+    """How an ENI ended; the value is its name in reports."""
+
     MATCHED = "matched"  # a link carries the MAC: configure it
     PENDING = "pending"  # no link with this MAC yet (hotplug may follow)
     IGNORED = "ignored"  # the config says to leave this NIC alone
     AMBIGUOUS = "ambiguous"  # several links carry this MAC
     CONFLICT = "conflict"  # the ENI's table is already used by someone else
+
+    def __str__(self) -> str:
+        return self.value
 
 
 class DesiredEni(NamedTuple):
@@ -59,8 +71,9 @@ class Desired(NamedTuple):
     routes: frozenset[Route] = frozenset()
     rules: frozenset[Rule] = frozenset()
     up_links: frozenset[Link] = frozenset()
-    # Owned state of ENIs that need an operator (ambiguous, conflict): neither
-    # added to nor removed, whatever else changes.
+    # Owned state of ENIs that need an operator (ambiguous, conflict, or set
+    # aside as invalid by the metadata): neither added to nor removed,
+    # whatever else changes.
     frozen: frozenset[Address | Route | Rule] = frozenset()
 
 
@@ -84,20 +97,25 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
         routes=frozenset().union(*(d.routes for d in matched)),
         rules=frozenset().union(*(d.rules for d in matched)),
         up_links=frozenset(d.link for d in matched),
-        frozen=_left_alone(enis, observed, config),
+        frozen=_left_alone(enis, metadata, observed, config),
     )
 
 
-def _left_alone(enis: tuple[DesiredEni, ...], observed: Observed,
+def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Observed,
                 config: Config) -> frozenset[Address | Route | Rule]:
-    """What the agent owns on the links of ambiguous or conflict ENIs.
+    """What the agent owns on the links of ambiguous or conflict ENIs, and of
+    ENIs whose metadata is invalid.
 
     Such an ENI needs an operator; until then whatever the agent configured
     on it earlier keeps carrying traffic. (A detached ENI, by contrast, has
     no link left, and its state goes.)
     """
-    indexes = {link.index for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT)
-               for link in observed.links if link.mac == d.eni.mac}
+    macs = {d.eni.mac for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT)}
+    indexes = {link.index for link in observed.links if link.mac in macs}
+    # An invalid ENI the config ignores is let go of, as any ignored ENI is.
+    invalid = {bad.mac for bad in metadata.invalid if bad.mac not in config.ignore_macs}
+    indexes |= {link.index for link in observed.links if link.mac in invalid
+                and not _ignored_name(link.name, config)}
     if not indexes:
         return frozenset()
     addresses = {a for a in observed.addresses if a.index in indexes}
@@ -105,6 +123,10 @@ def _left_alone(enis: tuple[DesiredEni, ...], observed: Observed,
     tables = {r.table for r in routes} | {table_for(config, i) for i in indexes}
     rules = {r for r in observed.rules if r.table in tables}
     return frozenset(addresses | routes | rules)
+
+
+def _ignored_name(name: str, config: Config) -> bool:
+    return any(fnmatch.fnmatchcase(name, pattern) for pattern in config.ignore_interfaces)
 
 
 def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set[int]) -> DesiredEni:
@@ -125,7 +147,7 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
         # a name matched against ignore_interfaces must be the final one.
         return DesiredEni(eni, Match.PENDING, link=link,
                           reason=f"waiting for udev to finish with {link.name}")
-    if any(fnmatch.fnmatchcase(link.name, pattern) for pattern in config.ignore_interfaces):
+    if _ignored_name(link.name, config):
         return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")
 
     table = table_for(config, link.index)
@@ -142,13 +164,13 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
     addresses = {Address(link.index, ip, eni.cidr.prefixlen) for ip in eni.ips}
     routes = {Route(table, eni.cidr, link.index),
               Route(table, DEFAULT_ROUTE, link.index, eni.gateway)}
-    rules = {Rule(config.rule_priority, ip, table) for ip in eni.ips}
-    if eni.ipv6s:
+    sources = eni.ips + eni.ipv4_prefixes + eni.ipv6s + eni.ipv6_prefixes
+    rules = {Rule(config.rule_priority, src, table) for src in sources}
+    if eni.ipv6_cidr is not None:
         addresses |= {Address(link.index, ip, eni.ipv6_cidr.prefixlen) for ip in eni.ipv6s}
         routes |= {Route(table, eni.ipv6_cidr, link.index),
                    Route(table, LINK_LOCAL6, link.index),
                    Route(table, DEFAULT_ROUTE6, link.index, eni.ipv6_gateway)}
-        rules |= {Rule(config.rule_priority, ip, table) for ip in eni.ipv6s}
     return DesiredEni(eni, Match.MATCHED, link=link, table=table,
                       addresses=frozenset(addresses), routes=frozenset(routes),
                       rules=frozenset(rules))

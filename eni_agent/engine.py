@@ -6,139 +6,114 @@ passed in, so this module never imports pyroute2 itself.
 
 from __future__ import annotations
 
+import fnmatch
 import time
 from typing import TYPE_CHECKING
 
 from eni_agent.config import Config
-from eni_agent.desired import Desired, DesiredEni, Match, desired_state
-from eni_agent.errors import ExitCode
-from eni_agent.model import Metadata
+from eni_agent.desired import Desired, DesiredEni, Match, desired_state, table_for
 from eni_agent.plan import Change, plan
-from eni_agent.state import Address, Link, Observed, Rule
+from eni_agent.report import EniReport, EniState, Report, invalid_enis
+from eni_agent.state import Address, Observed, Rule
 
 if TYPE_CHECKING:
+    from eni_agent.model import Metadata
     from eni_agent.netlink import Netlink, Result
+
+__all__ = ["Report", "preview", "reconcile", "waiting_for_udev"]  # Report: the daemon's import
 
 VERIFY_ROUNDS = 3  # apply, observe, re-plan: at most this many times
 
 
-class EniReport:
-    """What one reconcile found and did for one listed ENI (built up by `_report`)."""
-
-    def __init__(self, mac: str, eni_id: str | None, state: str, reason: str = "",
-                 link: str | None = None, ifindex: int | None = None, table: int | None = None,
-                 addresses: list[str] | None = None):
-        self.mac = mac
-        self.eni_id = eni_id
-        self.state = state  # configured | in-sync | would-change | out-of-sync | failed | ...
-        self.reason = reason
-        self.link = link
-        self.ifindex = ifindex
-        self.table = table
-        self.addresses = addresses or []
-        self.changes: list[str] = []
-        self.errors: list[str] = []
-        self.warnings: list[str] = []
-
-    @property
-    def label(self) -> str:
-        return f"{self.eni_id} {self.mac}" if self.eni_id else self.mac
-
-    def as_dict(self) -> dict:
-        return {name: list(value) if isinstance(value, list) else value
-                for name, value in vars(self).items()}
-
-
-class Report:
-    def __init__(self, command: str, dry_run: bool = False):
-        self.command = command
-        self.dry_run = dry_run
-        self.enis: list[EniReport] = []
-        self.other_changes: list[str] = []  # stale state of ENIs no longer here
-        self.errors: list[str] = []
-        self.converged = True
-        # Changes still owed after verification. Zero with converged=False
-        # means only ENIs needing an operator (conflict, ambiguous) are left:
-        # the agent has done all it can.
-        self.unresolved = 0
-        self.links: tuple[Link, ...] = ()  # as last observed (the daemon compares events to them)
-
-    @property
-    def settled(self) -> bool:
-        return self.unresolved == 0
-
-    def tally(self, alias: dict[str, str] | None = None) -> str:
-        """'2 configured, 1 pending' (states renamed through `alias`)."""
-        counts: dict[str, int] = {}
-        for eni in self.enis:
-            state = (alias or {}).get(eni.state, eni.state)
-            counts[state] = counts.get(state, 0) + 1
-        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or \
-            "no secondary ENIs"
-
-    @property
-    def exit_code(self) -> ExitCode:
-        return ExitCode.OK if self.converged else ExitCode.CHANGE_FAILED
-
-    def as_dict(self) -> dict:
-        return {
-            "command": self.command,
-            "dry_run": self.dry_run,
-            "result": "converged" if self.converged else "not-converged",
-            "exit_code": int(self.exit_code),
-            "enis": [eni.as_dict() for eni in self.enis],
-            "other_changes": self.other_changes,
-            "errors": self.errors,
-        }
-
-
-def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, dry_run: bool = False,
-              command: str = "sync", udev_wait: float = 0.0) -> Report:
+def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, command: str = "sync",
+              udev_wait: float = 0.0) -> Report:
     """Make the kernel match the metadata; `metadata=None` removes all owned state.
 
     `udev_wait`: for up to this long, wait for udev to finish with new NICs
     before planning (a one-shot run at boot races udev's coldplug).
     """
-    observed = nl.observe()
-    desired = desired_state(metadata, observed, config)
-    deadline = time.monotonic() + udev_wait
-    while waiting_for_udev(desired) and time.monotonic() < deadline:
-        time.sleep(0.05)
-        observed = nl.observe()
-        desired = desired_state(metadata, observed, config)
+    observed, desired = _settled(nl, metadata, config, udev_wait)
     changes = plan(desired, observed)
-    if dry_run:
-        report = _report(command, desired, observed, results=[], remaining=changes, applied=False,
-                         unapplied_state="would-change")
-        report.dry_run = True
-        return report
     results: list[Result] = []
     for _ in range(VERIFY_ROUNDS):
         if not changes:
             break
         results.extend(nl.apply(changes))
         observed = nl.observe()
-        desired = desired_state(metadata, observed, config)
+        desired = _desired(metadata, observed, config)
         changes = plan(desired, observed)
-    return _report(command, desired, observed, results, remaining=changes)
+    return _report(command, metadata, config, desired, observed, results, remaining=changes)
+
+
+def preview(nl: Netlink, metadata: Metadata | None, config: Config, *, command: str = "status",
+            udev_wait: float = 0.0) -> Report:
+    """Observe and plan, change nothing: `status`, and `--dry-run` of `sync`
+    and `cleanup` (any other `command`).
+
+    Both list the plan per ENI. `status` asks "is the kernel in sync now?"
+    (pending changes make it not), and warns about other tools working the
+    ENIs; a dry run asks "would `command` converge?" (only ENIs needing an
+    operator make it not).
+    """
+    observed, desired = _settled(nl, metadata, config, udev_wait)
+    changes = plan(desired, observed)
+    is_status = command == "status"
+    report = _report(command, metadata, config, desired, observed, results=[], remaining=changes,
+                     applied=False,
+                     unapplied_state=EniState.OUT_OF_SYNC if is_status else EniState.WOULD_CHANGE)
+    if not is_status:
+        report.dry_run = True
+        return report
+    report.converged = report.converged and not any(e.changes for e in report.enis) \
+        and not report.other_changes
+    reports = {e.mac: e for e in report.enis}
+    for d in desired.enis:
+        reports[d.eni.mac].warnings.extend(_coexistence_warnings(d, observed))
+    return report
+
+
+def _settled(nl: Netlink, metadata: Metadata | None, config: Config,
+             udev_wait: float) -> tuple[Observed, Desired]:
+    """Observe, waiting up to `udev_wait` seconds for udev to name new NICs."""
+    observed = nl.observe()
+    desired = _desired(metadata, observed, config)
+    deadline = time.monotonic() + udev_wait
+    while waiting_for_udev(desired) and time.monotonic() < deadline:
+        time.sleep(0.05)
+        observed = nl.observe()
+        desired = _desired(metadata, observed, config)
+    return observed, desired
+
+
+def _desired(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
+    """`desired_state`, with what the agent owns on the NICs of invalid ENIs
+    left as it is: neither configured nor torn down."""
+    desired = desired_state(metadata, observed, config)
+    macs = {e.mac for e in invalid_enis(metadata) if not _ignored(e.mac, observed, config)}
+    indexes = {link.index for link in observed.links if link.mac in macs}
+    if not indexes:
+        return desired
+    routes = {r for r in observed.routes if r.oif in indexes}
+    tables = {r.table for r in routes} | {table_for(config, i) for i in indexes}
+    kept = {a for a in observed.addresses if a.index in indexes} | routes | \
+        {r for r in observed.rules if r.table in tables}
+    return desired._replace(frozen=desired.frozen | kept)
+
+
+def _ignored(mac: str, observed: Observed, config: Config) -> str:
+    """Why the config leaves the NIC with this MAC alone, or ""."""
+    if mac in config.ignore_macs:
+        return "MAC listed in ignore_macs"
+    for link in observed.links:
+        if link.mac == mac and any(fnmatch.fnmatchcase(link.name, pattern)
+                                   for pattern in config.ignore_interfaces):
+            return "name matches ignore_interfaces"
+    return ""
 
 
 def waiting_for_udev(desired: Desired) -> bool:
     """Some listed NIC exists but udev has not finished with it yet."""
     return any(d.match is Match.PENDING and d.link is not None for d in desired.enis)
-
-
-def status(nl: Netlink, metadata: Metadata, config: Config) -> Report:
-    """Desired vs observed, changing nothing."""
-    observed = nl.observe()
-    desired = desired_state(metadata, observed, config)
-    report = _report("status", desired, observed, results=[], remaining=plan(desired, observed),
-                     applied=False)
-    report.converged = report.converged and not any(e.changes for e in report.enis) \
-        and not report.other_changes
-    for eni_report, d in zip(report.enis, desired.enis, strict=True):
-        eni_report.warnings.extend(_coexistence_warnings(d, observed))
-    return report
 
 
 def _coexistence_warnings(d: DesiredEni, observed: Observed) -> list[str]:
@@ -158,9 +133,9 @@ def _coexistence_warnings(d: DesiredEni, observed: Observed) -> list[str]:
     return warnings
 
 
-def _report(command: str, desired: Desired, observed: Observed, results: list[Result],
-            remaining: list[Change], applied: bool = True,
-            unapplied_state: str = "out-of-sync") -> Report:
+def _report(command: str, metadata: Metadata | None, config: Config, desired: Desired,
+            observed: Observed, results: list[Result], remaining: list[Change],
+            applied: bool = True, unapplied_state: EniState = EniState.OUT_OF_SYNC) -> Report:
     """Per-ENI outcome. `applied=False` (dry-run, status): `remaining` is the
     plan still to do; otherwise it is what verification found not done."""
     names = observed.link_names()
@@ -180,9 +155,10 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
     entries: dict[str, EniReport] = {}
     for d in desired.enis:
         entry = EniReport(
-            mac=d.eni.mac, eni_id=d.eni.eni_id, state=str(d.match), reason=d.reason,
-            link=d.link.name if d.link else None, ifindex=d.link.index if d.link else None,
-            table=d.table, addresses=[f"{ip}/{d.eni.cidr.prefixlen}" for ip in d.eni.ips] + [
+            mac=d.eni.mac, eni_id=d.eni.eni_id, state=_STATE_OF_MATCH.get(d.match, unapplied_state),
+            reason=d.reason, link=d.link.name if d.link else None,
+            ifindex=d.link.index if d.link else None, table=d.table,
+            addresses=[f"{ip}/{d.eni.cidr.prefixlen}" for ip in d.eni.ips] + [
                 f"{ip}/{d.eni.ipv6_cidr.prefixlen}" for ip in d.eni.ipv6s],
         )
         if d.match in (Match.AMBIGUOUS, Match.CONFLICT):
@@ -190,6 +166,9 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
             report.converged = False
         entries[d.eni.mac] = entry
         report.enis.append(entry)
+    invalid = _invalid_reports(metadata, observed, config)
+    if invalid:
+        report.enis = sorted([*report.enis, *invalid], key=lambda e: e.mac)
 
     for result in results:
         if result.outcome in ("done", "failed"):
@@ -219,11 +198,35 @@ def _report(command: str, desired: Desired, observed: Observed, results: list[Re
             continue
         entry = entries[d.eni.mac]
         if entry.errors:
-            entry.state = "failed"
+            entry.state = EniState.FAILED
         elif not entry.changes:
-            entry.state = "in-sync"
+            entry.state = EniState.IN_SYNC
         elif applied:
-            entry.state = "configured"
+            entry.state = EniState.CONFIGURED
         else:
             entry.state = unapplied_state
     return report
+
+
+# A matched ENI's state depends on what was done (see the end of `_report`).
+_STATE_OF_MATCH = {Match.PENDING: EniState.PENDING, Match.IGNORED: EniState.IGNORED,
+                   Match.AMBIGUOUS: EniState.AMBIGUOUS, Match.CONFLICT: EniState.CONFLICT}
+
+
+def _invalid_reports(metadata: Metadata | None, observed: Observed,
+                     config: Config) -> list[EniReport]:
+    """The invalid ENIs: each left as it is, with the reason as its error
+    (unless the config leaves its NIC alone anyway: then it is ignored)."""
+    reports = []
+    for eni in invalid_enis(metadata):
+        links = [link for link in observed.links if link.mac == eni.mac]
+        link = links[0] if len(links) == 1 else None
+        ignored = _ignored(eni.mac, observed, config)
+        entry = EniReport(mac=eni.mac, eni_id=eni.eni_id,
+                          state=EniState.IGNORED if ignored else EniState.INVALID,
+                          reason=ignored, link=link.name if link else None,
+                          ifindex=link.index if link else None)
+        if not ignored:
+            entry.errors.append(eni.message)
+        reports.append(entry)
+    return reports

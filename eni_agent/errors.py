@@ -1,12 +1,14 @@
 """Errors grouped by who must act, each with its own exit code.
 
-The CLI maps an `AgentError` to its `exit_code` and prints its message as one
-line on stderr; nothing else ever turns into an exit status.
+The CLI (`eni_agent.main.exit_status`) maps an `AgentError` to its `exit_code`
+and prints its message as one line on stderr; nothing else ever turns into an
+exit status.
 """
 
 from __future__ import annotations
 
 import enum
+import sys
 
 
 class ExitCode(enum.IntEnum):
@@ -23,6 +25,23 @@ class ExitCode(enum.IntEnum):
 def one_line(text: object, limit: int = 300) -> str:
     """Any text as one line (every expected failure is one line on stderr)."""
     return " ".join(str(text).split())[:limit]
+
+
+def printable(text: object) -> str:
+    """`text` with control and other unprintable characters escaped
+    (`eth\\x1b[2J`), for people's terminals and logs: an interface name or an
+    ENI id can hold them, and must not drive the terminal reading it."""
+    text = str(text)
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+
+
+def print_error(message: str) -> None:
+    """The one format of every error on stderr: `eni-agent: <one line>`
+    (a line break in `message` is escaped like any control character)."""
+    sys.stderr.write(f"eni-agent: {printable(message)}\n")
+    sys.stderr.flush()
 
 
 class AgentError(Exception):
@@ -56,8 +75,3 @@ class Locked(AgentError):
 
     exit_code = ExitCode.LOCKED
 
-
-class NetlinkFailure(AgentError):
-    """The kernel refused a request in a way the agent cannot work around."""
-
-    exit_code = ExitCode.CHANGE_FAILED

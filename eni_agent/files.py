@@ -2,21 +2,30 @@
 
 Like sshd's StrictModes for `authorized_keys`: a config or metadata file that a
 user other than root (or the agent's own user) could change is refused. That
-covers the file itself and every directory above it, both along the path as
-given (a symlink's own directory) and along the resolved path: a user who can
-write any of them can swap the file. A world-writable directory with the
-sticky bit (/tmp) protects files its user does not own, so it is accepted.
+covers the file itself, every symlink met on the way to it (its own owner: in
+a sticky directory such as /tmp the owner of a link can replace it), and
+every directory the path runs through, both as given and as resolved: a user
+who can write any of them can swap the file. A world-writable directory with
+the sticky bit (/tmp) protects files its user does not own, so it is accepted.
+
+Only a regular file is read: a FIFO would block the reader forever, and a
+device can do anything on open, so neither is opened for reading.
 """
 
 from __future__ import annotations
 
+import errno
 import os
 import stat
 from pathlib import Path
 
-from eni_agent.errors import PermissionDenied
+from eni_agent.errors import InvalidInput, PermissionDenied
 
 MAX_FILE_BYTES = 1 << 20
+MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
+
+_KINDS = ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"),
+          (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"))
 
 
 def check_not_loose(path: Path, what: str, st: os.stat_result | None = None) -> None:
@@ -31,9 +40,16 @@ def check_not_loose(path: Path, what: str, st: os.stat_result | None = None) -> 
             f"refusing {what} {path}: writable by group or others "
             f"(mode {stat.S_IMODE(st.st_mode):04o}; chmod go-w)"
         )
+    links, resolved = _resolve(os.path.abspath(path))
+    for link, lst in links:
+        if lst.st_uid not in trusted:
+            raise PermissionDenied(f"refusing {what} {path}: symlink {link} is owned by uid "
+                                   f"{lst.st_uid}, not root")
     given = Path(os.path.abspath(path)).parent
-    resolved = Path(os.path.realpath(path)).parent
-    for directory in dict.fromkeys([given, *given.parents, resolved, *resolved.parents]):
+    directories = [given, *given.parents, *(Path(resolved).parent, *Path(resolved).parents)]
+    for link, _ in links:  # the directory holding each link, and those above it
+        directories += [Path(link).parent, *Path(link).parents]
+    for directory in dict.fromkeys(directories):
         dst = os.stat(directory)
         loose = dst.st_mode & (stat.S_IWGRP | stat.S_IWOTH) and not dst.st_mode & stat.S_ISVTX
         if dst.st_uid not in trusted or loose:
@@ -42,13 +58,57 @@ def check_not_loose(path: Path, what: str, st: os.stat_result | None = None) -> 
             )
 
 
+def _resolve(path: str) -> tuple[list[tuple[str, os.stat_result]], str]:
+    """([(symlink, its lstat)] met while resolving the absolute `path`, the
+    resolved path), following links as the kernel does."""
+    links: list[tuple[str, os.stat_result]] = []
+
+    def walk(path: str, resolved: str) -> str:
+        for part in path.split("/"):
+            if part in ("", "."):
+                continue
+            if part == "..":
+                resolved = os.path.dirname(resolved)
+                continue
+            candidate = os.path.join(resolved, part)
+            lst = os.lstat(candidate)
+            if not stat.S_ISLNK(lst.st_mode):
+                resolved = candidate
+                continue
+            if len(links) >= MAX_SYMLINKS:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+            links.append((candidate, lst))
+            target = os.readlink(candidate)
+            resolved = walk(target, "/" if target.startswith("/") else resolved)
+        return resolved
+
+    return links, walk(path, "/")
+
+
 def read_trusted(path: Path, what: str) -> bytes:
-    """Read a small file after checking its permissions.
+    """Read a small regular file after checking its permissions.
 
     Raises OSError for a missing or unreadable file (the caller decides what
-    that means) and `PermissionDenied` for a loose one.
+    that means), `InvalidInput` for something that is not a regular file and
+    `PermissionDenied` for a loose one or one this user may not read.
     """
-    with open(path, "rb") as f:
-        check_not_loose(path, what, os.fstat(f.fileno()))
-        data = f.read(MAX_FILE_BYTES + 1)
-    return data
+    try:
+        if not stat.S_ISREG(os.stat(path).st_mode):  # never open a FIFO or a device
+            _refuse_kind(path, what, os.stat(path))
+        # O_NONBLOCK: should it become a FIFO after that stat, open() still
+        # returns at once; fstat below then refuses it.
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_NOCTTY | os.O_CLOEXEC)
+    except PermissionError as e:
+        raise PermissionDenied(f"{what} {path}: cannot read: {e.strerror} "
+                               "(not root?)") from None
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            _refuse_kind(path, what, st)
+        check_not_loose(path, what, st)
+        return f.read(MAX_FILE_BYTES + 1)
+
+
+def _refuse_kind(path: Path, what: str, st: os.stat_result) -> None:
+    kind = next((name for test, name in _KINDS if test(st.st_mode)), "not a file")
+    raise InvalidInput(f"{what} {path}: cannot read: is {kind}, not a regular file")

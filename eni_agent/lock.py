@@ -10,17 +10,23 @@ import os
 import time
 from collections.abc import Iterator
 
-from eni_agent.errors import Locked
+from eni_agent.errors import Locked, PermissionDenied
 
 DEFAULT_LOCK_PATH = "/run/eni-agent/apply.lock"
 
 
 @contextlib.contextmanager
 def apply_lock(path: str | None = None, timeout: float = 10.0) -> Iterator[None]:
-    """Hold the lock, waiting up to `timeout` seconds, else raise `Locked`."""
+    """Hold the lock, waiting up to `timeout` seconds, else raise `Locked`
+    (`PermissionDenied` if this user may not take it: changing the kernel's
+    routing needs root anyway)."""
     path = path or os.environ.get("ENI_AGENT_LOCK", DEFAULT_LOCK_PATH)
-    os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    except PermissionError as e:
+        raise PermissionDenied(f"cannot take the lock {path}: {e.strerror}; changing the "
+                               "routing needs root") from None
     try:
         deadline = time.monotonic() + timeout
         while True:

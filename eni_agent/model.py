@@ -5,31 +5,45 @@ The document is the JSON form of the ECS metadata tree (`mac` at the top,
 and the live service. Nothing here touches the host: constructing a `Metadata`
 never looks at a kernel link.
 
-Every semantic error becomes an `InvalidInput` whose message is one line naming
-the ENI and the field, so the caller can refuse the document before applying
-anything.
+The schema is pydantic: `EniFields` declares one ENI's entry (each field's
+type and form, the service's text forms of lists included, and the rules
+between its fields), `MetadataDocument` the document around it (the primary
+MAC, the MAC table, the rules between ENIs). `describe` turns a pydantic error
+into the one line users see, naming the ENI and the field; `Eni` and
+`Metadata` are the normalised values the rest of the agent works with
+(hashable, compared with ==).
+
+Three outcomes: a `Metadata`; a `Metadata` with some ENIs set aside in
+`invalid` (an ENI whose own fields are wrong, each with its one-line
+message: left as it is, while the others are configured); or `InvalidInput`
+for what is wrong with the document as a whole or between ENIs.
 """
 
 from __future__ import annotations
 
-import ipaddress
 import json
 import re
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import NamedTuple
+from typing import Annotated, Any, Dict, NamedTuple, Optional, Tuple
+
+from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
+                      ValidationError, ValidationInfo, model_validator)
+from pydantic_core import PydanticCustomError
 
 from eni_agent.errors import InvalidInput, one_line
 
 MAX_DOCUMENT_BYTES = 1 << 20
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
 _MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
+_ENI_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 
+
+# -- the values -------------------------------------------------------------------------
 
 class Eni(NamedTuple):
     """One attached ENI, normalised: lower-case MAC, primary IP first.
 
-    Built only by `_Validator`, which checks every value with messages naming
-    the ENI and the field.
+    Built only from a validated `EniFields`.
     """
 
     mac: str
@@ -42,6 +56,10 @@ class Eni(NamedTuple):
     ipv6s: tuple[IPv6Address, ...] = ()
     ipv6_cidr: IPv6Network | None = None
     ipv6_gateway: IPv6Address | None = None
+    # Prefixes delegated to the ENI (ipv4-prefixes, ipv6-prefixes), inside its
+    # vswitch CIDR of their family; an IPv6 prefix needs the IPv6 CIDR and gateway.
+    ipv4_prefixes: tuple[IPv4Network, ...] = ()
+    ipv6_prefixes: tuple[IPv6Network, ...] = ()
 
     @property
     def name(self) -> str:
@@ -49,17 +67,38 @@ class Eni(NamedTuple):
         return f"{self.eni_id} ({self.mac})" if self.eni_id else self.mac
 
 
+class InvalidEni(NamedTuple):
+    """A listed ENI whose own fields are invalid: left exactly as it is."""
+
+    mac: str
+    eni_id: str | None
+    message: str  # one line, as `InvalidInput` would say it
+
+
 class Metadata(NamedTuple):
     primary_mac: str
-    enis: tuple[Eni, ...]  # every listed ENI, the primary too, sorted by MAC
+    # Every listed, valid ENI, sorted by MAC; the primary too when its entry
+    # is complete (only its MAC is needed: a thin or invalid entry is left out).
+    enis: tuple[Eni, ...]
+    invalid: tuple[InvalidEni, ...] = ()  # secondary ENIs refused on their own, by MAC
 
     @property
     def secondary_enis(self) -> tuple[Eni, ...]:
         return tuple(eni for eni in self.enis if eni.mac != self.primary_mac)
 
+    @property
+    def listed_macs(self) -> frozenset[str]:
+        """Every MAC the metadata knows: the primary's, and each ENI's, valid or not
+        (a NIC with another MAC is one the metadata does not describe yet)."""
+        return frozenset({self.primary_mac, *(eni.mac for eni in self.enis),
+                          *(bad.mac for bad in self.invalid)})
+
+
+# -- entry points -----------------------------------------------------------------------
 
 def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
-    """Parse and validate a metadata document, or raise `InvalidInput`."""
+    """Parse and validate a metadata document (ENIs whose own fields are invalid
+    set aside in `.invalid`), or raise `InvalidInput`."""
     if len(data) > MAX_DOCUMENT_BYTES or (
             isinstance(data, str) and len(data.encode("utf-8", "surrogatepass")) > MAX_DOCUMENT_BYTES):
         raise InvalidInput(f"invalid metadata {source}: document larger than {MAX_DOCUMENT_BYTES} bytes")
@@ -81,7 +120,83 @@ def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
 
 def metadata_from_tree(doc: object, source: str = "metadata") -> Metadata:
     """Validate an already-decoded metadata tree (a file's JSON, or the service's)."""
-    return _Validator(source).document(doc)
+    try:
+        document = MetadataDocument.model_validate(doc, context={"source": source})
+    except ValidationError as e:
+        raise InvalidInput(f"invalid metadata {source}: {describe(e).text}") from None
+    return document.metadata()
+
+
+def normalize_mac(value: object) -> str | None:
+    """Lower-case a colon-separated MAC; None if it is not one."""
+    if not isinstance(value, str):
+        return None
+    mac = value.strip().lower()
+    return mac if _MAC_RE.match(mac) else None
+
+
+# -- pydantic errors as one line ----------------------------------------------------------
+
+def invalid(reason: str, where: str | None = None) -> PydanticCustomError:
+    """The error a validator raises: `reason` is the text users see; `where`
+    (a field, or a place in the document) when it is not the validated value."""
+    context = {"reason": reason} if where is None else {"reason": reason, "where": where}
+    return PydanticCustomError("eni_agent", "{reason}", context)
+
+
+class Problem(NamedTuple):
+    loc: tuple  # pydantic's location of the first error
+    where: str  # the location as users read it ("private-ipv4s[1]"), "" for the value itself
+    reason: str
+
+    @property
+    def text(self) -> str:
+        return f"{self.where}: {self.reason}" if self.where else self.reason
+
+
+def describe(error: ValidationError) -> Problem:
+    """The first error of a pydantic validation, worded for users, on one line.
+
+    The one place that words pydantic's errors: the metadata's and the
+    config's refusals all come through here.
+    """
+    first = error.errors(include_url=False)[0]
+    loc, kind, context = tuple(first["loc"]), first["type"], first.get("ctx") or {}
+    where = context.get("where")
+    if where is None:
+        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" if i else str(part)
+                        for i, part in enumerate(loc))
+        if not where.isprintable() or any(c.isspace() for c in where):
+            where = json.dumps(where)  # a key with a newline must not split the message
+    if kind == "eni_agent":
+        reason = context["reason"]
+    elif kind == "missing":
+        reason = _MISSING.get(loc, "missing")
+    elif kind == "extra_forbidden":
+        reason = "unknown setting"
+    elif kind in ("model_type", "dict_type"):
+        reason = f"must be {'a JSON' if not loc else 'an'} object, got {_json_type(first['input'])}"
+        where = where or "document"
+    else:
+        reason = first["msg"].removeprefix("Value error, ")
+    return Problem(loc, where, one_line(reason))
+
+
+_MISSING = {("mac",): "missing (the primary NIC's MAC is required)"}
+
+
+def _show(value: object) -> str:
+    """A value quoted for a one-line message, cut short if long."""
+    try:
+        text = json.dumps(value, ensure_ascii=True)
+    except (TypeError, ValueError, RecursionError):
+        text = repr(type(value).__name__)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _json_type(value: object) -> str:
+    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
+            type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
 
 
 class _DuplicateKey(Exception):
@@ -97,238 +212,363 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
     return result
 
 
-def _show(value: object) -> str:
-    """A value quoted for a one-line message, cut short if long."""
-    try:
-        text = json.dumps(value, ensure_ascii=True)
-    except (TypeError, ValueError, RecursionError):
-        text = repr(type(value).__name__)
-    return text if len(text) <= 60 else text[:57] + "..."
+# -- field types: each parses the service's form of one value -------------------------------
 
-
-def normalize_mac(value: object) -> str | None:
-    """Lower-case a colon-separated MAC; None if it is not one."""
+def _ipv4(value: object) -> IPv4Address:
     if not isinstance(value, str):
+        raise invalid(f"must be an IPv4 address string, got {_json_type(value)}")
+    try:
+        return IPv4Address(value)
+    except ValueError:
+        raise invalid(f"not an IPv4 address: {_show(value)}") from None
+
+
+def _ipv6(value: object) -> IPv6Address:
+    if not isinstance(value, str):
+        raise invalid(f"must be an IPv6 address string, got {_json_type(value)}")
+    if "%" in value:  # a zone would make the address compare unequal to the kernel's
+        raise invalid(f"an address with a zone (%) is not allowed: {_show(value)}")
+    try:
+        ip = IPv6Address(value)
+    except ValueError:
+        raise invalid(f"not an IPv6 address: {_show(value)}") from None
+    if ip.is_multicast or ip.is_loopback or ip.is_unspecified or ip.ipv4_mapped:
+        raise invalid(f"{ip} is not a unicast address")
+    return ip
+
+
+def _vswitch_problem(cidr: IPv4Network) -> str | None:
+    if cidr.prefixlen > 30 or cidr.prefixlen < 8:
+        return f"{cidr} has an unusable prefix length"
+    if (cidr.is_loopback or cidr.is_link_local or cidr.is_multicast or cidr.is_reserved
+            or cidr.subnet_of(_THIS_NETWORK)):
+        return f"{cidr} is not a unicast network"
+    return None
+
+
+def _vswitch_cidr(value: object) -> IPv4Network:
+    if not isinstance(value, str):
+        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
+    try:
+        cidr = IPv4Network(value, strict=True)
+    except ValueError as e:
+        raise invalid(f"not an IPv4 CIDR: {_show(value)} ({one_line(e)})") from None
+    problem = _vswitch_problem(cidr)
+    if problem:
+        raise invalid(problem)
+    return cidr
+
+
+def _vswitch_cidr6(value: object) -> IPv6Network:
+    if not isinstance(value, str):
+        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
+    try:
+        if "%" in value:
+            raise ValueError("a zone (%) is not allowed")
+        cidr = IPv6Network(value, strict=True)
+    except ValueError as e:
+        raise invalid(f"not an IPv6 CIDR: {_show(value)} ({one_line(e)})") from None
+    if not 16 <= cidr.prefixlen <= 124:
+        raise invalid(f"{cidr} has an unusable prefix length")
+    if cidr.is_multicast or cidr.is_loopback or cidr.is_link_local or cidr.is_unspecified:
+        raise invalid(f"{cidr} is not a unicast network")
+    return cidr
+
+
+def _array(value: object) -> object:
+    """A list as it is; absent (null) as empty; and the service's text forms
+    of a list, as `meta-data/all` keeps them: `private-ipv4s` is JSON text
+    (`["10.0.1.10"]`), `ipv6s` looks like `[a,b]` but is not JSON."""
+    if value is None:
+        return ()
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                items = json.loads(text)
+            except (ValueError, RecursionError):
+                items = [item.strip() for item in text[1:-1].split(",")]
+                items = [] if items == [""] else items
+            if isinstance(items, list):
+                return items
+        raise invalid(f"must be an array, got a string that is not one: {_show(value)}")
+    if not isinstance(value, list):
+        raise invalid(f"must be an array, got {_json_type(value)}")
+    return value
+
+
+def _blank_is_none(parse):
+    """An optional value: null or "" mean "not given"."""
+    def optional(value: object) -> object:
+        return None if value is None or value == "" else parse(value)
+    return optional
+
+
+def _null_is_none(parse):
+    def optional(value: object) -> object:
+        return None if value is None else parse(value)
+    return optional
+
+
+def _prefix4(value: object) -> IPv4Network:
+    if not isinstance(value, str):
+        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
+    try:
+        return IPv4Network(value, strict=True)
+    except ValueError as e:
+        raise invalid(f"not an IPv4 CIDR: {_show(value)} ({one_line(e)})") from None
+
+
+def _prefix6(value: object) -> IPv6Network:
+    if not isinstance(value, str):
+        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
+    try:
+        if "%" in value:
+            raise ValueError("a zone (%) is not allowed")
+        return IPv6Network(value, strict=True)
+    except ValueError as e:
+        raise invalid(f"not an IPv6 CIDR: {_show(value)} ({one_line(e)})") from None
+
+
+def _eni_id(value: object) -> str | None:
+    if value is None:
         return None
-    mac = value.strip().lower()
-    return mac if _MAC_RE.match(mac) else None
+    if not isinstance(value, str) or not _ENI_ID_RE.fullmatch(value):
+        raise invalid(f"not a valid id: {_show(value)}")
+    return value
 
 
-def _json_type(value: object) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
+OptionalIPv4 = Annotated[Optional[IPv4Address], BeforeValidator(_blank_is_none(_ipv4))]
+IPv4List = Annotated[Tuple[Annotated[IPv4Address, BeforeValidator(_ipv4)], ...],
+                     BeforeValidator(_array)]
+IPv6List = Annotated[Tuple[Annotated[IPv6Address, BeforeValidator(_ipv6)], ...],
+                     BeforeValidator(_array)]
+IPv4Prefixes = Annotated[Tuple[Annotated[IPv4Network, BeforeValidator(_prefix4)], ...],
+                         BeforeValidator(_array)]
+IPv6Prefixes = Annotated[Tuple[Annotated[IPv6Network, BeforeValidator(_prefix6)], ...],
+                         BeforeValidator(_array)]
 
 
-class _Validator:
-    """Walks the decoded tree; each failure names where it is, in one line."""
+# -- the schema ---------------------------------------------------------------------------
 
-    def __init__(self, source: str):
-        self.source = source
+class EniFields(BaseModel):
+    """One ENI's entry under `network.interfaces.macs`, named as the service
+    names its fields. Unknown fields are ignored."""
 
-    def fail(self, where: str, problem: str) -> InvalidInput:
-        return InvalidInput(f"invalid metadata {self.source}: {where}: {problem}")
+    model_config = ConfigDict(extra="ignore", frozen=True)
 
-    def document(self, doc: object) -> Metadata:
-        if not isinstance(doc, dict):
-            raise self.fail("document", f"must be a JSON object, got {_json_type(doc)}")
-        if "mac" not in doc:
-            raise self.fail("mac", "missing (the primary NIC's MAC is required)")
-        primary_mac = normalize_mac(doc["mac"])
-        if primary_mac is None:
-            raise self.fail("mac", f"not a MAC address: {_show(doc['mac'])}")
-        macs = self.macs_table(doc)
-        enis: dict[str, Eni] = {}
-        for raw_mac, fields in macs.items():
-            mac = normalize_mac(raw_mac)
-            if mac is None:
-                raise self.fail(f"ENI {_show(raw_mac)}", "key is not a MAC address")
-            if mac in enis:
-                raise self.fail(f"ENI {mac}", "listed twice (MACs match case-insensitively)")
-            if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
-                raise self.fail(f"ENI {mac}", "not a unicast MAC address")
-            enis[mac] = self.eni(mac, fields)
-        self.check_unique_ips(enis.values())
-        return Metadata(primary_mac=primary_mac,
-                                        enis=tuple(enis[m] for m in sorted(enis)))
+    network_interface_id: Annotated[Optional[str], BeforeValidator(_eni_id)] = Field(
+        None, alias="network-interface-id")
+    primary_ip_address: OptionalIPv4 = Field(None, alias="primary-ip-address")
+    private_ipv4s: IPv4List = Field((), alias="private-ipv4s")
+    netmask: OptionalIPv4 = None
+    vswitch_cidr_block: Annotated[Optional[IPv4Network], BeforeValidator(
+        _null_is_none(_vswitch_cidr))] = Field(None, alias="vswitch-cidr-block")
+    gateway: OptionalIPv4 = None
+    ipv6s: IPv6List = ()
+    vswitch_ipv6_cidr_block: Annotated[Optional[IPv6Network], BeforeValidator(
+        _blank_is_none(_vswitch_cidr6))] = Field(None, alias="vswitch-ipv6-cidr-block")
+    ipv6_gateway: Annotated[Optional[IPv6Address], BeforeValidator(_blank_is_none(_ipv6))] = \
+        Field(None, alias="ipv6-gateway")
+    ipv4_prefixes: IPv4Prefixes = Field((), alias="ipv4-prefixes")
+    ipv6_prefixes: IPv6Prefixes = Field((), alias="ipv6-prefixes")
 
-    def macs_table(self, doc: dict) -> dict:
-        node: object = doc
-        path = []
-        for key in ("network", "interfaces", "macs"):
-            path.append(key)
-            if not isinstance(node, dict) or key not in node:
-                raise self.fail(".".join(path), "missing")
-            node = node[key]
-        if not isinstance(node, dict):
-            raise self.fail("network.interfaces.macs", f"must be an object, got {_json_type(node)}")
-        return node
+    _eni: Optional[Eni] = PrivateAttr(None)
 
-    def eni(self, mac: str, fields: object) -> Eni:
-        where = f"ENI {mac}"
-        if not isinstance(fields, dict):
-            raise self.fail(where, f"must be an object, got {_json_type(fields)}")
-        eni_id = fields.get("network-interface-id")
-        if eni_id is not None:
-            if not isinstance(eni_id, str) or not re.fullmatch(r"[\x21-\x7e]{1,128}", eni_id):
-                raise self.fail(f"{where}: network-interface-id", f"not a valid id: {_show(eni_id)}")
-            where = f"ENI {mac} ({eni_id})"
-
-        primary = self.optional_ip(fields, "primary-ip-address", where)
-        private = self.ip_list(fields, "private-ipv4s", where)
-        cidr = self.cidr(fields, where, primary or (private[0] if private else None))
-        gateway = self.optional_ip(fields, "gateway", where)
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> EniFields:
+        """The rules between an ENI's fields; `_eni` is the normalised ENI."""
+        primary, private = self.primary_ip_address, self.private_ipv4s
+        ips = tuple(dict.fromkeys(((primary,) if primary else ()) + private))
+        cidr = self.vswitch_cidr_block
+        if cidr is None:
+            if self.netmask is None or not ips:
+                raise invalid("missing", "vswitch-cidr-block")
+            try:
+                cidr = IPv4Network(f"{ips[0]}/{self.netmask}", strict=False)
+            except ValueError:
+                raise invalid(f"not a netmask: {self.netmask}", "netmask") from None
+            problem = _vswitch_problem(cidr)
+            if problem:
+                raise invalid(problem, "vswitch-cidr-block")
+        elif self.netmask is not None and self.netmask != cidr.netmask:
+            raise invalid(f"{self.netmask} does not match vswitch-cidr-block {cidr}", "netmask")
+        gateway = self.gateway
         if gateway is None:
-            raise self.fail(f"{where}: gateway", "missing")
-
-        ips = list(dict.fromkeys(([primary] if primary else []) + private))
+            raise invalid("missing", "gateway")
         if not ips:
-            raise self.fail(where, "no IP address (neither primary-ip-address nor private-ipv4s)")
-        for field, ip in [("primary-ip-address", primary)] + [("private-ipv4s", ip) for ip in private]:
-            if ip is not None:
-                self.check_host_in(cidr, ip, f"{where}: {field}")
-        self.check_host_in(cidr, gateway, f"{where}: gateway")
+            raise invalid("no IP address (neither primary-ip-address nor private-ipv4s)")
+        located = ([("primary-ip-address", primary)] if primary else []) + [
+            (f"private-ipv4s[{i}]", ip) for i, ip in enumerate(private)] + [("gateway", gateway)]
+        for where, ip in located:
+            if ip not in cidr:
+                raise invalid(f"{ip} is outside vswitch-cidr-block {cidr}", where)
+            if ip in (cidr.network_address, cidr.broadcast_address):
+                raise invalid(f"{ip} is not a host address of {cidr}", where)
         if gateway in ips:
-            raise self.fail(f"{where}: gateway", f"{gateway} is also an address of the ENI")
-        ipv6s, ipv6_cidr, ipv6_gateway = self.ipv6(fields, where)
-        return Eni(mac=mac, eni_id=eni_id, primary_ip=ips[0], ips=tuple(ips),
-                                   cidr=cidr, gateway=gateway, ipv6s=ipv6s, ipv6_cidr=ipv6_cidr,
-                                   ipv6_gateway=ipv6_gateway)
+            raise invalid(f"{gateway} is also an address of the ENI", "gateway")
+        for i, prefix in enumerate(self.ipv4_prefixes):
+            if not prefix.subnet_of(cidr):
+                raise invalid(f"{prefix} is outside vswitch-cidr-block {cidr}",
+                              f"ipv4-prefixes[{i}]")
+        ipv6s, ipv6_cidr, ipv6_gateway = self._ipv6_or_none()
+        for i, prefix in enumerate(self.ipv6_prefixes):
+            if not prefix.subnet_of(ipv6_cidr):
+                raise invalid(f"{prefix} is outside vswitch-ipv6-cidr-block {ipv6_cidr}",
+                              f"ipv6-prefixes[{i}]")
+        self._eni = Eni(mac=(info.context or {}).get("mac", ""), eni_id=self.network_interface_id,
+                        primary_ip=ips[0], ips=ips, cidr=cidr, gateway=gateway, ipv6s=ipv6s,
+                        ipv6_cidr=ipv6_cidr, ipv6_gateway=ipv6_gateway,
+                        ipv4_prefixes=tuple(dict.fromkeys(self.ipv4_prefixes)),
+                        ipv6_prefixes=tuple(dict.fromkeys(self.ipv6_prefixes)))
+        return self
 
-    def ipv6(self, fields: dict, where: str):
+    def _ipv6_or_none(self) -> tuple[tuple[IPv6Address, ...], IPv6Network | None,
+                                     IPv6Address | None]:
         """(ipv6s, vswitch IPv6 CIDR, IPv6 gateway): all three, or none.
 
         An ENI in an IPv6-enabled vswitch but with no IPv6 address assigned is
-        served with the CIDR and gateway and no `ipv6s`: that ENI is IPv4-only.
-        Addresses without a CIDR or gateway, or just one of the CIDR and the
-        gateway, cannot be configured: the document is refused.
+        served with the CIDR and gateway and no `ipv6s`: that ENI is IPv4-only
+        (unless IPv6 prefixes are delegated to it: then the CIDR and gateway
+        are its). Addresses or prefixes without a CIDR or gateway, or just one
+        of the CIDR and the gateway, cannot be configured: the ENI is refused.
         """
-        raw_ips = fields.get("ipv6s")
-        raw_cidr = fields.get("vswitch-ipv6-cidr-block")
-        raw_gateway = fields.get("ipv6-gateway")
-        if raw_ips is not None and not isinstance(raw_ips, list):
-            raise self.fail(f"{where}: ipv6s", f"must be an array, got {_json_type(raw_ips)}")
-        ips = [self.ip6(item, f"{where}: ipv6s[{i}]") for i, item in enumerate(raw_ips or [])]
-        present = {"ipv6s": bool(ips), "vswitch-ipv6-cidr-block": raw_cidr not in (None, ""),
-                   "ipv6-gateway": raw_gateway not in (None, "")}
-        if not any(present.values()):
+        ips, cidr, gateway = self.ipv6s, self.vswitch_ipv6_cidr_block, self.ipv6_gateway
+        if self.ipv6_prefixes and not ips:
+            ips_or_prefixes, name = self.ipv6_prefixes, "ipv6-prefixes"
+        else:
+            ips_or_prefixes, name = ips, "ipv6s"
+        present = {name: bool(ips_or_prefixes), "vswitch-ipv6-cidr-block": cidr is not None,
+                   "ipv6-gateway": gateway is not None}
+        missing = [field for field, there in present.items() if not there]
+        if len(missing) == 3 or (not ips_or_prefixes and not missing[1:]):
             return (), None, None
-        missing = [name for name, there in present.items() if not there]
-        if (ips and missing) or (not ips and len(missing) == 2):
-            missing = [name for name in missing if name != "ipv6s" or ips]
-            raise self.fail(f"{where}: {missing[0]}",
-                            "missing while other IPv6 fields are set (give ipv6s, "
-                            "vswitch-ipv6-cidr-block and ipv6-gateway together)")
-        if not ips:
-            return (), None, None
-        cidr = self.cidr6(raw_cidr, f"{where}: vswitch-ipv6-cidr-block")
-        gateway = self.ip6(raw_gateway, f"{where}: ipv6-gateway")
+        if missing:
+            raise invalid("missing while other IPv6 fields are set (give ipv6s, "
+                          "vswitch-ipv6-cidr-block and ipv6-gateway together)",
+                          [field for field in missing if field != name or ips_or_prefixes][0])
         for i, ip in enumerate(ips):
             if ip not in cidr:
-                raise self.fail(f"{where}: ipv6s[{i}]", f"{ip} is outside vswitch-ipv6-cidr-block {cidr}")
+                raise invalid(f"{ip} is outside vswitch-ipv6-cidr-block {cidr}", f"ipv6s[{i}]")
             if ip == cidr.network_address:
-                raise self.fail(f"{where}: ipv6s[{i}]", f"{ip} is the subnet-router anycast address")
+                raise invalid(f"{ip} is the subnet-router anycast address", f"ipv6s[{i}]")
         if gateway not in cidr and not gateway.is_link_local:
-            raise self.fail(f"{where}: ipv6-gateway",
-                            f"{gateway} is neither in {cidr} nor link-local")
+            raise invalid(f"{gateway} is neither in {cidr} nor link-local", "ipv6-gateway")
         if gateway in ips:
-            raise self.fail(f"{where}: ipv6-gateway", f"{gateway} is also an address of the ENI")
+            raise invalid(f"{gateway} is also an address of the ENI", "ipv6-gateway")
         return tuple(dict.fromkeys(ips)), cidr, gateway
 
-    def ip6(self, value: object, where: str) -> IPv6Address:
-        if not isinstance(value, str):
-            raise self.fail(where, f"must be an IPv6 address string, got {_json_type(value)}")
-        if "%" in value:  # a zone would make the address compare unequal to the kernel's
-            raise self.fail(where, f"an address with a zone (%) is not allowed: {_show(value)}")
-        try:
-            ip = IPv6Address(value)
-        except ValueError:
-            raise self.fail(where, f"not an IPv6 address: {_show(value)}") from None
-        if ip.is_multicast or ip.is_loopback or ip.is_unspecified or ip.ipv4_mapped:
-            raise self.fail(where, f"{ip} is not a unicast address")
-        return ip
 
-    def cidr6(self, value: object, where: str) -> IPv6Network:
-        if not isinstance(value, str):
-            raise self.fail(where, f"must be a CIDR string, got {_json_type(value)}")
-        try:
-            cidr = IPv6Network(value, strict=True)
-        except ValueError as e:
-            raise self.fail(where, f"not an IPv6 CIDR: {_show(value)} ({one_line(e)})") from None
-        if not 16 <= cidr.prefixlen <= 124:
-            raise self.fail(where, f"{cidr} has an unusable prefix length")
-        if cidr.is_multicast or cidr.is_loopback or cidr.is_link_local or cidr.is_unspecified:
-            raise self.fail(where, f"{cidr} is not a unicast network")
-        return cidr
+def _object_or_empty(value: object) -> object:
+    """A node of the tree that is not an object holds none of the keys below it."""
+    return value if isinstance(value, dict) else {}
 
-    def ip(self, value: object, where: str) -> IPv4Address:
-        if not isinstance(value, str):
-            raise self.fail(where, f"must be an IPv4 address string, got {_json_type(value)}")
-        try:
-            return IPv4Address(value)
-        except ValueError:
-            raise self.fail(where, f"not an IPv4 address: {_show(value)}") from None
 
-    def optional_ip(self, fields: dict, key: str, where: str) -> IPv4Address | None:
-        value = fields.get(key)
-        if value is None or value == "":
-            return None
-        return self.ip(value, f"{where}: {key}")
+class _Interfaces(BaseModel):
+    macs: Dict[str, Any]
 
-    def ip_list(self, fields: dict, key: str, where: str) -> list[IPv4Address]:
-        value = fields.get(key)
-        if value is None:
-            return []
-        if not isinstance(value, list):
-            raise self.fail(f"{where}: {key}", f"must be an array, got {_json_type(value)}")
-        return [self.ip(item, f"{where}: {key}[{i}]") for i, item in enumerate(value)]
 
-    def cidr(self, fields: dict, where: str, some_ip: IPv4Address | None) -> IPv4Network:
-        value = fields.get("vswitch-cidr-block")
-        netmask = self.optional_ip(fields, "netmask", where)
-        if value is None:
-            if netmask is None or some_ip is None:
-                raise self.fail(f"{where}: vswitch-cidr-block", "missing")
-            try:
-                cidr = IPv4Network(f"{some_ip}/{netmask}", strict=False)
-            except ValueError:
-                raise self.fail(f"{where}: netmask", f"not a netmask: {netmask}") from None
-        else:
-            if not isinstance(value, str):
-                raise self.fail(f"{where}: vswitch-cidr-block",
-                                f"must be a CIDR string, got {_json_type(value)}")
-            try:
-                cidr = IPv4Network(value, strict=True)
-            except ValueError as e:
-                raise self.fail(f"{where}: vswitch-cidr-block",
-                                f"not an IPv4 CIDR: {_show(value)} ({one_line(e)})") from None
-        if cidr.prefixlen > 30 or cidr.prefixlen < 8:
-            raise self.fail(f"{where}: vswitch-cidr-block", f"{cidr} has an unusable prefix length")
-        if (cidr.is_loopback or cidr.is_link_local or cidr.is_multicast or cidr.is_reserved
-                or cidr.subnet_of(_THIS_NETWORK)):
-            raise self.fail(f"{where}: vswitch-cidr-block", f"{cidr} is not a unicast network")
-        if netmask is not None and netmask != cidr.netmask:
-            raise self.fail(f"{where}: netmask",
-                            f"{netmask} does not match vswitch-cidr-block {cidr}")
-        return cidr
+class _Network(BaseModel):
+    interfaces: Annotated[_Interfaces, BeforeValidator(_object_or_empty)]
 
-    def check_host_in(self, cidr: IPv4Network, ip: IPv4Address, where: str) -> None:
-        if ip not in cidr:
-            raise self.fail(where, f"{ip} is outside vswitch-cidr-block {cidr}")
-        if ip in (cidr.network_address, cidr.broadcast_address):
-            raise self.fail(where, f"{ip} is not a host address of {cidr}")
 
-    def check_unique_ips(self, enis) -> None:
-        enis = list(enis)
-        owner: dict[ipaddress.IPv4Address | ipaddress.IPv6Address, str] = {}
-        for eni in enis:
-            for field, ips in (("private-ipv4s", eni.ips), ("ipv6s", eni.ipv6s)):
-                for ip in ips:
-                    if ip in owner:
-                        raise self.fail(f"ENI {eni.mac}: {field}",
-                                        f"{ip} is also listed on ENI {owner[ip]}")
-                    owner[ip] = eni.mac
-        for eni in enis:  # a route via a local address would be refused by the kernel
-            for field, gateway in (("gateway", eni.gateway), ("ipv6-gateway", eni.ipv6_gateway)):
-                if gateway in owner:
-                    raise self.fail(f"ENI {eni.mac}: {field}",
-                                    f"{gateway} is an address of ENI {owner[gateway]}")
+def _primary_mac(value: object) -> str:
+    mac = normalize_mac(value)
+    if mac is None:
+        raise invalid(f"not a MAC address: {_show(value)}")
+    return mac
+
+
+class MetadataDocument(BaseModel):
+    """The metadata tree: the primary NIC's MAC, and one entry per ENI under
+    `network.interfaces.macs` (keys are MACs). Unknown fields are ignored."""
+
+    mac: Annotated[str, BeforeValidator(_primary_mac)]
+    network: Annotated[_Network, BeforeValidator(_object_or_empty)]
+
+    _metadata: Optional[Metadata] = PrivateAttr(None)
+
+    @model_validator(mode="after")
+    def _enis(self, info: ValidationInfo) -> MetadataDocument:
+        """Each ENI valid or set aside on its own, and the rules between ENIs.
+
+        An ENI whose own fields are invalid is set aside (`Metadata.invalid`)
+        and the others stand; what is wrong with the document as a whole or
+        between ENIs refuses it all. From the primary's entry only its MAC is
+        needed: a thin or invalid entry is simply not an ENI to know about.
+        """
+        source = (info.context or {}).get("source", "metadata")
+        enis: dict[str, Eni | None] = {}
+        refused: list[InvalidEni] = []
+        for raw_mac, fields in self.network.interfaces.macs.items():
+            mac = normalize_mac(raw_mac)
+            if mac is None:
+                raise invalid("key is not a MAC address", f"ENI {_show(raw_mac)}")
+            if mac in enis:
+                raise invalid("listed twice (MACs match case-insensitively)", f"ENI {mac}")
+            if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
+                raise invalid("not a unicast MAC address", f"ENI {mac}")
+            eni = enis[mac] = _eni(mac, fields, source)
+            if isinstance(eni, InvalidEni):
+                enis[mac] = None
+                if mac != self.mac:
+                    refused.append(eni)
+        valid = [eni for eni in enis.values() if eni is not None]
+        _check_unique_addresses(valid)
+        self._metadata = Metadata(primary_mac=self.mac,
+                                  enis=tuple(sorted(valid, key=lambda eni: eni.mac)),
+                                  invalid=tuple(sorted(refused)))
+        return self
+
+    def metadata(self) -> Metadata:
+        assert self._metadata is not None
+        return self._metadata
+
+
+def _eni(mac: str, fields: object, source: str) -> Eni | InvalidEni:
+    """One ENI, or why not: naming it (by MAC and, when valid, its id) and the field."""
+    if not isinstance(fields, dict):
+        return InvalidEni(mac, None, f"invalid metadata {source}: ENI {mac}: must be an object, "
+                                     f"got {_json_type(fields)}")
+    try:
+        return EniFields.model_validate(fields, context={"mac": mac})._eni
+    except ValidationError as e:
+        problem = describe(e)
+    try:
+        eni_id = _eni_id(fields.get("network-interface-id"))
+    except PydanticCustomError:
+        eni_id = None
+    where = f"ENI {mac} ({eni_id})" if eni_id else f"ENI {mac}"
+    return InvalidEni(mac, eni_id, f"invalid metadata {source}: {where}: {problem.text}")
+
+
+def _check_unique_addresses(enis) -> None:
+    enis = list(enis)
+    owner: dict[IPv4Address | IPv6Address, str] = {}
+    for eni in enis:
+        for field, ips in (("private-ipv4s", eni.ips), ("ipv6s", eni.ipv6s)):
+            for ip in ips:
+                if ip in owner:
+                    raise invalid(f"{ip} is also listed on ENI {owner[ip]}",
+                                  f"ENI {eni.mac}: {field}")
+                owner[ip] = eni.mac
+    for eni in enis:  # a route via a local address would be refused by the kernel
+        for field, gateway in (("gateway", eni.gateway), ("ipv6-gateway", eni.ipv6_gateway)):
+            if gateway in owner:
+                raise invalid(f"{gateway} is an address of ENI {owner[gateway]}",
+                              f"ENI {eni.mac}: {field}")
+    # A delegated prefix routes all its addresses through its ENI: it cannot
+    # hold another ENI's address, nor overlap another ENI's prefix.
+    delegated = [(eni.mac, field, i, prefix) for eni in enis
+                 for field, prefixes in (("ipv4-prefixes", eni.ipv4_prefixes),
+                                         ("ipv6-prefixes", eni.ipv6_prefixes))
+                 for i, prefix in enumerate(prefixes)]
+    for mac, field, i, prefix in delegated:
+        for ip, other in owner.items():
+            if other != mac and ip in prefix:
+                raise invalid(f"{prefix} holds {ip}, an address of ENI {other}",
+                              f"ENI {mac}: {field}[{i}]")
+        for other, _, _, theirs in delegated:
+            if other != mac and prefix.version == theirs.version and prefix.overlaps(theirs):
+                raise invalid(f"{prefix} overlaps {theirs}, delegated to ENI {other}",
+                              f"ENI {mac}: {field}[{i}]")

@@ -14,12 +14,15 @@ from eni_agent.desired import Desired
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
 
-class Action(enum.StrEnum):
+class Action(str, enum.Enum):
     LINK_UP = "up"
     KEEP_SECONDARIES = "keep-secondaries"
     ADD = "add"
     REPLACE = "replace"
     REMOVE = "remove"
+
+    def __str__(self) -> str:  # "add address ...": the word, also on Python 3.9-3.10
+        return self.value
 
 
 class Change(NamedTuple):
@@ -37,7 +40,7 @@ class Change(NamedTuple):
     def ifindex(self) -> int | None:
         """The link this change is about, when it names one."""
         target = self.target
-        if isinstance(target, Link | Address):
+        if isinstance(target, (Link, Address)):
             return target.index
         if isinstance(target, Route):
             return target.oif

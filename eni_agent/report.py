@@ -1,11 +1,131 @@
-"""Turning reports into text for people or JSON for scripts."""
+"""What a reconcile or a preview found and did (`Report`, one `EniReport`
+per listed ENI), and its forms: text for people, JSON for scripts."""
 
 from __future__ import annotations
 
+import enum
 import json
+from typing import TYPE_CHECKING
 
-from eni_agent.engine import Report
-from eni_agent.model import Metadata
+from eni_agent.errors import ExitCode, printable
+
+if TYPE_CHECKING:
+    from eni_agent.model import Metadata
+    from eni_agent.state import Link
+
+
+class EniState(str, enum.Enum):
+    """Where one listed ENI stands, as `status`, `sync` and the daemon say it.
+
+    The values are the words of the text and JSON reports (a str subclass, so
+    `state == "pending"` holds too)."""
+
+    CONFIGURED = "configured"  # changes were made, and verified
+    IN_SYNC = "in-sync"  # nothing to do
+    WOULD_CHANGE = "would-change"  # sync --dry-run: changes are planned
+    OUT_OF_SYNC = "out-of-sync"  # status: changes are owed
+    FAILED = "failed"  # some change failed or did not verify
+    PENDING = "pending"  # no NIC with this MAC yet, or udev not done with it
+    IGNORED = "ignored"  # the config says to leave this NIC alone
+    AMBIGUOUS = "ambiguous"  # several NICs carry this MAC
+    CONFLICT = "conflict"  # the ENI's table is someone else's
+    INVALID = "invalid"  # the ENI's own metadata fields are invalid: left as it is
+
+    def __str__(self) -> str:
+        return self.value
+
+
+SETTLED = frozenset({EniState.CONFIGURED, EniState.IN_SYNC})  # the agent's work is done
+# States the text report shows without their reason (the lines below say it).
+_REASON_NOT_SHOWN = frozenset({EniState.IN_SYNC, EniState.CONFIGURED, EniState.OUT_OF_SYNC,
+                               EniState.FAILED})
+
+
+class EniReport:
+    """What one reconcile found and did for one listed ENI (built by the engine)."""
+
+    def __init__(self, mac: str, eni_id: str | None, state: EniState, reason: str = "",
+                 link: str | None = None, ifindex: int | None = None, table: int | None = None,
+                 addresses: list[str] | None = None):
+        self.mac = mac
+        self.eni_id = eni_id
+        self.state = state
+        self.reason = reason
+        self.link = link
+        self.ifindex = ifindex
+        self.table = table
+        self.addresses = addresses or []
+        self.changes: list[str] = []
+        self.errors: list[str] = []
+        self.warnings: list[str] = []
+
+    @property
+    def label(self) -> str:
+        return f"{self.eni_id} {self.mac}" if self.eni_id else self.mac
+
+    def as_dict(self) -> dict:
+        return {name: list(value) if isinstance(value, list) else
+                str(value) if isinstance(value, EniState) else value
+                for name, value in vars(self).items()}
+
+
+class Report:
+    def __init__(self, command: str, dry_run: bool = False):
+        self.command = command
+        self.dry_run = dry_run
+        self.enis: list[EniReport] = []
+        self.other_changes: list[str] = []  # stale state of ENIs no longer here
+        self.errors: list[str] = []
+        self.converged = True
+        # Changes still owed after verification. Zero with converged=False
+        # means only ENIs needing an operator (conflict, ambiguous) are left:
+        # the agent has done all it can.
+        self.unresolved = 0
+        self.links: tuple[Link, ...] = ()  # as last observed (the daemon compares events to them)
+
+    @property
+    def settled(self) -> bool:
+        return self.unresolved == 0
+
+    @property
+    def invalid(self) -> list[EniReport]:
+        """ENIs left as they are because their own metadata is invalid."""
+        return [eni for eni in self.enis if eni.state is EniState.INVALID]
+
+    def tally(self, alias: dict[str, str] | None = None) -> str:
+        """'2 configured, 1 pending' (states renamed through `alias`)."""
+        counts: dict[str, int] = {}
+        for eni in self.enis:
+            state = (alias or {}).get(eni.state, str(eni.state))
+            counts[state] = counts.get(state, 0) + 1
+        return ", ".join(f"{n} {state}" for state, n in sorted(counts.items())) or \
+            "no secondary ENIs"
+
+    @property
+    def exit_code(self) -> ExitCode:
+        """3 when something the agent tried did not work; else 4 when it left
+        invalid ENIs alone (the rest is done); else 0."""
+        if not self.converged:
+            return ExitCode.CHANGE_FAILED
+        return ExitCode.INVALID_INPUT if self.invalid else ExitCode.OK
+
+    def as_dict(self) -> dict:
+        return {
+            "command": self.command,
+            "dry_run": self.dry_run,
+            "result": "converged" if self.converged else "not-converged",
+            "exit_code": int(self.exit_code),
+            "enis": [eni.as_dict() for eni in self.enis],
+            "other_changes": self.other_changes,
+            "errors": self.errors,
+        }
+
+
+def invalid_enis(metadata: Metadata | None) -> tuple:
+    """The listed ENIs whose own fields are invalid (each with .mac, .eni_id
+    and .message), left out of `metadata.enis`."""
+    # TODO(model): `Metadata.invalid` is being added; read it directly then.
+    return tuple(getattr(metadata, "invalid", ())) if metadata is not None else ()
 
 
 def report_json(report: Report) -> str:
@@ -19,7 +139,7 @@ def report_text(report: Report) -> str:
             part for part in (eni.link, f"table {eni.table}" if eni.table else None) if part
         )
         head = f"{eni.label}{' ' + where if where else ''}: {eni.state}"
-        if eni.reason and eni.state not in ("in-sync", "configured", "out-of-sync", "failed"):
+        if eni.reason and eni.state not in _REASON_NOT_SHOWN:
             head += f" ({eni.reason})"
         lines.append(head)
         verb = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
@@ -33,7 +153,7 @@ def report_text(report: Report) -> str:
         lines.extend(f"  {prefix}{change}" for change in report.other_changes)
     lines.extend(f"error: {error}" for error in report.errors)
     lines.append(_summary(report))
-    return "\n".join(lines)
+    return "\n".join(printable(line) for line in lines)
 
 
 def _summary(report: Report) -> str:
@@ -48,7 +168,9 @@ def _summary(report: Report) -> str:
 
 
 def metadata_text(metadata: Metadata, source: str) -> str:
-    lines = [f"{source}: valid, primary NIC {metadata.primary_mac}, "
+    invalid = invalid_enis(metadata)
+    verdict = f"valid except {len(invalid)} invalid ENI(s)" if invalid else "valid"
+    lines = [f"{source}: {verdict}, primary NIC {metadata.primary_mac}, "
              f"{len(metadata.secondary_enis)} secondary ENI(s)"]
     for eni in metadata.secondary_enis:
         ips = ", ".join(str(ip) for ip in eni.ips)
@@ -56,13 +178,17 @@ def metadata_text(metadata: Metadata, source: str) -> str:
         if eni.ipv6s:
             ips = ", ".join(str(ip) for ip in eni.ipv6s)
             lines.append(f"  {' ' * len(eni.name)}  {ips} in {eni.ipv6_cidr} via {eni.ipv6_gateway}")
-    return "\n".join(lines)
+    for bad in invalid:
+        lines.append(f"  {bad.eni_id} ({bad.mac}): invalid" if bad.eni_id else
+                     f"  {bad.mac}: invalid")
+    return "\n".join(printable(line) for line in lines)
 
 
 def metadata_json(metadata: Metadata, source: str) -> str:
+    invalid = invalid_enis(metadata)
     return json.dumps({
         "source": source,
-        "valid": True,
+        "valid": not invalid,
         "primary_mac": metadata.primary_mac,
         "enis": [
             {"mac": e.mac, "eni_id": e.eni_id, "primary": e.mac == metadata.primary_mac,
@@ -72,4 +198,5 @@ def metadata_json(metadata: Metadata, source: str) -> str:
              "ipv6_gateway": str(e.ipv6_gateway) if e.ipv6_gateway else None}
             for e in metadata.enis
         ],
+        "invalid_enis": [{"mac": e.mac, "eni_id": e.eni_id, "error": e.message} for e in invalid],
     }, indent=2)

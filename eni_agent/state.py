@@ -12,11 +12,11 @@ to values of their own kind: Address(3, ip, 24) is not Rule(3, ip, 24).
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import NamedTuple
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_network
+from typing import NamedTuple, Union
 
-IP = IPv4Address | IPv6Address
-Network = IPv4Network | IPv6Network
+IP = Union[IPv4Address, IPv6Address]
+Network = Union[IPv4Network, IPv6Network]
 
 
 def _same_kind_eq(self, other) -> bool:
@@ -57,7 +57,7 @@ def ip_key(ip: IP | Network | None) -> tuple:
     """Sort key across families (ipaddress refuses to compare v4 with v6)."""
     if ip is None:
         return (0,)
-    if isinstance(ip, IPv4Network | IPv6Network):
+    if isinstance(ip, (IPv4Network, IPv6Network)):
         return (ip.version, int(ip.network_address), ip.prefixlen)
     return (ip.version, int(ip))
 
@@ -111,10 +111,23 @@ class Route(NamedTuple):
     __lt__ = _lt_by_sort_key
 
 
-class Rule(NamedTuple):
+class _RuleFields(NamedTuple):
     priority: int
-    src: IP
+    src: Network  # the source: a prefix, or one address as a /32 or /128
     table: int
+
+
+class Rule(_RuleFields):
+    """`from <src> lookup <table> priority <priority>`; `src` may be given as an
+    address (a host rule) or a network (a delegated prefix), and is kept as a
+    network either way."""
+
+    __slots__ = ()
+
+    def __new__(cls, priority: int, src, table: int) -> Rule:
+        if not isinstance(src, (IPv4Network, IPv6Network)):
+            src = ip_network(src)
+        return tuple.__new__(cls, (priority, src, table))
 
     @property
     def version(self) -> int:
@@ -124,7 +137,9 @@ class Rule(NamedTuple):
         return (self.priority, ip_key(self.src), self.table)
 
     def describe(self, names: dict[int, str]) -> str:
-        return f"rule {self.priority}: from {self.src} lookup {self.table}"
+        src = self.src
+        shown = src.network_address if src.prefixlen == src.max_prefixlen else src
+        return f"rule {self.priority}: from {shown} lookup {self.table}"
 
     __eq__, __ne__, __hash__ = _same_kind_eq, _same_kind_ne, tuple.__hash__
     __lt__ = _lt_by_sort_key

@@ -1,42 +1,31 @@
-"""The one adapter between eni-agent and the kernel's rtnetlink.
+"""The one adapter between eni-agent and the kernel's rtnetlink, on pyroute2.
 
-Everything that speaks netlink lives in this package; the rest of the agent
-sees `observe() -> Observed` and `apply(changes) -> [Result]`:
-  wire      the message formats (structs, attributes) the agent uses
-  raw       the default backend: plain socket, requests batched per send
-  pyroute   the reference backend on pyroute2's IPRoute (ENI_AGENT_NETLINK=pyroute2)
-  events    notifications for the daemon
-Netlink error codes become meanings in `common.classify`: already present
-(EEXIST), already gone (ESRCH routes, ENOENT rules, EADDRNOTAVAIL addresses),
-link gone (ENODEV). pyroute2 is imported only if its backend is chosen.
+Everything that speaks netlink lives in this package, and pyroute2 does all of
+it; the rest of the agent sees `observe() -> Observed` and
+`apply(changes) -> [Result]`:
+  messages  changes -> pyroute2 request messages; decoded messages -> records
+  session   `Netlink`: dumps, batched requests, notifications for the daemon
+  events    notifications -> records and `Event`s
+  outcomes  netlink error codes -> meanings (`Outcome`)
+What the agent owns among the records is decided by `eni_agent.ownership`.
+pyroute2 is imported on first use (never for `--help`).
 """
 
 from __future__ import annotations
 
-import os
+from eni_agent.netlink.outcomes import Outcome, Result
 
-from eni_agent.netlink.common import Outcome, Result, named_tables
-
-__all__ = ["Event", "EventSocket", "Netlink", "Outcome", "Result", "link_state", "named_tables"]
+__all__ = ["Event", "Netlink", "Outcome", "Result", "link_state"]
 
 
 def __getattr__(name: str):
-    """The daemon's event classes, imported when first asked for (a one-shot
-    run never is)."""
-    if name in ("Event", "EventSocket", "link_state"):
+    """The pyroute2-backed parts, imported when first asked for."""
+    if name == "Netlink":
+        from eni_agent.netlink.session import Netlink
+
+        return Netlink
+    if name in ("Event", "link_state"):
         from eni_agent.netlink import events
 
         return getattr(events, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
-
-def Netlink(protocol: int, backend: str | None = None):  # noqa: N802 (a factory, used like a class)
-    """A netlink session in the current network namespace."""
-    backend = backend or os.environ.get("ENI_AGENT_NETLINK", "raw")
-    if backend == "pyroute2":
-        from eni_agent.netlink.pyroute import PyRoute2Netlink
-
-        return PyRoute2Netlink(protocol)
-    from eni_agent.netlink.raw import RawNetlink
-
-    return RawNetlink(protocol)

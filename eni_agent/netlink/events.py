@@ -1,102 +1,85 @@
-"""Netlink notifications, decoded just enough to decide whether to reconcile."""
+"""Netlink notifications, read into records and `Event`s: the records keep the
+daemon's picture of the kernel current, the events say whether to reconcile."""
 
 from __future__ import annotations
 
-import errno
 import socket
-from dataclasses import dataclass
+from typing import NamedTuple, Optional
 
-from eni_agent.netlink import wire
+from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_DELRULE,
+                                   RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTM_NEWRULE,
+                                   RTMGRP_IPV4_IFADDR, RTMGRP_IPV4_ROUTE, RTMGRP_IPV4_RULE,
+                                   RTMGRP_IPV6_IFADDR, RTMGRP_IPV6_ROUTE, RTMGRP_IPV6_RULE,
+                                   RTMGRP_LINK)
 
-RTMGRP_LINK = 0x1
-RTMGRP_IPV4_IFADDR = 0x10
-RTMGRP_IPV4_ROUTE = 0x40
-RTMGRP_IPV4_RULE = 0x80
-RTMGRP_IPV6_IFADDR = 0x100
-RTMGRP_IPV6_ROUTE = 0x400
-RTMGRP_IPV6_RULE = 1 << (19 - 1)  # RTNLGRP_IPV6_RULE
+from eni_agent.netlink.messages import (RT_SCOPE_LINK, RT_TABLE_LOCAL, address_record,
+                                        link_record, route_record, rule_record)
+
 GROUPS = (RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
           | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE | RTMGRP_IPV6_RULE)
-_KINDS = {wire.RTM_NEWLINK: "link", wire.RTM_DELLINK: "link", wire.RTM_NEWADDR: "address",
-          wire.RTM_DELADDR: "address", wire.RTM_NEWROUTE: "route", wire.RTM_DELROUTE: "route",
-          wire.RTM_NEWRULE: "rule", wire.RTM_DELRULE: "rule"}
+# message type -> (kind, deleted, record reader)
+NOTIFICATIONS = {
+    RTM_NEWLINK: ("links", False, link_record), RTM_DELLINK: ("links", True, link_record),
+    RTM_NEWADDR: ("addresses", False, address_record),
+    RTM_DELADDR: ("addresses", True, address_record),
+    RTM_NEWROUTE: ("routes", False, route_record), RTM_DELROUTE: ("routes", True, route_record),
+    RTM_NEWRULE: ("rules", False, rule_record), RTM_DELRULE: ("rules", True, rule_record),
+}
+_EVENT_KIND = {"links": "link", "addresses": "address", "routes": "route", "rules": "rule"}
 
 
-@dataclass(frozen=True)
-class Event:
+class Event(NamedTuple):
     kind: str  # link | address | route | rule | overflow
-    index: int | None = None  # link, address
-    mac: str | None = None  # link
-    protocol: int | None = None  # address, route, rule
-    table: int | None = None  # route, rule
+    index: Optional[int] = None  # link, address
+    mac: Optional[str] = None  # link
+    protocol: Optional[int] = None  # address, route, rule
+    table: Optional[int] = None  # route, rule
     # link: `link_state()` of it, None when it is gone
-    state: tuple | None = None
+    state: Optional[tuple] = None
     link_scope: bool = False  # address: link-local (fe80::, the kernel's own)
     port: int = 0  # the netlink port whose request caused it (0: the kernel's doing)
 
 
+OVERFLOW = Event("overflow")
+
+
 def link_state(link) -> tuple:
-    """What the plan reads of a link (a dump record or a state.Link), to tell
-    a notification that changes it from one that repeats it."""
+    """What the plan reads of a link (a record or a state.Link), to tell a
+    notification that changes it from one that repeats it."""
     return (link.name, link.mac, link.up, link.master, link.promote_secondaries)
 
 
-class EventSocket:
-    """A raw rtnetlink socket subscribed to link, address, route and rule
-    notifications of both families; `drain()` never blocks. Decoding only
-    what decides relevance keeps an unrelated burst (containers churning
-    veths) cheap."""
-
-    def __init__(self, rcvbuf: int = 4 << 20):
-        self.sock = wire.open_socket(GROUPS, rcvbuf)
-        self.sock.setblocking(False)
-
-    def fileno(self) -> int:
-        return self.sock.fileno()
-
-    def close(self) -> None:
-        self.sock.close()
-
-    def drain(self) -> list[Event]:
-        """All pending events. An overflowed socket (ENOBUFS: events were lost)
-        yields an `overflow` event: the caller must resync fully."""
-        events: list[Event] = []
-        while True:
-            try:
-                data = self.sock.recv(1 << 16)
-            except BlockingIOError:
-                return events
-            except OSError as e:
-                if e.errno == errno.ENOBUFS:
-                    events.append(Event("overflow"))
-                    continue
-                raise
-            events.extend(parse_events(data))
+class Notification(NamedTuple):
+    kind: str  # links | addresses | routes | rules
+    deleted: bool
+    record: tuple
+    replace: bool  # a route that replaced the one with its key
+    event: Event
 
 
-def parse_events(data: bytes) -> list[Event]:
-    events = []
-    for msg_type, _flags, _seq, port, body in wire.messages(data):
-        kind = _KINDS.get(msg_type)
-        try:
-            if msg_type == wire.NLMSG_OVERRUN:
-                events.append(Event("overflow"))
-            elif kind == "link":
-                if body[0] == socket.AF_INET6:
-                    continue  # IPv6 protocol state of a link (RA flags, tokens): never planned on
-                link = wire.decode_link(body)
-                state = None if msg_type == wire.RTM_DELLINK else link_state(link)
-                events.append(Event(kind, index=link.index, mac=link.mac, state=state, port=port))
-            elif kind == "address":
-                a = wire.decode_address(body)
-                events.append(Event(kind, index=a.index, protocol=a.protocol,
-                                    link_scope=a.scope == wire.RT_SCOPE_LINK, port=port))
-            elif kind == "route":
-                r = wire.decode_route(body)
-                events.append(Event(kind, protocol=r.protocol, table=r.table, port=port))
-            elif kind == "rule":
-                r = wire.decode_rule(body)
-                events.append(Event(kind, protocol=r.protocol, table=r.table, port=port))
-        except (ValueError, IndexError):  # struct.error is a ValueError: a short message
-            events.append(Event("overflow"))  # cannot tell what changed: resync
-    return events
+NLM_F_REPLACE = 0x100
+
+
+def notification(msg) -> Optional[Notification]:
+    """What a decoded pyroute2 notification says; None for what the agent
+    never reads (the `local` table, a link's IPv6 protocol details)."""
+    header = msg["header"]
+    known = NOTIFICATIONS.get(header["type"])
+    if known is None:
+        return None
+    kind, deleted, read = known
+    if kind == "links" and msg["family"] == socket.AF_INET6:
+        return None  # IPv6 protocol state of a link (RA flags, tokens): never planned on
+    record = read(msg)
+    port = header["pid"]
+    if kind == "links":
+        event = Event("link", index=record.index, mac=record.mac,
+                      state=None if deleted else link_state(record), port=port)
+    elif kind == "addresses":
+        event = Event("address", index=record.index, protocol=record.protocol,
+                      link_scope=record.scope == RT_SCOPE_LINK, port=port)
+    else:
+        if kind == "routes" and record.table == RT_TABLE_LOCAL:
+            return None  # the kernel's own, two per address; reserved for it
+        event = Event(_EVENT_KIND[kind], protocol=record.protocol, table=record.table, port=port)
+    return Notification(kind, deleted, record, bool(header["flags"] & NLM_F_REPLACE), event)

@@ -115,7 +115,9 @@ def test_invalid_document_ip_outside_cidr_changes_nothing(setup, tmp_path):
         _assert_nothing_changes(d, t, before)
         line = d.log_lines("invalid metadata")[0]
         assert "10.0.9.9 is outside vswitch-cidr-block 10.0.1.0/24" in line, line
-        assert "keeping the last good document" in line
+        # Only this ENI's own fields are wrong: it alone is set aside and left
+        # as it is (issue 12 §4); a whole-document refusal keeps the last good one.
+        assert "eth1: invalid metadata" in line, line
         assert traffic_failures(t, eni.ips) == []
 
 

@@ -1,7 +1,9 @@
 """Bad input never changes the kernel: not on a fresh guest, and (the case that
 matters: a torn or broken document must not read as "no ENIs") not on a
 guest the agent already configured. Each refusal is the documented exit code
-and exactly one `eni-agent: ` line on stderr."""
+and exactly one `eni-agent: ` line on stderr. A document whose only fault is
+one ENI's own fields is not refused as a whole (issue 12 §4): that ENI is
+reported on stdout as `invalid` and left as it is, still exit 4 and one line."""
 
 from __future__ import annotations
 
@@ -97,6 +99,7 @@ class Case:
     prepare: Callable[[dict, Path], tuple[Path, list[str]]]
     code: int
     message: str  # must appear in the stderr line
+    isolated: bool = False  # one ENI's own fields: the report is on stdout too
 
 
 CASES = [
@@ -108,15 +111,15 @@ CASES = [
     Case("invalid-mac", _doc(_rekey(ETH1, "00:16:3e:00:01:zz")), INVALID,
          "key is not a MAC address"),
     Case("invalid-ip", _doc(_set(private_ipv4s=["10.0.1.10", "10.0.1.300"])), INVALID,
-         "private-ipv4s[1]: not an IPv4 address"),
+         "private-ipv4s[1]: not an IPv4 address", isolated=True),
     Case("ip-outside-vswitch", _doc(_set(private_ipv4s=["10.0.1.10", "10.0.9.11"])), INVALID,
-         "10.0.9.11 is outside vswitch-cidr-block 10.0.1.0/24"),
+         "10.0.9.11 is outside vswitch-cidr-block 10.0.1.0/24", isolated=True),
     Case("gateway-outside-vswitch", _doc(_set(gateway="10.0.2.253")), INVALID,
-         "gateway: 10.0.2.253 is outside vswitch-cidr-block 10.0.1.0/24"),
+         "gateway: 10.0.2.253 is outside vswitch-cidr-block 10.0.1.0/24", isolated=True),
     Case("same-ip-on-two-enis", _doc(_same_ip_on_two_enis), INVALID,
          "10.0.1.11 is also listed on ENI 00:16:3e:00:01:01"),
     Case("eni-without-ip", _doc(_set(primary_ip_address="", private_ipv4s=[])), INVALID,
-         "no IP address"),
+         "no IP address", isolated=True),
     Case("missing-file", _missing, UNAVAILABLE, "file not found"),
     Case("metadata-mode-0666", _loose_metadata, PERMISSION, "writable by group or others"),
     Case("config-unknown-key", _config("tabel_base = 20000\n"), INVALID,
@@ -134,7 +137,15 @@ def _refusal_problems(agent: Agent, argv: list[Any], case: Case) -> list[str]:
     before = dumps(guest_state(agent.topo))
     problems = []
     try:
-        line = assert_one_error_line(agent.run(*argv), case.code)
+        res = agent.run(*argv)
+        if case.isolated:
+            lines = res.stderr.splitlines()
+            assert res.code == case.code and len(lines) == 1, str(res)
+            line = lines[0]
+            assert line.startswith("eni-agent: ") and ETH1 in line, str(res)
+            assert "invalid" in res.stdout, str(res)
+        else:
+            line = assert_one_error_line(res, case.code)
         assert case.message in line, f"{case.message!r} not in {line!r}"
     except AssertionError as exc:
         problems.append(f"[{case.id}] {exc}")

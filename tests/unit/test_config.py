@@ -198,3 +198,51 @@ def test_explicit_missing_path_is_invalid_input(tmp_path):
 
 def test_directory_as_config_is_invalid_input(tmp_path):
     expect_invalid(tmp_path, None, str(tmp_path), "cannot read")
+
+
+# -- any settings: a Config, or one clean line (exit 4) ---------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from eni_agent.config import make_config  # noqa: E402
+
+_NUMBERS = st.one_of(st.integers(min_value=-2, max_value=2**32),
+                     st.sampled_from([0, 1, 5, 186, 234, 255, 256, 32765, 32766, 86400, 86401,
+                                      2**31, 2**31 + 1]),
+                     st.floats(allow_nan=True, allow_infinity=True), st.booleans())
+_STRINGS = st.one_of(st.text(max_size=20),
+                     st.sampled_from(["00:16:3e:00:01:01", "00:16:3E:00:01:01", "eth1", "cali*",
+                                      "a/b", "eth 1", "x" * 16, "", "info", "INFO", "verbose"]))
+_VALUES = st.one_of(_NUMBERS, _STRINGS, st.none(), st.lists(st.one_of(_STRINGS, _NUMBERS),
+                                                            max_size=3),
+                    st.dictionaries(st.text(max_size=5), _NUMBERS, max_size=2))
+_KEYS = st.one_of(st.sampled_from(tuple(Config.model_fields)), st.text(max_size=10))
+
+
+@settings(max_examples=400, deadline=None, derandomize=True, database=None)
+@given(st.dictionaries(_KEYS, _VALUES, max_size=5), st.data())
+def test_any_settings_make_a_config_or_one_clean_line(values, data):
+    flags = frozenset(data.draw(st.sets(st.sampled_from(sorted(values) or ["x"]))))
+    try:
+        config = make_config(values, "c.toml", flags)
+    except InvalidInput as e:
+        assert e.exit_code == ExitCode.INVALID_INPUT
+        assert_one_line(e.message)
+        assert e.message.startswith(("invalid config c.toml: ", "invalid --"))
+        return
+    assert isinstance(config, Config) and hash(config) == hash(config.replace())
+    assert set(values) <= set(Config.model_fields)
+    assert all(mac == mac.lower() for mac in config.ignore_macs)
+    assert 256 <= config.table_base <= 2**31 and 1 <= config.protocol <= 255
+    assert 1 <= config.resync_interval <= 86400 and 5 <= config.metadata_interval <= 86400
+
+
+def test_config_is_frozen_hashable_and_replace_validates():
+    config = Config()
+    with pytest.raises(ValueError):
+        config.table_base = 1  # type: ignore[misc]
+    assert {config, Config()} == {Config()}
+    assert config.replace(protocol=235) == make_config({"protocol": 235})
+    with pytest.raises(ValueError):
+        config.replace(protocol=186)

@@ -8,10 +8,12 @@ import pytest
 
 from eni_agent.desired import (DEFAULT_ROUTE, DEFAULT_ROUTE6, LINK_LOCAL6, Desired, Match,
                                desired_state)
+from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
-from ._helpers import (config_with, CONFIG, ETH0, ETH1, ETH2, GW1, IP10, IP11, NET1, PRIMARY_MAC, SECOND_MAC,
-                       THIRD_MAC, eni_fields, eth1_state, example_metadata, make_doc, parse)
+from ._helpers import (CONFIG, ETH0, ETH1, ETH2, GW1, IP10, IP11, NET1, PRIMARY_MAC, SECOND_MAC,
+                       TABLE1, THIRD_MAC, config_with, converged_observed, eni_fields, eth1_state,
+                       example_metadata, make_doc, parse)
 
 
 def only(desired: Desired):
@@ -59,8 +61,8 @@ def test_one_rule_per_ip_and_two_routes_per_table():
 
     assert [d.match for d in desired.enis] == [Match.MATCHED, Match.MATCHED]
     assert sorted((r.src, r.table) for r in desired.rules) == [
-        (IPv4Address("10.0.1.10"), 10003), (IPv4Address("10.0.1.11"), 10003),
-        (IPv4Address("10.0.1.12"), 10003), (IPv4Address("10.0.2.10"), 10004)]
+        (IPv4Network("10.0.1.10/32"), 10003), (IPv4Network("10.0.1.11/32"), 10003),
+        (IPv4Network("10.0.1.12/32"), 10003), (IPv4Network("10.0.2.10/32"), 10004)]
     assert desired.routes == {
         Route(10003, DEFAULT_ROUTE, 3, GW1), Route(10003, NET1, 3),
         Route(10004, DEFAULT_ROUTE, 4, IPv4Address("10.0.2.1")),
@@ -207,3 +209,109 @@ def test_engine_waits_for_udev_only_while_a_listed_link_is_uninitialized():
     assert not waiting_for_udev(desired_state(example_metadata(), Observed(links=(ETH0, named)),
                                               CONFIG))
     assert not waiting_for_udev(desired_state(example_metadata(), Observed(links=(ETH0,)), CONFIG))
+
+
+# -- an ENI the metadata sets aside as invalid (issue 12 §4) --------------------------
+
+def _with_invalid_second(third: bool = False):
+    """The example, its secondary ENI invalid (gateway outside its CIDR)."""
+    enis = {SECOND_MAC: eni_fields("10.0.1.10", "10.0.1.0/24", "10.0.2.253")}
+    if third:
+        enis[THIRD_MAC] = eni_fields("10.0.2.10", "10.0.2.0/24", "10.0.2.253")
+    metadata = parse(make_doc(enis))
+    assert [bad.mac for bad in metadata.invalid] == [SECOND_MAC]
+    return metadata
+
+
+def test_invalid_eni_keeps_exactly_what_the_agent_gave_it():
+    observed = converged_observed(links=(ETH0, ETH1, ETH2))
+    owned = observed.addresses | observed.routes | observed.rules
+    desired = desired_state(_with_invalid_second(third=True), observed, CONFIG)
+
+    assert desired.frozen == owned
+    assert [d.eni.mac for d in desired.enis] == [THIRD_MAC]  # the valid one goes ahead
+    assert {r.table for r in desired.rules} == {10004} and desired.up_links == {ETH2}
+    changes = plan(desired, observed)
+    assert changes and {c.ifindex for c in changes} <= {ETH2.index, None}
+    assert not [c for c in changes if c.action is Action.REMOVE]
+    assert not [c for c in changes if isinstance(c.target, Rule) and c.target.table == TABLE1]
+
+
+def test_invalid_eni_with_nothing_configured_gets_nothing():
+    desired = desired_state(_with_invalid_second(), Observed(links=(ETH0, ETH1)), CONFIG)
+    assert desired == Desired(enis=())
+    assert plan(desired, Observed(links=(ETH0, ETH1))) == []
+
+
+@pytest.mark.parametrize("config", [config_with(ignore_macs=(SECOND_MAC,)),
+                                    config_with(ignore_interfaces=("eth*",))],
+                         ids=["by MAC", "by name"])
+def test_an_ignored_invalid_eni_is_let_go_of_like_any_ignored_eni(config):
+    observed = converged_observed()
+    desired = desired_state(_with_invalid_second(), observed, config)
+    assert desired.frozen == frozenset()
+    assert {c.action for c in plan(desired, observed)} == {Action.REMOVE}
+
+
+def test_invalid_eni_without_its_link_freezes_nothing_else():
+    observed = converged_observed(links=(ETH0, ETH2))  # eth1's state, but no eth1 link
+    desired = desired_state(_with_invalid_second(), observed, CONFIG)
+    assert desired.frozen == frozenset()
+
+
+# -- delegated prefixes (issue 12 §6) ---------------------------------------------------
+
+def _prefix_metadata(**fields):
+    base = eni_fields(["10.0.1.10", "10.0.1.11"], "10.0.1.0/24", "10.0.1.253", **fields)
+    return parse(make_doc({SECOND_MAC: base}))
+
+
+def test_each_delegated_prefix_gets_a_rule_to_the_eni_table():
+    metadata = _prefix_metadata(**{"ipv4-prefixes": ["10.0.1.32/28", "10.0.1.48/28"]})
+    desired = desired_state(metadata, Observed(links=(ETH0, ETH1)), CONFIG)
+
+    addresses, routes, rules = eth1_state()
+    assert desired.rules == rules | {Rule(10000, IPv4Network("10.0.1.32/28"), TABLE1),
+                                     Rule(10000, IPv4Network("10.0.1.48/28"), TABLE1)}
+    assert desired.routes == routes  # the prefix leaves by the ENI's default route
+    assert desired.addresses == addresses  # its addresses are for others to use
+
+
+def test_ipv6_prefix_gets_a_rule_and_makes_the_table_ipv6():
+    metadata = _prefix_metadata(**{"vswitch-ipv6-cidr-block": "2001:db8:1::/64",
+                                   "ipv6-gateway": "fe80::1",
+                                   "ipv6-prefixes": "[2001:db8:1:0:1::/80]"})
+    desired = desired_state(metadata, Observed(links=(ETH0, ETH1)), CONFIG)
+
+    _, routes, rules = eth1_state()
+    assert desired.rules == rules | {Rule(10000, IPv6Network("2001:db8:1:0:1::/80"), TABLE1)}
+    assert desired.routes == routes | {
+        Route(TABLE1, IPv6Network("2001:db8:1::/64"), 3), Route(TABLE1, LINK_LOCAL6, 3),
+        Route(TABLE1, DEFAULT_ROUTE6, 3, IPv6Address("fe80::1"))}
+    assert {a.version for a in desired.addresses} == {4}  # no IPv6 address of its own
+
+
+def test_host_rules_are_networks_of_one_address():
+    desired = desired_state(example_metadata(), Observed(links=(ETH0, ETH1)), CONFIG)
+    assert {r.src for r in desired.rules} == {IPv4Network("10.0.1.10/32"),
+                                              IPv4Network("10.0.1.11/32")}
+    assert Rule(10000, IP10, TABLE1) == Rule(10000, IPv4Network("10.0.1.10/32"), TABLE1)
+    assert Rule(10000, IP10, TABLE1).describe({}) == "rule 10000: from 10.0.1.10 lookup 10003"
+    assert (Rule(10000, IPv4Network("10.0.1.32/28"), TABLE1).describe({})
+            == "rule 10000: from 10.0.1.32/28 lookup 10003")
+
+
+def test_prefix_rules_are_planned_after_routes_and_removed_when_no_longer_delegated():
+    metadata = _prefix_metadata(**{"ipv4-prefixes": ["10.0.1.32/28"]})
+    prefix_rule = Rule(10000, IPv4Network("10.0.1.32/28"), TABLE1)
+
+    changes = plan(desired_state(metadata, Observed(links=(ETH0, ETH1)), CONFIG),
+                   Observed(links=(ETH0, ETH1)))
+    kinds = [type(c.target).__name__ for c in changes if c.action is Action.ADD]
+    assert kinds.index("Rule") > max(i for i, k in enumerate(kinds) if k == "Route")
+    assert Change(Action.ADD, prefix_rule) in changes
+
+    observed = converged_observed()
+    observed = observed._replace(rules=observed.rules | {prefix_rule})
+    changes = plan(desired_state(example_metadata(), observed, CONFIG), observed)
+    assert changes == [Change(Action.REMOVE, prefix_rule)]

@@ -132,3 +132,147 @@ def test_metadata_file_over_the_size_limit_is_invalid(tmp_path):
     path = write_file(tmp_path / "m.json", EXAMPLE_BYTES + b" " * MAX_FILE_BYTES)
     with pytest.raises(InvalidInput, match="larger than"):
         load_metadata(str(path))
+
+
+# -- only regular files are read, and nothing blocks ---------------------------------------
+
+def expect_not_a_file(path: Path, kind: str) -> None:
+    from eni_agent.errors import InvalidInput
+
+    with pytest.raises(InvalidInput) as info:
+        read_trusted(path, "metadata")
+    assert info.value.exit_code == ExitCode.INVALID_INPUT == 4
+    assert info.value.message == f"metadata {path}: cannot read: is {kind}, not a regular file"
+
+
+def test_a_fifo_is_refused_at_once_without_waiting_for_a_writer(tmp_path):
+    import signal
+
+    fifo = safe_dir(tmp_path) / "m.json"
+    os.mkfifo(fifo, 0o600)
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("read_trusted blocked on a FIFO"))
+    signal.alarm(5)
+    try:
+        expect_not_a_file(fifo, "a FIFO")
+    finally:
+        signal.alarm(0)
+
+
+def test_a_fifo_swapped_in_after_the_first_look_is_refused_without_blocking(tmp_path, monkeypatch):
+    """The race: a regular file at the first stat, a FIFO by the open."""
+    import signal
+
+    from eni_agent import files
+
+    fifo = safe_dir(tmp_path) / "m.json"
+    os.mkfifo(fifo, 0o600)
+    regular = write_file(tmp_path / "regular.json", EXAMPLE_BYTES)
+    real_stat = os.stat
+    monkeypatch.setattr(files.os, "stat",
+                        lambda p, *a, **k: real_stat(regular if p == fifo else p, *a, **k))
+    signal.signal(signal.SIGALRM, lambda *_: pytest.fail("read_trusted blocked on a FIFO"))
+    signal.alarm(5)
+    try:
+        expect_not_a_file(fifo, "a FIFO")
+    finally:
+        signal.alarm(0)
+
+
+def test_a_device_is_refused_without_being_opened(monkeypatch):
+    from eni_agent import files
+
+    def no_open(*args, **kwargs):
+        raise AssertionError("a device was opened")
+    monkeypatch.setattr(files.os, "open", no_open)
+    expect_not_a_file(Path("/dev/null"), "a character device")
+
+
+def test_a_directory_is_refused(tmp_path):
+    expect_not_a_file(safe_dir(tmp_path), "a directory")
+
+
+def test_a_file_this_user_may_not_read_is_permission_denied(tmp_path, monkeypatch):
+    """Root reads anything, so the refusal of the kernel is simulated."""
+    from eni_agent import files
+
+    path = write_file(safe_dir(tmp_path) / "m.json", EXAMPLE_BYTES)
+
+    def denied(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+    monkeypatch.setattr(files.os, "open", denied)
+    with pytest.raises(PermissionDenied) as info:
+        read_trusted(path, "metadata")
+    assert info.value.message == f"metadata {path}: cannot read: Permission denied (not root?)"
+
+
+# -- a symlink's own owner counts ------------------------------------------------------------
+
+@needs_root
+def test_symlink_owned_by_another_user_in_a_sticky_directory_is_refused(tmp_path):
+    """/tmp/m.json -> /etc/...: whoever owns the link in /tmp can replace it."""
+    target = write_file(safe_dir(tmp_path, "safe", 0o755) / "m.json", EXAMPLE_BYTES)
+    link = safe_dir(tmp_path, "tmp", 0o1777) / "m.json"
+    link.symlink_to(target)
+    os.lchown(link, 12345, 12345)
+    expect_refused(link, f"symlink {link} is owned by uid 12345")
+
+
+@needs_root
+def test_symlink_owned_by_root_in_a_sticky_directory_is_read(tmp_path):
+    target = write_file(safe_dir(tmp_path, "safe", 0o755) / "m.json", EXAMPLE_BYTES)
+    link = safe_dir(tmp_path, "tmp", 0o1777) / "m.json"
+    link.symlink_to(target)
+    assert read_trusted(link, "metadata") == EXAMPLE_BYTES
+
+
+@needs_root
+def test_a_link_in_the_middle_of_a_chain_is_checked_too(tmp_path):
+    """safe/m.json -> tmp/hop -> safe/real.json: the hop is on neither the
+    path as given nor the resolved path."""
+    safe = safe_dir(tmp_path, "safe", 0o755)
+    target = write_file(safe / "real.json", EXAMPLE_BYTES)
+    hop = safe_dir(tmp_path, "tmp", 0o1777) / "hop"
+    hop.symlink_to(target)
+    os.lchown(hop, 12345, 12345)
+    link = safe / "m.json"
+    link.symlink_to(hop)
+    expect_refused(link, f"symlink {hop} is owned by uid 12345")
+
+
+def test_a_link_in_the_middle_of_a_chain_in_an_open_directory_is_refused(tmp_path):
+    safe = safe_dir(tmp_path, "safe", 0o755)
+    target = write_file(safe / "real.json", EXAMPLE_BYTES)
+    hop = safe_dir(tmp_path, "open", 0o777) / "hop"
+    hop.symlink_to(target)
+    link = safe / "m.json"
+    link.symlink_to(hop)
+    expect_refused(link, "its directory", "open")
+
+
+def test_a_symlinked_directory_owned_by_another_user_is_refused(tmp_path):
+    safe = safe_dir(tmp_path, "safe", 0o755)
+    write_file(safe / "m.json", EXAMPLE_BYTES)
+    sticky = safe_dir(tmp_path, "tmp", 0o1777)
+    (sticky / "dir").symlink_to(safe)
+    if os.geteuid() == 0:
+        os.lchown(sticky / "dir", 12345, 12345)
+        expect_refused(sticky / "dir" / "m.json", f"symlink {sticky / 'dir'} is owned by uid 12345")
+    else:
+        assert read_trusted(sticky / "dir" / "m.json", "metadata") == EXAMPLE_BYTES
+
+
+def test_relative_links_and_dot_dot_resolve_like_the_kernel(tmp_path):
+    safe = safe_dir(tmp_path, "safe", 0o755)
+    inner = safe_dir(safe, "inner", 0o755)
+    write_file(safe / "m.json", EXAMPLE_BYTES)
+    (inner / "up").symlink_to("..")
+    (inner / "m.json").symlink_to("up/./m.json")
+    assert read_trusted(inner / "m.json", "metadata") == EXAMPLE_BYTES
+
+
+def test_a_symlink_loop_is_an_os_error(tmp_path):
+    safe = safe_dir(tmp_path, "safe", 0o755)
+    (safe / "a").symlink_to("b")
+    (safe / "b").symlink_to("a")
+    with pytest.raises(OSError):
+        read_trusted(safe / "a", "metadata")

@@ -1,5 +1,6 @@
-"""Property tests: parse_metadata returns a Metadata or raises a one-line
-InvalidInput, for any input; whatever validates satisfies the invariants."""
+"""Property tests: for any input, parse_metadata returns a Metadata (possibly
+with some ENIs set aside as invalid, each with a one-line message naming it)
+or raises a one-line InvalidInput; whatever validates satisfies the invariants."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ def outcome(data: Any, parse=parse_metadata) -> Metadata | None:
         assert_one_line(e.message)
         event("InvalidInput")
         return None
-    event("valid")
     assert isinstance(result, Metadata)
+    event("valid except named ENIs" if result.invalid else "valid")
     check_invariants(result)
     return result
 
@@ -58,17 +59,32 @@ def check_invariants(metadata: Metadata) -> None:
         assert eni.gateway not in eni.ips
         for ip in eni.ips + eni.ipv6s:
             assert owner.setdefault(ip, eni.mac) == eni.mac, f"{ip} on two ENIs"
-        if eni.ipv6s:  # IPv6: all three fields or none
+        if eni.ipv6s or eni.ipv6_prefixes:  # IPv6: all three fields or none
             assert eni.ipv6_cidr is not None and eni.ipv6_gateway is not None
             assert len(set(eni.ipv6s)) == len(eni.ipv6s)
             for ip in eni.ipv6s:
                 assert ip in eni.ipv6_cidr and ip != eni.ipv6_cidr.network_address
             assert eni.ipv6_gateway in eni.ipv6_cidr or eni.ipv6_gateway.is_link_local
             assert eni.ipv6_gateway not in eni.ipv6s
+            assert all(prefix.subnet_of(eni.ipv6_cidr) for prefix in eni.ipv6_prefixes)
         else:
             assert eni.ipv6_cidr is None and eni.ipv6_gateway is None
+        assert all(prefix.subnet_of(eni.cidr) for prefix in eni.ipv4_prefixes)
     for eni in metadata.enis:  # no ENI routes via an address the host holds
         assert eni.gateway not in owner and eni.ipv6_gateway not in owner
+    prefixes = [(eni.mac, p) for eni in metadata.enis
+                for p in eni.ipv4_prefixes + eni.ipv6_prefixes]
+    for mac, prefix in prefixes:  # a prefix leads to one ENI only
+        assert not [ip for ip, other in owner.items() if other != mac and ip in prefix]
+        assert not [p for other, p in prefixes if other != mac and p.version == prefix.version
+                    and p.overlaps(prefix)]
+    valid = {eni.mac for eni in metadata.enis}
+    assert [bad.mac for bad in metadata.invalid] == sorted({bad.mac for bad in metadata.invalid})
+    for bad in metadata.invalid:  # set aside: named, one line, never the primary
+        assert bad.mac == bad.mac.lower() and bad.mac not in valid
+        assert bad.mac != metadata.primary_mac
+        assert_one_line(bad.message)
+        assert bad.message.startswith("invalid metadata ") and f"ENI {bad.mac}" in bad.message
 
 
 # -- arbitrary input ------------------------------------------------------------------
@@ -167,6 +183,15 @@ ip6_lists = st.lists(ip6s, max_size=2)
 ip6_cidrs = st.sampled_from(["2001:db8:1::/64"] * 3 + ["2001:db8::/32", "fe80::/64"])
 ip6_gateways = st.sampled_from(["fe80::1"] * 3 + ["2001:db8:1::1", "2001:db8:2::1"]) | ip6s
 v6_field = st.sampled_from(["ipv6s", "vswitch-ipv6-cidr-block", "ipv6-gateway"])
+prefixes4 = st.lists(st.sampled_from(["10.0.1.16/28", "10.0.1.32/28", "10.0.2.16/28",
+                                      "10.0.1.0/28", "10.0.1.17/28"]), max_size=2)
+prefixes6 = st.lists(st.sampled_from(["2001:db8:1:0:1::/80", "2001:db8:1:0:2::/80",
+                                      "2001:db8:2::/80"]), max_size=2)
+
+
+def as_text(items: list, quoted: bool) -> str:
+    """A list as the service writes it in `meta-data/all`: JSON, or `[a,b]`."""
+    return json.dumps(items) if quoted else "[" + ",".join(items) + "]"
 
 
 @st.composite
@@ -187,6 +212,13 @@ def eni_docs(draw):
         if draw(st.integers(0, 4)) == 0:
             del v6[draw(v6_field)]
         fields.update(v6)
+    if draw(st.integers(0, 3)) == 0:
+        fields["ipv4-prefixes"] = draw(prefixes4)
+    if "vswitch-ipv6-cidr-block" in fields and draw(st.integers(0, 3)) == 0:
+        fields["ipv6-prefixes"] = draw(prefixes6)
+    for name in ("private-ipv4s", "ipv6s", "ipv4-prefixes", "ipv6-prefixes"):
+        if name in fields and draw(st.integers(0, 3)) == 0:  # the service's text form
+            fields[name] = as_text(fields[name], quoted=draw(st.booleans()))
     return fields
 
 

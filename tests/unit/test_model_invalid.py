@@ -1,5 +1,7 @@
-"""Invalid metadata documents raise InvalidInput (exit code 4) with a one-line
-message naming the ENI and the field; nothing else escapes."""
+"""Invalid metadata: a document that is wrong as a whole or between ENIs raises
+InvalidInput (exit code 4) with a one-line message naming the ENI and the field;
+an ENI whose own fields are wrong is set aside (`Metadata.invalid`) with that
+same message, and the others stand. Nothing else escapes."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any, Callable
 import pytest
 
 from eni_agent.errors import ExitCode, InvalidInput
-from eni_agent.model import MAX_DOCUMENT_BYTES, parse_metadata
+from eni_agent.model import MAX_DOCUMENT_BYTES, InvalidEni, parse_metadata
 
 from ._helpers import (EXAMPLE_BYTES, PRIMARY_MAC, SECOND_MAC, THIRD_MAC, assert_one_line,
                        eni_fields, example_doc, macs_of, second_eni)
@@ -28,6 +30,23 @@ def expect_invalid(data: bytes | str, *needles: str) -> str:
     for needle in needles:
         assert needle in error.message, (needle, error.message)
     return error.message
+
+
+def expect_invalid_eni(data: bytes | str, *needles: str, mac: str = SECOND_MAC) -> str:
+    """The document stands; the ENI `mac` alone is set aside, with the message
+    `InvalidInput` would give."""
+    metadata = parse_metadata(data, "doc.json")
+    (refused,) = metadata.invalid
+    assert isinstance(refused, InvalidEni) and refused.mac == mac
+    assert mac not in {eni.mac for eni in metadata.enis}
+    assert {eni.mac for eni in metadata.enis} == {PRIMARY_MAC}  # the example's primary stands
+    assert_one_line(refused.message)
+    assert refused.message.startswith("invalid metadata doc.json: ")
+    for needle in needles:
+        assert needle in refused.message, (needle, refused.message)
+    if refused.eni_id:
+        assert f"({refused.eni_id})" in refused.message
+    return refused.message
 
 
 # -- documents that are not JSON, or not a JSON object ----------------------------
@@ -113,7 +132,8 @@ def _set_path(path: tuple[str, ...], value: Any) -> Callable[[dict], None]:
     return mutate
 
 
-SEMANTIC_CASES = [
+# The document as a whole, or between ENIs: the whole document is refused.
+DOCUMENT_CASES = [
     # the primary MAC at the top
     ("missing mac", _top("mac"), ["mac", "missing"]),
     ("mac not a MAC", _top("mac", "00:16:3e:00:00"), ["mac", "not a MAC address"]),
@@ -135,6 +155,17 @@ SEMANTIC_CASES = [
     ("key all zero", _rekey("00:00:00:00:00:00"), ["ENI 00:00:00:00:00:00", "not a unicast"]),
     ("same MAC twice in other case", _add_eni(SECOND_MAC.upper(), eni_fields(
         "10.0.1.20", "10.0.1.0/24", "10.0.1.253")), [E2, "listed twice"]),
+    # one IP on two ENIs
+    ("same ip on two ENIs",
+     _add_eni(THIRD_MAC, eni_fields(["10.0.1.20", "10.0.1.11"], "10.0.1.0/24", "10.0.1.253")),
+     [f"ENI {THIRD_MAC}", "10.0.1.11 is also listed on ENI " + SECOND_MAC]),
+    ("primary ip of one is private of another", _add_eni(THIRD_MAC, eni_fields(
+        "10.0.1.10", "10.0.1.0/24", "10.0.1.253")), ["10.0.1.10", SECOND_MAC, THIRD_MAC]),
+]
+
+# One ENI's own fields: that ENI is set aside, the rest stands.
+ENI_CASES = [
+    # the ENI's entry and its id
     ("ENI fields an array", _set_path(("network", "interfaces", "macs", SECOND_MAC), []),
      [E2, "must be an object", "an array"]),
     ("ENI fields a string", _set_path(("network", "interfaces", "macs", SECOND_MAC), "10.0.1.10"),
@@ -220,21 +251,23 @@ SEMANTIC_CASES = [
      [E2, "vswitch-cidr-block", "missing"]),
     ("cidr missing, no ip to derive it", _drop("vswitch-cidr-block", "primary-ip-address",
                                                "private-ipv4s"), [E2, "vswitch-cidr-block"]),
-    # one IP on two ENIs
-    ("same ip on two ENIs",
-     _add_eni(THIRD_MAC, eni_fields(["10.0.1.20", "10.0.1.11"], "10.0.1.0/24", "10.0.1.253")),
-     [f"ENI {THIRD_MAC}", "10.0.1.11 is also listed on ENI " + SECOND_MAC]),
-    ("primary ip of one is private of another", _add_eni(THIRD_MAC, eni_fields(
-        "10.0.1.10", "10.0.1.0/24", "10.0.1.253")), ["10.0.1.10", SECOND_MAC, THIRD_MAC]),
 ]
 
 
-@pytest.mark.parametrize("mutate, needles", [c[1:] for c in SEMANTIC_CASES],
-                         ids=[c[0] for c in SEMANTIC_CASES])
-def test_semantic_error(mutate, needles):
+@pytest.mark.parametrize("mutate, needles", [c[1:] for c in DOCUMENT_CASES],
+                         ids=[c[0] for c in DOCUMENT_CASES])
+def test_document_error(mutate, needles):
     doc = example_doc()
     mutate(doc)
     expect_invalid(json.dumps(doc), *needles)
+
+
+@pytest.mark.parametrize("mutate, needles", [c[1:] for c in ENI_CASES],
+                         ids=[c[0] for c in ENI_CASES])
+def test_eni_error_sets_that_eni_aside(mutate, needles):
+    doc = example_doc()
+    mutate(doc)
+    expect_invalid_eni(json.dumps(doc), *needles)
 
 
 def test_gateway_equal_to_another_enis_ip():

@@ -1,5 +1,6 @@
 """IPv6 fields of an ENI: all three (ipv6s, vswitch-ipv6-cidr-block,
-ipv6-gateway) or none; each error is a one-line InvalidInput."""
+ipv6-gateway) or none; an error in them sets that ENI aside with a one-line
+message, an address on two ENIs is a one-line InvalidInput."""
 
 from __future__ import annotations
 
@@ -34,12 +35,24 @@ def parse_second(doc):
 
 
 def expect_invalid(doc, *needles: str) -> str:
+    """The whole document is refused."""
     with pytest.raises(InvalidInput) as info:
         parse_metadata(json.dumps(doc))
     assert_one_line(info.value.message)
     for needle in needles:
         assert needle in info.value.message, (needle, info.value.message)
     return info.value.message
+
+
+def expect_invalid_eni(doc, *needles: str, mac: str = SECOND_MAC) -> str:
+    """The ENI `mac` alone is set aside; the document stands."""
+    metadata = parse_metadata(json.dumps(doc))
+    (refused,) = metadata.invalid
+    assert refused.mac == mac and mac not in {eni.mac for eni in metadata.enis}
+    assert_one_line(refused.message)
+    for needle in needles:
+        assert needle in refused.message, (needle, refused.message)
+    return refused.message
 
 
 @pytest.mark.parametrize(
@@ -117,7 +130,7 @@ CASES = [
 
 @pytest.mark.parametrize("fields, needles", [c[1:] for c in CASES], ids=[c[0] for c in CASES])
 def test_invalid_ipv6(fields, needles):
-    expect_invalid(with_v6(**fields), E2, *needles)
+    expect_invalid_eni(with_v6(**fields), E2, *needles)
 
 
 def test_same_ipv6_on_two_enis():
@@ -139,15 +152,15 @@ SCOPED = [
 
 @pytest.mark.parametrize("fields", [c[1] for c in SCOPED], ids=[c[0] for c in SCOPED])
 def test_scoped_ipv6_is_refused(fields):
-    expect_invalid(with_v6(**fields), E2)
+    expect_invalid_eni(with_v6(**fields), E2)
 
 
 def test_scoped_ipv6_outside_cidr_message_is_one_line():
-    expect_invalid(with_v6(ipv6s=["2001:db8:2::10%a\nb"]), E2, "ipv6s[0]")
+    expect_invalid_eni(with_v6(ipv6s=["2001:db8:2::10%a\nb"]), E2, "ipv6s[0]")
 
 
 def test_same_ipv6_on_two_enis_hidden_by_a_zone():
     doc = with_v6()
     macs_of(doc)[THIRD_MAC] = eni_fields("10.0.1.20", "10.0.1.0/24", "10.0.1.253",
                                          **{**V6, "ipv6s": ["2001:db8:1::10%x"]})
-    expect_invalid(doc, "2001:db8:1::10")
+    expect_invalid_eni(doc, "2001:db8:1::10", mac=THIRD_MAC)

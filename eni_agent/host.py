@@ -1,0 +1,76 @@
+"""Facts about the host that netlink does not carry: whether udev has finished
+with a link, whether the kernel keeps address marks, and which route tables
+the iproute2 rt_tables files name (a user's tables)."""
+
+from __future__ import annotations
+
+import glob
+import os
+import re
+import time
+from typing import Dict, Set
+
+RT_TABLES_FILES = ("/etc/iproute2/rt_tables", "/usr/share/iproute2/rt_tables")
+RT_TABLES_DIRS = ("/etc/iproute2/rt_tables.d", "/usr/share/iproute2/rt_tables.d")
+UDEV_CONTROL = "/run/udev/control"
+UDEV_DATA = "/run/udev/data"
+UDEV_PATIENCE = 10.0  # seconds: after that, a link udev never finishes with is used anyway
+
+
+class UdevGate:
+    """Whether udev has finished with a link, as systemd-networkd decides it:
+    its database entry /run/udev/data/n<ifindex> exists. Only where udev
+    manages this namespace: not in a container or a namespace of its own."""
+
+    def __init__(self):
+        self.first_seen: Dict[int, float] = {}
+        self.active = os.path.exists(UDEV_CONTROL) and _in_initial_netns()
+
+    def initialized(self, index: int) -> bool:
+        if not self.active or os.path.exists(f"{UDEV_DATA}/n{index}"):
+            self.first_seen.pop(index, None)
+            return True
+        first = self.first_seen.setdefault(index, time.monotonic())
+        return time.monotonic() - first > UDEV_PATIENCE
+
+
+def _in_initial_netns() -> bool:
+    try:
+        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        return True  # cannot tell (PID 1 hidden): assume the host's namespace
+
+
+def kernel_marks_addresses() -> bool:
+    """Whether the kernel keeps an address's protocol (IFA_PROTO, Linux 5.18+).
+
+    Older kernels (Alibaba Cloud Linux 2's 4.19, CentOS 7's 3.10) silently
+    drop it. ENI_AGENT_ADDRESS_MARKS=0/1 overrides the guess (tests use 0).
+    """
+    override = os.environ.get("ENI_AGENT_ADDRESS_MARKS")
+    if override in ("0", "1"):
+        return override == "1"
+    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return version is None or (int(version[1]), int(version[2])) >= (5, 18)
+
+
+def named_tables() -> Set[int]:
+    """Table ids that an rt_tables file gives a name to (a user's tables)."""
+    paths = list(RT_TABLES_FILES)
+    for directory in RT_TABLES_DIRS:
+        paths.extend(sorted(glob.glob(f"{directory}/*.conf")))
+    tables = set()
+    for path in paths:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as f:
+                lines = f.read(1 << 20).splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split("#", 1)[0].split()
+            if len(fields) == 2:
+                try:
+                    tables.add(int(fields[0], 16 if fields[0].lower().startswith("0x") else 10))
+                except ValueError:
+                    continue
+    return tables - {0, 253, 254, 255}
