@@ -28,6 +28,8 @@ checked through the guest command channel to hold nothing of X's (addresses,
 rules, routes); then device_add on the new VM and its listing in either
 order. Measured: NIC appearing -> first handshake answered by the new VM, and
 listing -> the same; answers from the old VM after its detach (must be none).
+Last, a control: X detached while the agent is stopped leaves its rules behind,
+which the check must see, and the agent, started again, removes them.
 
 Usage (as root; failover-run.sh builds the image):
     python3 tests/vm/failover.py IMAGE_DIR WORK_DIR [--tag TAG]
@@ -467,7 +469,8 @@ class FailoverTest:
         self.handshakes.start()
         start = time.monotonic()
         for addr in self.x.ips:
-            self.wait_answer(addr, "A", start, 60)
+            self.expect(self.wait_answer(addr, "A", start, 60) is not None,
+                        f"{addr} not answered by A (X attached at boot) within 60 s")
 
         moves = [(a, b, "nic-first"), (b, a, "nic-first"),
                  (a, b, "listing-first"), (b, a, "listing-first")]
@@ -476,6 +479,7 @@ class FailoverTest:
         time.sleep(1)
         self.handshakes.stop()
         self.judge_all()
+        self.control(self.sides[self.moves[-1]["new"]] if self.moves else a)
 
     def wait_active(self, side: Side, timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -586,7 +590,7 @@ class FailoverTest:
                  ("eni-agent's first change", t["agent_first_change"]),
                  ("its last", t["agent_last_change"])]
         self.figure(f"{label}: in {side.side}, PCI device -> " + ", ".join(m for m, _ in marks)
-                    + " (s, journal)",
+                    + " (s, journal: when journald got the lines)",
                     " / ".join("-" if at is None else f"{at - t['pci_device']:.2f}"
                                for _, at in marks))
 
@@ -608,6 +612,29 @@ class FailoverTest:
                     round(time.monotonic() - t_gone, 2) if not found else "NO")
         for item in found:
             self.expect(False, f"{label}: {side.side} still has X's {item}")
+
+    def control(self, side: Side) -> None:
+        """The leftovers check sees what an agent leaves behind: X detached
+        while the agent is stopped keeps its rules (the kernel removes only
+        the link's addresses and routes); started again, the agent removes
+        them."""
+        self.step(f"control: X detached from {side.side} with its eni-agent stopped")
+        side.cmd.sh("systemctl", "stop", "eni-agent", timeout=120)
+        side.vm.hot_remove(self.x)
+        table = self.tables.get(side.side, -1)
+        found = leftovers(side.cmd.state(), self.x, table)
+        self.figure(f"control: X's leftovers in {side.side} (agent stopped)", len(found))
+        self.expect(any(item.startswith("rule") for item in found),
+                    f"control: no rule of X's left in {side.side} with its agent stopped "
+                    f"({found}): the leftovers check would not see an agent's leftovers")
+        start = time.monotonic()
+        side.cmd.sh("systemctl", "start", "eni-agent", timeout=180)
+        while found and time.monotonic() < start + 30:
+            found = leftovers(side.cmd.state(), self.x, table)
+            time.sleep(0.2)
+        self.figure(f"control: systemctl start eni-agent -> {side.side} holds nothing of X's (s)",
+                    round(time.monotonic() - start, 2) if not found else "NO")
+        self.expect(not found, f"control: eni-agent, started again, left X's {found}")
 
     def judge_all(self) -> None:
         attempts = self.handshakes.snapshot()
