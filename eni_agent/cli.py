@@ -28,10 +28,15 @@ Exit codes:
 """
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP)
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EXIT_CODES_HELP,
+             invoke_without_command=True, no_args_is_help=False)
 @click.version_option(__version__, prog_name="eni-agent")
-def cli() -> None:
+@click.pass_context
+def cli(ctx: click.Context) -> None:
     """Configure secondary cloud NICs (ENIs) with per-NIC policy routing."""
+    if ctx.invoked_subcommand is None:
+        # Said the same way by every click release (8.1 printed the help and exited 0).
+        raise click.UsageError("missing command")
 
 
 # The parameters that make the config: the file, and the flags overriding it.

@@ -11,6 +11,10 @@
     metadata_interval = 60    # daemon: how often to poll the metadata service, seconds
     log_level = "info"        # debug | info | warning | error
     networkmanager_unmanaged = false  # write unmanaged-devices for ENI MACs in NM's conf.d
+    main_table_first = false  # containers on the host: `from all lookup main
+                              # suppress_prefixlength 0` at rule_priority - 1
+    manage_only = []          # configure only these ENIs (MACs or ENI ids); a CNI
+                              # (Terway) owns the others
 
 Command-line flags override the file; the merged result is validated once, by
 the pydantic model `Config` (the one declaration of every setting: its type,
@@ -19,11 +23,12 @@ default, bounds and rules).
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Tuple
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
-                      StrictInt, StrictStr, ValidationError)
+                      StrictInt, StrictStr, ValidationError, model_validator)
 
 from eni_agent.errors import InvalidInput
 from eni_agent.files import read_trusted
@@ -37,6 +42,7 @@ NAMED_PROTOCOLS = frozenset({0, 1, 2, 3, 4, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17
                              186, 187, 188, 189, 192})
 RESERVED_TABLES = frozenset({0, 253, 254, 255})  # unspec, default, main, local
 MAX_TABLE = 2**32 - 1
+ENI_ID = re.compile(r"eni-[0-9A-Za-z]{1,64}")  # "eni-2zeb0kbbnlxa8kebjcz6"
 
 
 def _source(value: Optional[str]) -> Optional[str]:
@@ -59,6 +65,17 @@ def _macs(value: Tuple[str, ...]) -> Tuple[str, ...]:
             raise invalid(f"not a MAC address: {item!r}")
         macs.append(mac)
     return tuple(macs)
+
+
+def _enis(value: Tuple[str, ...]) -> Tuple[str, ...]:
+    """MACs (normalised) or ENI ids ("eni-..."), as given."""
+    enis = []
+    for item in value:
+        mac = normalize_mac(item)
+        if mac is None and not ENI_ID.fullmatch(item):
+            raise invalid(f"not a MAC address or an ENI id: {item!r}")
+        enis.append(mac or item)
+    return tuple(enis)
 
 
 def _interface_patterns(value: Tuple[str, ...]) -> Tuple[str, ...]:
@@ -96,6 +113,25 @@ class Config(BaseModel):
     metadata_interval: Seconds = Field(60.0, ge=5, le=86400)  # daemon: metadata poll, seconds
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     networkmanager_unmanaged: StrictBool = False  # keep NetworkManager off the listed ENIs
+    # `from all lookup main suppress_prefixlength 0` just before the ENI rules:
+    # replies to a bridge (docker0, cni0) or a VPN route in `main` stay local.
+    main_table_first: StrictBool = False
+    # Configure only these ENIs (MACs or ENI ids); every other one is ignored,
+    # and what the agent owns on its NIC is left as it is. Empty: all ENIs.
+    manage_only: Annotated[Tuple[StrictStr, ...], AfterValidator(_enis)] = ()
+
+    @model_validator(mode="after")
+    def _room_for_main_table_first(self) -> Config:
+        if self.main_table_first and self.rule_priority < 2:
+            raise invalid(f"{self.rule_priority} leaves no priority before it for "
+                          "main_table_first's rule (rule_priority - 1); use 2 or more",
+                          where="rule_priority")
+        return self
+
+    @property
+    def main_table_priority(self) -> int:
+        """The priority of main_table_first's rule: just before the ENI rules."""
+        return self.rule_priority - 1
 
     def replace(self, **changes: object) -> Config:
         return type(self).model_validate({**dict(self), **changes})

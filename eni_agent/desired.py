@@ -17,9 +17,18 @@ and, for an ENI with IPv6 (addresses or delegated prefixes), in the same table:
            default via <ipv6 gateway> dev L onlink
   rules  = from <ipv6> lookup T priority rule_priority, and from <ipv6 prefix>
 
+and, with `main_table_first` (containers on the host), for each family the
+ENI rules use:
+  rule   = from all lookup main suppress_prefixlength 0  priority rule_priority - 1
+           so a destination `main` routes more specifically than by its
+           default route (a docker0/cni0 bridge, a VPN) is reached from any
+           source, an ENI's included, the way `main` says.
+
 An ENI the metadata sets aside as invalid (`Metadata.invalid`) is left exactly
 as it is: whatever the agent owns on its link is neither added to nor removed
 (unless the config ignores it: an ignored ENI is let go of, invalid or not).
+With `manage_only`, every NIC not named there is left exactly as it is too,
+whatever the agent owns on it from earlier: a CNI (Terway) owns those.
 """
 
 from __future__ import annotations
@@ -31,7 +40,7 @@ from typing import NamedTuple
 
 from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
 from eni_agent.model import Eni, Metadata
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 DEFAULT_ROUTE6 = IPv6Network("::/0")
@@ -39,6 +48,9 @@ DEFAULT_ROUTE6 = IPv6Network("::/0")
 # with the router, a link-local gateway) must stay on the ENI's link, so the
 # ENI's table carries the link-local prefix too.
 LINK_LOCAL6 = IPv6Network("fe80::/64")
+FROM_ALL = {4: IPv4Network("0.0.0.0/0"), 6: IPv6Network("::/0")}
+# Terway's policy rules: `to <pod> lookup main` at 512, `from <pod> lookup <ENI table>` at 2048.
+TERWAY_PRIORITIES = frozenset({512, 2048})
 
 
 class Match(str, enum.Enum):
@@ -91,14 +103,52 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
         _desired_eni(eni, observed, config, owned_tables) for eni in metadata.secondary_enis
     )
     matched = [d for d in enis if d.match is Match.MATCHED]
+    frozen = _left_alone(enis, metadata, observed, config)
+    rules = frozenset().union(*(d.rules for d in matched))
     return Desired(
         enis=enis,
         addresses=frozenset().union(*(d.addresses for d in matched)),
         routes=frozenset().union(*(d.routes for d in matched)),
-        rules=frozenset().union(*(d.rules for d in matched)),
+        rules=rules | _main_table_first(rules | frozen, config),
         up_links=frozenset(d.link for d in matched),
-        frozen=_left_alone(enis, metadata, observed, config),
+        frozen=frozen,
     )
+
+
+def _main_table_first(kept: frozenset, config: Config) -> frozenset[Rule]:
+    """`from all lookup main suppress_prefixlength 0` before the ENI rules, for
+    each family they are kept in (only there does it change anything, and a
+    host without IPv6 would refuse an IPv6 rule)."""
+    if not config.main_table_first:
+        return frozenset()
+    versions = {r.version for r in kept if isinstance(r, Rule) and r.table != MAIN_TABLE}
+    return frozenset(Rule(config.main_table_priority, FROM_ALL[v], MAIN_TABLE, 0)
+                     for v in versions)
+
+
+def ignored_reason(mac: str, eni_id: str | None, link_name: str | None, config: Config) -> str:
+    """Why the config leaves this ENI alone, or "" (the one place that says it)."""
+    if mac in config.ignore_macs:
+        return "MAC listed in ignore_macs"
+    if config.manage_only and mac not in config.manage_only and eni_id not in config.manage_only:
+        return "not named in manage_only"
+    if link_name is not None and _ignored_name(link_name, config):
+        return "name matches ignore_interfaces"
+    return ""
+
+
+def terway_seen(observed: Observed) -> bool:
+    """Terway's policy rules are there: a CNI configures (some of) the ENIs."""
+    return bool(observed.foreign_rule_priorities & TERWAY_PRIORITIES)
+
+
+def host_warnings(observed: Observed, config: Config) -> list[str]:
+    """What the operator should hear about the host as a whole."""
+    if terway_seen(observed) and not config.manage_only:
+        return ["Terway's policy rules (priorities 512, 2048) are present but manage_only is "
+                "empty: eni-agent configures every ENI, Terway's too; set manage_only to the "
+                "ENIs eni-agent should configure"]
+    return []
 
 
 def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Observed,
@@ -116,6 +166,12 @@ def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Obse
     invalid = {bad.mac for bad in metadata.invalid if bad.mac not in config.ignore_macs}
     indexes |= {link.index for link in observed.links if link.mac in invalid
                 and not _ignored_name(link.name, config)}
+    if config.manage_only:
+        # Only the named ENIs are the agent's to change; the state it may have
+        # left on any other NIC (configured before manage_only was set) stays.
+        named = set(config.manage_only)
+        named |= {e.mac for e in (*metadata.enis, *metadata.invalid) if e.eni_id in named}
+        indexes |= {link.index for link in observed.links if link.mac not in named}
     if not indexes:
         return frozenset()
     addresses = {a for a in observed.addresses if a.index in indexes}
@@ -130,8 +186,9 @@ def _ignored_name(name: str, config: Config) -> bool:
 
 
 def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set[int]) -> DesiredEni:
-    if eni.mac in config.ignore_macs:
-        return DesiredEni(eni, Match.IGNORED, reason="MAC listed in ignore_macs")
+    ignored = ignored_reason(eni.mac, eni.eni_id, None, config)
+    if ignored:
+        return DesiredEni(eni, Match.IGNORED, reason=ignored)
     candidates = [link for link in observed.links if link.mac == eni.mac]
     unenslaved = [link for link in candidates if link.master is None]
     if not candidates:

@@ -6,15 +6,15 @@ passed in, so this module never imports pyroute2 itself.
 
 from __future__ import annotations
 
-import fnmatch
 import time
 from typing import TYPE_CHECKING
 
 from eni_agent.config import Config
-from eni_agent.desired import Desired, DesiredEni, Match, desired_state, table_for
+from eni_agent.desired import (Desired, DesiredEni, Match, desired_state, host_warnings,
+                               ignored_reason, table_for)
 from eni_agent.plan import Change, plan
 from eni_agent.report import EniReport, EniState, Report, invalid_enis
-from eni_agent.state import Address, Observed, Rule
+from eni_agent.state import MAIN_TABLE, Address, Observed, Rule
 
 if TYPE_CHECKING:
     from eni_agent.model import Metadata
@@ -65,7 +65,7 @@ def preview(nl: Netlink, metadata: Metadata | None, config: Config, *, command: 
         report.dry_run = True
         return report
     report.converged = report.converged and not any(e.changes for e in report.enis) \
-        and not report.other_changes
+        and not report.other_changes and not report.host_changes
     reports = {e.mac: e for e in report.enis}
     for d in desired.enis:
         reports[d.eni.mac].warnings.extend(_coexistence_warnings(d, observed))
@@ -89,7 +89,7 @@ def _desired(metadata: Metadata | None, observed: Observed, config: Config) -> D
     """`desired_state`, with what the agent owns on the NICs of invalid ENIs
     left as it is: neither configured nor torn down."""
     desired = desired_state(metadata, observed, config)
-    macs = {e.mac for e in invalid_enis(metadata) if not _ignored(e.mac, observed, config)}
+    macs = {e.mac for e in invalid_enis(metadata) if not _ignored(e, observed, config)}
     indexes = {link.index for link in observed.links if link.mac in macs}
     if not indexes:
         return desired
@@ -100,15 +100,11 @@ def _desired(metadata: Metadata | None, observed: Observed, config: Config) -> D
     return desired._replace(frozen=desired.frozen | kept)
 
 
-def _ignored(mac: str, observed: Observed, config: Config) -> str:
-    """Why the config leaves the NIC with this MAC alone, or ""."""
-    if mac in config.ignore_macs:
-        return "MAC listed in ignore_macs"
-    for link in observed.links:
-        if link.mac == mac and any(fnmatch.fnmatchcase(link.name, pattern)
-                                   for pattern in config.ignore_interfaces):
-            return "name matches ignore_interfaces"
-    return ""
+def _ignored(eni, observed: Observed, config: Config) -> str:
+    """Why the config leaves this (invalid) ENI's NIC alone, or ""."""
+    names = [link.name for link in observed.links if link.mac == eni.mac] or [None]
+    return next((why for why in (ignored_reason(eni.mac, eni.eni_id, name, config)
+                                 for name in names) if why), "")
 
 
 def waiting_for_udev(desired: Desired) -> bool:
@@ -152,6 +148,12 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
 
     report = Report(command=command)
     report.links = observed.links
+    report.warnings = host_warnings(observed, config) if metadata is not None else []
+
+    def others(change: Change) -> list[str]:
+        """Where a change of no listed ENI is reported."""
+        host_wide = isinstance(change.target, Rule) and change.target.table == MAIN_TABLE
+        return report.host_changes if host_wide else report.other_changes
     entries: dict[str, EniReport] = {}
     for d in desired.enis:
         entry = EniReport(
@@ -160,6 +162,7 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
             ifindex=d.link.index if d.link else None, table=d.table,
             addresses=[f"{ip}/{d.eni.cidr.prefixlen}" for ip in d.eni.ips] + [
                 f"{ip}/{d.eni.ipv6_cidr.prefixlen}" for ip in d.eni.ipv6s],
+            prefixes=[str(p) for p in d.eni.ipv4_prefixes + d.eni.ipv6_prefixes],
         )
         if d.match in (Match.AMBIGUOUS, Match.CONFLICT):
             entry.errors.append(d.reason)
@@ -174,7 +177,7 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
         if result.outcome in ("done", "failed"):
             text = result.change.describe(names)
             d = owner(result.change)
-            target = entries[d.eni.mac].changes if d else report.other_changes
+            target = entries[d.eni.mac].changes if d else others(result.change)
             line = text if result.outcome == "done" else f"{text}: FAILED {result.error}"
             if line not in target:  # a change retried in each verify round is listed once
                 target.append(line)
@@ -184,7 +187,7 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
         text = change.describe(names)
         d = owner(change)
         if not applied:
-            (entries[d.eni.mac].changes if d else report.other_changes).append(text)
+            (entries[d.eni.mac].changes if d else others(change)).append(text)
             continue
         previous = failed_by_change.get(change)
         why = (previous.error if previous and previous.error else
@@ -221,7 +224,7 @@ def _invalid_reports(metadata: Metadata | None, observed: Observed,
     for eni in invalid_enis(metadata):
         links = [link for link in observed.links if link.mac == eni.mac]
         link = links[0] if len(links) == 1 else None
-        ignored = _ignored(eni.mac, observed, config)
+        ignored = _ignored(eni, observed, config)
         entry = EniReport(mac=eni.mac, eni_id=eni.eni_id,
                           state=EniState.IGNORED if ignored else EniState.INVALID,
                           reason=ignored, link=link.name if link else None,

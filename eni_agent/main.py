@@ -35,8 +35,6 @@ def exit_status(error: BaseException) -> tuple[int, str | None]:
         return int(error.exit_code), error.message
     if isinstance(error, click.exceptions.Exit):  # --help, --version
         return int(error.exit_code), None
-    if isinstance(error, getattr(click.exceptions, "NoArgsIsHelpError", ())):
-        return int(ExitCode.USAGE), "missing command (see eni-agent --help)"
     if isinstance(error, click.ClickException):  # bad command line
         hint = " (see eni-agent --help)" if isinstance(error, click.UsageError) else ""
         return int(ExitCode.USAGE), one_line(error.format_message()) + hint

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import socket
 from ipaddress import ip_network
+from functools import lru_cache
 from typing import Iterable, Optional
 
 from eni_agent.host import UdevGate, named_tables
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule, source_network
 
-MAIN_TABLE = 254
 RTN_UNICAST = 1  # rtm_type of an ordinary route
 FR_ACT_TO_TBL = 1  # a rule that looks a table up
 
@@ -28,10 +28,37 @@ def owns_route(r, protocol: int) -> bool:
 
 
 def owns_rule(r, protocol: int) -> bool:
-    """Marked, and the shape the agent creates: `from <host or prefix> lookup
-    <table>`, nothing else selected."""
-    return (r.protocol == protocol and r.src is not None and r.src_len > 0
-            and r.dst_len == 0 and r.action == FR_ACT_TO_TBL and not r.selectors)
+    """Marked, and one of the two shapes the agent creates: `from <host or
+    prefix> lookup <table>`, nothing else selected; or `from all lookup main
+    suppress_prefixlength 0` (the `main_table_first` setting)."""
+    if r.protocol != protocol or r.dst_len != 0 or r.action != FR_ACT_TO_TBL or r.selectors:
+        return False
+    if r.src is not None and r.src_len > 0:
+        return r.suppress_prefixlen is None
+    return r.src_len == 0 and r.table == MAIN_TABLE and r.suppress_prefixlen == 0
+
+
+# The values are built once per kernel record: the daemon observes the same
+# records (kept current by notifications) on every pass.
+@lru_cache(maxsize=1 << 16)
+def _rule(r) -> Rule:
+    if r.src_len == 0:  # from all
+        src = source_network("0.0.0.0/0" if r.family == socket.AF_INET else "::/0")
+    else:
+        src = source_network(r.src, r.src_len)
+    return Rule(r.priority, src, r.table, r.suppress_prefixlen)
+
+
+@lru_cache(maxsize=1 << 16)
+def _route(r) -> Route:
+    unspecified = "0.0.0.0" if r.family == socket.AF_INET else "::"
+    return Route(r.table, ip_network(f"{r.dst or unspecified}/{r.dst_len}", strict=False), r.oif,
+                 r.gateway)
+
+
+@lru_cache(maxsize=1 << 16)
+def _address(a) -> Address:
+    return Address(a.index, a.ip, a.prefixlen)
 
 
 def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules: Iterable,
@@ -48,20 +75,18 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
     owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
     for r in routes:
         if owns_route(r, protocol):
-            unspecified = "0.0.0.0" if r.family == socket.AF_INET else "::"
-            dst = ip_network(f"{r.dst or unspecified}/{r.dst_len}", strict=False)
-            owned_routes.add(Route(r.table, dst, r.oif, r.gateway))
+            owned_routes.add(_route(r))
         else:
             foreign_tables.add(r.table)
             if r.table == MAIN_TABLE and r.dst_len == 0 and r.oif:
                 foreign_default_oifs.add(r.oif)
-    owned_rules = set()
+    owned_rules, foreign_rule_priorities = set(), set()
     for r in rules:
         if owns_rule(r, protocol):
-            owned_rules.add(Rule(r.priority, ip_network((r.src, r.src_len), strict=False),
-                                 r.table))
+            owned_rules.add(_rule(r))
         else:
             foreign_tables.add(r.table)
+            foreign_rule_priorities.add(r.priority)
     inferred: set = set()
     if not marks_addresses:
         tables_via: dict = {}
@@ -74,7 +99,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         if a.ip is None:
             continue
         ours = a.protocol == protocol or (a.index, a.ip) in inferred
-        (owned_addresses if ours else foreign_addresses).add(Address(a.index, a.ip, a.prefixlen))
+        (owned_addresses if ours else foreign_addresses).add(_address(a))
     return Observed(
         links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
                                 udev.initialized(l.index) if udev else True)
@@ -86,4 +111,5 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         foreign_tables=frozenset(foreign_tables),
         named_tables=frozenset(named_tables()),
         foreign_default_oifs=frozenset(foreign_default_oifs),
+        foreign_rule_priorities=frozenset(foreign_rule_priorities),
     )

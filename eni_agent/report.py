@@ -46,7 +46,7 @@ class EniReport:
 
     def __init__(self, mac: str, eni_id: str | None, state: EniState, reason: str = "",
                  link: str | None = None, ifindex: int | None = None, table: int | None = None,
-                 addresses: list[str] | None = None):
+                 addresses: list[str] | None = None, prefixes: list[str] | None = None):
         self.mac = mac
         self.eni_id = eni_id
         self.state = state
@@ -55,6 +55,7 @@ class EniReport:
         self.ifindex = ifindex
         self.table = table
         self.addresses = addresses or []
+        self.prefixes = prefixes or []  # delegated (ipv4-prefixes, ipv6-prefixes), as CIDRs
         self.changes: list[str] = []
         self.errors: list[str] = []
         self.warnings: list[str] = []
@@ -75,6 +76,8 @@ class Report:
         self.dry_run = dry_run
         self.enis: list[EniReport] = []
         self.other_changes: list[str] = []  # stale state of ENIs no longer here
+        self.host_changes: list[str] = []  # of no one ENI (main_table_first's rule)
+        self.warnings: list[str] = []  # about the host as a whole (Terway's rules seen)
         self.errors: list[str] = []
         self.converged = True
         # Changes still owed after verification. Zero with converged=False
@@ -117,7 +120,9 @@ class Report:
             "exit_code": int(self.exit_code),
             "enis": [eni.as_dict() for eni in self.enis],
             "other_changes": self.other_changes,
+            "host_changes": self.host_changes,
             "errors": self.errors,
+            "warnings": self.warnings,
         }
 
 
@@ -142,6 +147,8 @@ def report_text(report: Report) -> str:
         if eni.reason and eni.state not in _REASON_NOT_SHOWN:
             head += f" ({eni.reason})"
         lines.append(head)
+        if eni.prefixes:
+            lines.append(f"  prefixes: {', '.join(eni.prefixes)}")
         verb = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
         lines.extend(f"  {verb}{change}" for change in eni.changes)
         lines.extend(f"  error: {error}" for error in eni.errors)
@@ -151,7 +158,12 @@ def report_text(report: Report) -> str:
                      else "state of ENIs no longer attached or listed:")
         prefix = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
         lines.extend(f"  {prefix}{change}" for change in report.other_changes)
+    if report.host_changes:
+        lines.append("host-wide:")
+        prefix = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
+        lines.extend(f"  {prefix}{change}" for change in report.host_changes)
     lines.extend(f"error: {error}" for error in report.errors)
+    lines.extend(f"warning: {warning}" for warning in report.warnings)
     lines.append(_summary(report))
     return "\n".join(printable(line) for line in lines)
 
@@ -178,6 +190,10 @@ def metadata_text(metadata: Metadata, source: str) -> str:
         if eni.ipv6s:
             ips = ", ".join(str(ip) for ip in eni.ipv6s)
             lines.append(f"  {' ' * len(eni.name)}  {ips} in {eni.ipv6_cidr} via {eni.ipv6_gateway}")
+        prefixes = eni.ipv4_prefixes + eni.ipv6_prefixes
+        if prefixes:
+            lines.append(f"  {' ' * len(eni.name)}  prefixes: "
+                         f"{', '.join(str(p) for p in prefixes)}")
     for bad in invalid:
         lines.append(f"  {bad.eni_id} ({bad.mac}): invalid" if bad.eni_id else
                      f"  {bad.mac}: invalid")
@@ -195,7 +211,8 @@ def metadata_json(metadata: Metadata, source: str) -> str:
              "ips": [str(ip) for ip in e.ips], "vswitch_cidr": str(e.cidr),
              "gateway": str(e.gateway), "ipv6s": [str(ip) for ip in e.ipv6s],
              "vswitch_ipv6_cidr": str(e.ipv6_cidr) if e.ipv6_cidr else None,
-             "ipv6_gateway": str(e.ipv6_gateway) if e.ipv6_gateway else None}
+             "ipv6_gateway": str(e.ipv6_gateway) if e.ipv6_gateway else None,
+             "prefixes": [str(p) for p in e.ipv4_prefixes + e.ipv6_prefixes]}
             for e in metadata.enis
         ],
         "invalid_enis": [{"mac": e.mac, "eni_id": e.eni_id, "error": e.message} for e in invalid],

@@ -13,14 +13,19 @@ bootstrap_system_packages() {
 }
 
 # What only the tests need: nftables (the IPv6 reverse-path check with nft's
-# fib expression). Best effort: the test that needs it skips without it.
+# fib expression) and systemd-analyze (package systemd; the unit file checks,
+# which need no running systemd). Best effort: a test that needs a missing one
+# skips, which .ci/run counts as a failure (tests/conftest.py).
 bootstrap_test_packages() {
-    command -v nft >/dev/null && return 0
-    echo "== installing nftables (tests)"
+    local missing=()
+    command -v nft >/dev/null || missing+=(nftables)
+    command -v systemd-analyze >/dev/null || missing+=(systemd)
+    [ ${#missing[@]} -gt 0 ] || return 0
+    echo "== installing ${missing[*]} (tests)"
     export DEBIAN_FRONTEND=noninteractive
-    { apt-get install -y -qq --no-install-recommends nftables >/dev/null 2>&1 ||
-      { apt-get update -qq && apt-get install -y -qq --no-install-recommends nftables >/dev/null; }; } ||
-        echo "   (nftables unavailable; its test will skip)"
+    { apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
+      { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; } ||
+        echo "   (${missing[*]} unavailable; the tests needing them will skip)"
 }
 
 # bootstrap_venv SPEC: a venv in .venv with the package installed from this checkout.

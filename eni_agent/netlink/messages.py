@@ -146,8 +146,11 @@ def _rule(action: Action, r, protocol: int):
     msg["src_len"] = r.src.prefixlen  # a host rule: /32 or /128; a delegated prefix
     msg["table"] = r.table if r.table < 256 else 0
     msg["action"] = FR_ACT_TO_TBL
-    msg["attrs"] = [("FRA_SRC", str(r.src.network_address)), ("FRA_PRIORITY", r.priority),
-                    ("FRA_TABLE", r.table), ("FRA_PROTOCOL", protocol)]
+    attrs = [("FRA_SRC", str(r.src.network_address))] if r.src.prefixlen else []  # /0: from all
+    attrs += [("FRA_PRIORITY", r.priority), ("FRA_TABLE", r.table), ("FRA_PROTOCOL", protocol)]
+    if r.suppress_prefixlength is not None:
+        attrs.append(("FRA_SUPPRESS_PREFIXLEN", r.suppress_prefixlength))
+    msg["attrs"] = attrs
     if action is Action.REMOVE:
         return _header(msg, RTM_DELRULE, 0)
     return _header(msg, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL)
@@ -171,13 +174,13 @@ AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope",
 # dst None: the default route; oif None: no RTA_OIF (multipath, blackhole)
 RouteRecord = namedtuple("RouteRecord", "family table protocol type dst_len dst gateway oif "
                                         "multipath")
-# selectors: iif/oif/fwmark/..., so not a rule of the agent's shape
+# selectors: iif/oif/fwmark/suppress_ifgroup..., so not a rule of the agent's shape;
+# suppress_prefixlen: None when unset
 RuleRecord = namedtuple("RuleRecord", "family table protocol priority src src_len dst_len action "
-                                      "selectors")
+                                      "selectors suppress_prefixlen", defaults=(None,))
 RULE_SELECTORS = ("FRA_IIFNAME", "FRA_OIFNAME", "FRA_FWMARK", "FRA_UID_RANGE", "FRA_IP_PROTO",
                   "FRA_SPORT_RANGE", "FRA_DPORT_RANGE", "FRA_L3MDEV", "FRA_GOTO")
 # Always dumped, 0xffffffff meaning "not set".
-RULE_SUPPRESSORS = ("FRA_SUPPRESS_PREFIXLEN", "FRA_SUPPRESS_IFGROUP")
 UNSET = 0xFFFFFFFF
 
 
@@ -226,4 +229,9 @@ def rule_record(msg) -> RuleRecord:
                       a.get("FRA_PRIORITY") or 0, _ip(a.get("FRA_SRC")), msg["src_len"],
                       msg["dst_len"], msg["action"],
                       any(k in a for k in RULE_SELECTORS)
-                      or any(a.get(k, UNSET) != UNSET for k in RULE_SUPPRESSORS))
+                      or a.get("FRA_SUPPRESS_IFGROUP", UNSET) != UNSET,
+                      _set(a.get("FRA_SUPPRESS_PREFIXLEN", UNSET)))
+
+
+def _set(value: int) -> Optional[int]:
+    return None if value == UNSET else value

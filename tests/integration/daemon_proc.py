@@ -31,6 +31,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -46,6 +47,7 @@ from .agent import traffic_failures  # noqa: F401  (the daemon tests' traffic ch
 from .netns import (
     Eni,
     Topology,
+    in_netns,
     ip,
     ip_json,
     link_by_mac,
@@ -340,20 +342,23 @@ def eni_table(topo: Topology, eni: Eni, table_base: int = TABLE_BASE) -> int | N
 
 
 def eni_problems(topo: Topology, eni: Eni, *, ips: tuple[str, ...] | None = None,
-                 priority: int = RULE_PRIORITY, table_base: int = TABLE_BASE) -> list[str]:
+                 priority: int = RULE_PRIORITY, table_base: int = TABLE_BASE,
+                 protocol: int = PROTOCOL) -> list[str]:
     """Why ``eni`` is not (yet) configured as eni-agent should: [] when it is.
 
     Checks the link is up, holds exactly ``ips`` (default: eni.ips) from
     eni-agent with noprefixroute, has a route table ``table_base + ifindex``
     with the subnet route and the default route via the gateway, and one rule
     ``from <ip> lookup <table>`` at ``priority`` per address (and no owned rule
-    of this ENI's addresses elsewhere)."""
+    of this ENI's addresses elsewhere). Each of those routes, rules and (on a
+    kernel that stores address protocols) addresses carries eni-agent's
+    ``protocol``: configured by eni-agent, not merely present."""
     ips = tuple(eni.ips if ips is None else ips)
     link = eni_link(topo, eni)
     if link is None:
         return [f"no link with MAC {eni.mac}"]
     problems = []
-    name, table = link["ifname"], table_base + link["ifindex"]
+    name, table, mark = link["ifname"], table_base + link["ifindex"], str(protocol)
     if "UP" not in link.get("flags", []):
         problems.append(f"{name} is not up")
     addrs = ip_json(topo.guest, "-4", "addr", "show", "dev", name)
@@ -366,26 +371,59 @@ def eni_problems(topo: Topology, eni: Eni, *, ips: tuple[str, ...] | None = None
         if info is not None and (info.get("prefixlen") != eni.prefixlen
                                  or not info.get("noprefixroute")):
             problems.append(f"{name} address {addr} is {info}")
-    routes = table_routes(topo, table)
-    dsts = {(r.get("dst"), r.get("gateway"), r.get("dev")) for r in routes}
-    for want in ((eni.cidr, None, name), ("default", eni.gateway, name)):
+    if KERNEL_STORES_ADDRESS_PROTOCOLS and not problems:  # a netlink dump: only when it matters
+        unmarked = {ip: proto for ip, proto in address_protocols(topo, name).items()
+                    if ip in ips and proto != protocol}
+        if unmarked:
+            problems.append(f"{name} addresses without protocol {protocol}: {unmarked}")
+    routes = table_routes(topo, table, numeric=True)
+    dsts = {(r.get("dst"), r.get("gateway"), r.get("dev"), r.get("protocol")) for r in routes}
+    for want in ((eni.cidr, None, name, mark), ("default", eni.gateway, name, mark)):
         if want not in dsts:
             problems.append(f"table {table} lacks {want}: {sorted(map(str, dsts))}")
-    rules = ip_json(topo.guest, "rule")
+    rules = ip_json(topo.guest, "-N", "rule")  # -N: protocols and tables as numbers
     for addr in ips:
         matching = [r for r in rules if r.get("src") == addr and r.get("srclen", 32) == 32]
-        ok = [r for r in matching if r.get("table") == str(table) and r.get("priority") == priority]
+        ok = [r for r in matching if r.get("table") == str(table) and r.get("priority") == priority
+              and r.get("protocol") == mark]
         if len(ok) != 1 or len(matching) != 1:
-            problems.append(f"rules for {addr}: {matching} (want one: {priority} -> table {table})")
+            problems.append(f"rules for {addr}: {matching} "
+                            f"(want one: {priority} -> table {table}, protocol {protocol})")
     extra = [r for r in rules if r.get("src") in set(eni.ips) - set(ips)]
     if extra:
         problems.append(f"rules left for removed addresses: {extra}")
     return problems
 
 
-def table_routes(topo: Topology, table: int) -> list[dict]:
-    """Routes of ``table`` in the guest ([] if the table does not exist)."""
-    cp = ip(topo.guest, "-j", "-4", "route", "show", "table", str(table), check=False)
+def _kernel_stores_address_protocols() -> bool:
+    """IFA_PROTO exists since Linux 5.18; before, no address carries a
+    protocol (and eni-agent, guessing the same way, marks none)."""
+    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return version is None or (int(version[1]), int(version[2])) >= (5, 18)
+
+
+KERNEL_STORES_ADDRESS_PROTOCOLS = _kernel_stores_address_protocols()
+
+
+def address_protocols(topo: Topology, ifname: str) -> dict[str, int]:
+    """{ip: IFA_PROTO (0 if none)} of ``ifname``'s IPv4 addresses, read with a
+    plain pyroute2 dump (iproute2 6.1 cannot print IFA_PROTO; none of the
+    agent's code is involved)."""
+    from pyroute2 import IPRoute  # here: most test files never need it
+
+    def dump() -> dict[str, int]:
+        with IPRoute() as ipr:
+            (index,) = ipr.link_lookup(ifname=ifname)
+            return {m.get_attr("IFA_LOCAL"): m.get_attr("IFA_PROTO") or 0
+                    for m in ipr.get_addr(index=index, family=socket.AF_INET)}
+    return in_netns(topo.guest, dump)
+
+
+def table_routes(topo: Topology, table: int, numeric: bool = False) -> list[dict]:
+    """Routes of ``table`` in the guest ([] if the table does not exist);
+    ``numeric``: protocols as numbers (``ip -N``), whatever rt_protos names them."""
+    cp = ip(topo.guest, *(["-N"] if numeric else []), "-j", "-4", "route", "show", "table",
+            str(table), check=False)
     return json.loads(cp.stdout) if cp.returncode == 0 and cp.stdout.strip() else []
 
 

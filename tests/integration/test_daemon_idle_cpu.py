@@ -1,4 +1,4 @@
-"""At rest the daemon sleeps in select(): no polling, no CPU."""
+"""At rest the daemon sleeps in select(): no polling, no wake-ups."""
 
 from __future__ import annotations
 
@@ -16,10 +16,22 @@ pytestmark = [
 ]
 
 IDLE_SECONDS = 2.0
-MAX_CPU = 0.05  # seconds of CPU over IDLE_SECONDS (the clock tick is 0.01 s)
 
 
-def test_idle_daemon_uses_almost_no_cpu(topology_with_eni, tmp_path):
+def wakeups(pid: int) -> int:
+    """Context switches of all the process's threads: each time one of them
+    went to sleep or was woken. A thread asleep in select() adds none, however
+    busy the machine is; CPU seconds are the benchmark's figure."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        with open(f"/proc/{pid}/task/{task}/status") as f:
+            total += sum(int(line.split()[1]) for line in f
+                         if line.startswith(("voluntary_ctxt_switches",
+                                             "nonvoluntary_ctxt_switches")))
+    return total
+
+
+def test_idle_daemon_sleeps_without_waking(topology_with_eni, tmp_path):
     t = topology_with_eni
     path = metadata_file(tmp_path, build_metadata(t))
     with run_daemon(t, path, tmp_path) as d:
@@ -28,12 +40,12 @@ def test_idle_daemon_uses_almost_no_cpu(topology_with_eni, tmp_path):
         time.sleep(0.3)  # let it handle the events of its own changes
         pid = d.python_pid()
         assert "eni_agent" in open(f"/proc/{pid}/cmdline").read()
-        before, notes = d.cpu_seconds(), len(d.messages())
+        before, cpu, notes = wakeups(pid), d.cpu_seconds(), len(d.messages())
         time.sleep(IDLE_SECONDS)
-        used = d.cpu_seconds() - before
-        print(f"CPU used while idle for {IDLE_SECONDS}s: {used:.3f}s "
-              f"(start-up took {before:.2f}s of CPU)")
-        assert used < MAX_CPU
+        woke = wakeups(pid) - before
+        print(f"idle for {IDLE_SECONDS}s: {woke} context switches, "
+              f"{d.cpu_seconds() - cpu:.3f}s of CPU (start-up took {cpu:.2f}s)")
+        assert woke <= 2  # no polling: asleep in select() until something happens
         assert len(d.messages()) == notes  # and no reconcile ran meanwhile
         assert d.alive()
 

@@ -143,11 +143,10 @@ def test_daemon_rides_out_a_failing_service_and_follows_attach_hotplug_detach(
                             what="eth3 configured after hotplug")
         fetch_delay = svc.fetches(mark)[0] - plugged_at
         print(f"hotplug -> fetch started {fetch_delay:.3f}s, -> eth3 configured {took:.3f}s")
-        # the next poll is >= 2.2 s after the plug (polls come 4.5-5.5 s apart)
-        assert fetch_delay < 1.5, "the fetch was the poll's, not the hotplug's"
-        assert any("unknown NIC appeared" in line for line in d.log_lines("eth3")), \
-            d.log_lines("eth3")
-        assert took < HOTPLUG_LIMIT, f"hotplug -> configured took {took:.2f}s"
+        # the fetch that configured it was the hotplug's, not the next poll's
+        why = [line for line in d.log_lines("eth3") if "metadata fetched after" in line]
+        assert why and all("unknown NIC appeared" in line and "metadata poll" not in line
+                           for line in why), d.log_lines("eth3")
         assert traffic_failures(t, t.eni("eth3").ips) == []
 
         # -- detach: gone from the service and its NIC removed -> cleaned up ---
@@ -206,13 +205,10 @@ def test_two_enis_attached_a_second_apart_are_both_configured_promptly(
         time.sleep(0.5)
         svc.set_document(build_metadata(t, enis=[eni1, eni2]))
         t.add_eni(eni2)
-        start = time.monotonic()
-        while time.monotonic() - start < HOTPLUG_LIMIT + 3 and eni_problems(t, t.eni("eth2")):
-            time.sleep(0.05)
-        took2 = time.monotonic() - start
-        print(f"hotplug -> configured: eth1 {took1:.2f}s, eth2 {took2:.2f}s (limit {HOTPLUG_LIMIT}s)")
-        assert eni_problems(t, t.eni("eth2")) == [], describe(t)
-        assert took2 < HOTPLUG_LIMIT
+        # bounded well below the 60 s poll: eth2 is not left for the next poll
+        took2 = d.wait_until(lambda: not eni_problems(t, t.eni("eth2")), HOTPLUG_LIMIT + BUSY,
+                             what="eth2 configured")
+        print(f"hotplug -> configured: eth1 {took1:.2f}s, eth2 {took2:.2f}s")
 
 
 def test_sigterm_during_a_hanging_fetch_exits_promptly(topology_factory, tmp_path):
@@ -229,8 +225,8 @@ def test_sigterm_during_a_hanging_fetch_exits_promptly(topology_factory, tmp_pat
         time.sleep(0.5)
         start = time.monotonic()
         d.send_signal(signal.SIGTERM)
-        code = d.wait_exit(timeout=30)
+        # bounded below the hung fetch's own 10 s deadline: it was not waited for
+        code = d.wait_exit(timeout=8)
         took = time.monotonic() - start
         print(f"SIGTERM during a hanging fetch: exit {code} after {took:.2f}s")
         assert code == 0
-        assert took < 3.0

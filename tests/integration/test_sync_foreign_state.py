@@ -6,8 +6,11 @@ from __future__ import annotations
 
 import contextlib
 import os
+import subprocess
+import threading
+import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -112,11 +115,61 @@ def test_foreign_rules_routes_and_addresses_survive_sync_and_cleanup(topology_wi
     assert_traffic(t, ["10.0.0.5"])
 
 
-def test_cleanup_never_removes_a_user_route_in_the_eni_table_itself(topology_with_eni, tmp_path):
+@contextlib.contextmanager
+def route_deletions(topo: Topology) -> Iterator[Callable[[], list[str]]]:
+    """The guest's RTM_DELROUTE notifications while the block runs, as
+    `ip monitor route` prints them ("Deleted ..."), read with the returned
+    function once the block is done. A route the kernel flushes with its
+    link's last address sends none: such a line means someone deleted it."""
+    monitor = subprocess.Popen(["ip", "-n", topo.guest, "monitor", "route"],
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+
+    def read() -> None:
+        for line in monitor.stdout:
+            lines.append(line)
+
+    def count(text: str) -> int:
+        return sum(line.startswith(text) for line in list(lines))
+
+    def wait_for(text: str, seen: int = 0) -> None:
+        deadline = time.monotonic() + 10
+        while count(text) <= seen:
+            assert time.monotonic() < deadline, f"ip monitor route: no {text!r} in {lines}"
+            time.sleep(0.05)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    marker = ("unreachable", "203.0.113.77", "table", "4242")
+    try:
+        # The monitor listens once it prints the marker's addition (deleted
+        # and added again until then: replacing an identical route is
+        # silent), and has printed all that came before once it prints the
+        # marker's deletion: netlink notifications arrive in order.
+        deadline = time.monotonic() + 10
+        while not count("unreachable 203.0.113.77"):
+            assert time.monotonic() < deadline, f"ip monitor route is silent: {lines}"
+            ip(topo.guest, "route", "del", *marker, check=False)
+            ip(topo.guest, "route", "add", *marker)
+            time.sleep(0.1)
+        yield lambda: [line for line in lines
+                       if line.startswith("Deleted ") and "203.0.113.77" not in line]
+        seen = count("Deleted unreachable 203.0.113.77")
+        ip(topo.guest, "route", "del", *marker)
+        wait_for("Deleted unreachable 203.0.113.77", seen)
+    finally:
+        monitor.terminate()
+        monitor.wait(timeout=10)
+        reader.join(timeout=10)
+        ip(topo.guest, "route", "del", *marker, check=False)
+
+
+def test_cleanup_never_deletes_a_user_route_in_the_eni_table_even_when_the_kernel_drops_it(
+        topology_with_eni, tmp_path):
     """README: eni-agent never touches a user's route in its table; but when
     cleanup removes the ENI's last address, the kernel drops every route
-    through that NIC. The route goes, and cleanup's report shows it was not
-    eni-agent that removed it."""
+    through that NIC. The route goes, silently (no RTM_DELROUTE); the
+    notifications show cleanup deleted its own routes and not the user's."""
     t = topology_with_eni
     agent = Agent(t, tmp_path)
     agent.write()
@@ -126,9 +179,14 @@ def test_cleanup_never_removes_a_user_route_in_the_eni_table_itself(topology_wit
        "table", t1)
     assert _find(table_routes(t, t1), dst="198.51.100.0/24")
 
-    res = agent.cleanup("--json")
+    with route_deletions(t) as deleted:
+        res = agent.cleanup("--json")
     assert res.code == 0, str(res)
     assert owned_rules(t) == [] and owned_routes(t) == []
+    assert table_routes(t, t1) == []  # the kernel dropped the user's route
+    deleted_routes = " ".join(deleted())
+    assert f"default via 10.0.1.253 dev eth1 table {t1}" in deleted_routes, deleted()
+    assert "198.51.100.0/24" not in deleted_routes, deleted()
     removed = " ".join(res.json["other_changes"])
     assert "198.51.100.0/24" not in removed, removed
     assert "remove address 10.0.1.10/24" in removed

@@ -82,20 +82,25 @@ def route(dst="10.0.1.0/24", table=10003, oif=3, gateway=None, protocol=234, rty
 
 
 def rule(src="10.0.1.10", src_len=None, table=10003, protocol=234, priority=10000, action=1,
-         msg_type=RTM_NEWRULE, **extra):
+         msg_type=RTM_NEWRULE, family=None, dst=None, dst_len=0, **extra):
     msg = fibmsg()
     v6 = src is not None and ":" in src
-    msg["family"] = socket.AF_INET6 if v6 else socket.AF_INET
+    msg["family"] = family or (socket.AF_INET6 if v6 else socket.AF_INET)
     msg["src_len"] = src_len if src_len is not None else (0 if src is None else 128 if v6 else 32)
+    msg["dst_len"] = dst_len
     msg["table"] = table if table < 256 else 0
     msg["action"] = action
     # As the kernel dumps a rule: the suppressors always, "unset".
-    attrs = [("FRA_TABLE", table), ("FRA_SUPPRESS_PREFIXLEN", UNSET),
+    attrs = [("FRA_TABLE", table),
+             ("FRA_SUPPRESS_PREFIXLEN", extra.pop("FRA_SUPPRESS_PREFIXLEN", UNSET)),
+             ("FRA_SUPPRESS_IFGROUP", extra.pop("FRA_SUPPRESS_IFGROUP", UNSET)),
              ("FRA_PRIORITY", priority)]
     if protocol is not None:
         attrs.append(("FRA_PROTOCOL", protocol))
     if src is not None:
         attrs.append(("FRA_SRC", src))
+    if dst is not None:
+        attrs.append(("FRA_DST", dst))
     attrs += [(name, value) for name, value in extra.items()]
     msg["attrs"] = attrs
     msg["header"]["type"] = msg_type

@@ -82,7 +82,7 @@ def test_control_characters_in_an_error_are_escaped(run, monkeypatch):
 
 @pytest.mark.parametrize("args, needle", [
     (["validate", "--protocol", "abc"], "'abc' is not a valid integer"),
-    (["sync", "--jso"], "No such option '--jso'"),
+    (["sync", "--jso"], "--jso"),  # click's wording differs between releases
     (["no-such-command"], "No such command 'no-such-command'"),
     ([], "missing command"),
 ])
@@ -142,14 +142,18 @@ def test_cli_does_not_import_main():
 
 
 def test_the_console_script_is_main():
-    scripts = importlib.metadata.entry_points(group="console_scripts")
-    (script,) = [s for s in scripts if s.name == "eni-agent"]
-    assert script.value == "eni_agent.main:main" and script.load() is main
+    found = importlib.metadata.entry_points()
+    scripts = (found.select(group="console_scripts") if hasattr(found, "select")
+               else found["console_scripts"])  # Python 3.9: a dict of groups
+    ours = [s for s in scripts if s.name == "eni-agent"]
+    # (one per copy of the metadata on the path: an editable install may add one)
+    assert ours and {s.value for s in ours} == {"eni_agent.main:main"}
+    assert ours[0].load() is main
 
 
 def test_python_dash_m_reads_the_command_line_with_click():
     proc = subprocess.run([sys.executable, "-m", "eni_agent", "sync", "--jso"], cwd=REPO,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == ExitCode.USAGE
-    assert proc.stderr.startswith("eni-agent: No such option '--jso'")
+    assert proc.stderr.startswith("eni-agent: No such option") and "--jso" in proc.stderr
     assert proc.stderr.endswith(" (see eni-agent --help)\n") and proc.stderr.count("\n") == 1

@@ -246,3 +246,35 @@ def test_config_is_frozen_hashable_and_replace_validates():
     assert config.replace(protocol=235) == make_config({"protocol": 235})
     with pytest.raises(ValueError):
         config.replace(protocol=186)
+
+
+def test_containers_settings_default_off():
+    assert (Config().main_table_first, Config().manage_only) == (False, ())
+
+
+def test_manage_only_takes_macs_normalised_and_eni_ids_as_given(tmp_path):
+    path = config_file(tmp_path, 'main_table_first = true\n'
+                                 'manage_only = ["00:16:3E:00:01:01", "eni-bp1AbC"]\n')
+    config = load_config(path)
+    assert config.main_table_first is True
+    assert config.manage_only == ("00:16:3e:00:01:01", "eni-bp1AbC")
+    assert config.main_table_priority == 9999
+
+
+@pytest.mark.parametrize("text, needles", [
+    ('manage_only = ["eth1"]', ["manage_only", "not a MAC address or an ENI id"]),
+    ('manage_only = ["eni-"]', ["manage_only"]),
+    ('manage_only = ["eni-a b"]', ["manage_only"]),
+    ('manage_only = "eni-a"', ["manage_only"]),
+    ("manage_only = [1]", ["manage_only"]),
+    ('main_table_first = "yes"', ["main_table_first"]),
+    ("main_table_first = 1", ["main_table_first"]),
+    ("main_table_first = true\nrule_priority = 1", ["rule_priority", "main_table_first"]),
+], ids=lambda v: v if isinstance(v, str) else None)
+def test_containers_settings_refused(tmp_path, text, needles):
+    path = config_file(tmp_path, text + "\n")
+    expect_invalid(path, None, str(path), *needles)
+
+
+def test_rule_priority_1_is_fine_without_main_table_first():
+    assert load_config(None, {"rule_priority": 1}).rule_priority == 1

@@ -120,6 +120,36 @@ def test_rule_requests(change, msg_type, flags):
                           "FRA_TABLE": 10003, "FRA_PROTOCOL": PROTO}
 
 
+@pytest.mark.parametrize("change, msg_type, flags", [
+    (Change(Action.ADD, Rule(9999, ip_network("0.0.0.0/0"), 254, 0)), RTM_NEWRULE, NEW),
+    (Change(Action.REMOVE, Rule(9999, ip_network("0.0.0.0/0"), 254, 0)), RTM_DELRULE,
+     NLM_F_REQUEST),
+    (Change(Action.ADD, Rule(9999, ip_network("::/0"), 254, 0)), RTM_NEWRULE, NEW),
+], ids=["add", "remove", "IPv6"])
+def test_main_table_first_rule_request(change, msg_type, flags):
+    """`from all lookup main suppress_prefixlength 0`: no source at all (the
+    kernel's "from all"), the suppressor set, marked like every agent rule."""
+    msg = sent(change)
+    assert msg["header"]["type"] == msg_type
+    assert msg["header"]["flags"] == flags
+    assert msg["family"] == (socket.AF_INET if change.target.version == 4 else socket.AF_INET6)
+    assert (msg["src_len"], msg["dst_len"], msg["table"], msg["action"]) == (0, 0, 254, 1)
+    assert attrs(msg) == {"FRA_PRIORITY": 9999, "FRA_TABLE": 254, "FRA_PROTOCOL": PROTO,
+                          "FRA_SUPPRESS_PREFIXLEN": 0}
+
+
+def test_main_table_first_rule_reads_back_as_the_agents():
+    """What the agent sends is what it then recognises as its own."""
+    from eni_agent.netlink.messages import rule_record
+    from eni_agent.ownership import owns_rule
+
+    wanted = Rule(9999, ip_network("0.0.0.0/0"), 254, 0)
+    record = rule_record(sent(Change(Action.ADD, wanted)))
+    assert owns_rule(record, PROTO) and not owns_rule(record, PROTO + 1)
+    assert (record.src, record.src_len, record.suppress_prefixlen, record.selectors) == (
+        None, 0, 0, False)
+
+
 def test_link_up():
     msg = sent(Change(Action.LINK_UP, ETH1))
     assert msg["header"]["type"] == RTM_NEWLINK

@@ -73,6 +73,42 @@ def test_rules(kernel_rule, owned):
     assert (10003 in observed.foreign_tables) is (owned is None)
 
 
+MAIN_FIRST = Rule(9999, ip_network("0.0.0.0/0"), 254, 0)
+
+
+@pytest.mark.parametrize("kernel_rule, owned", [
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0), MAIN_FIRST),
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0, family=10),
+     MAIN_FIRST._replace(src=ip_network("::/0"))),
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0, protocol=None), None),
+    (rule(None, table=254, priority=9999), None),  # no suppressor: a plain `lookup main`
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=8), None),
+    (rule(None, table=10003, priority=9999, FRA_SUPPRESS_PREFIXLEN=0), None),
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0, FRA_IIFNAME="docker0"),
+     None),
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0, FRA_FWMARK=1), None),
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0, FRA_SUPPRESS_IFGROUP=1),
+     None),
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0, action=2), None),
+    (rule(None, table=254, priority=9999, FRA_SUPPRESS_PREFIXLEN=0, dst="10.1.0.0",
+          dst_len=16), None),
+], ids=["marked", "IPv6", "unmarked", "no suppressor", "suppress_prefixlength 8",
+        "another table", "iif", "fwmark", "suppress_ifgroup", "not lookup", "to a prefix"])
+def test_the_one_from_all_rule_the_agent_owns(kernel_rule, owned):
+    """`from all lookup main suppress_prefixlength 0` (main_table_first), and
+    no other marked rule without a source."""
+    observed = observe(rules=[kernel_rule])
+    assert observed.rules == ({owned} if owned else set())
+    assert (9999 in observed.foreign_rule_priorities) is (owned is None)
+
+
+def test_foreign_rules_priorities_are_kept():
+    """So Terway's rules (512, 2048) can be noticed."""
+    observed = observe(rules=[rule("10.0.1.10"), rule(None, table=254, priority=512, protocol=None),
+                              rule("10.0.5.5", table=3, priority=2048, protocol=None)])
+    assert observed.foreign_rule_priorities == {512, 2048}
+
+
 def test_addresses_with_marks():
     observed = observe(addresses=[address("10.0.1.10", protocol=PROTO),
                                   address("10.0.1.99", protocol=None),

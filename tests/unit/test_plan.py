@@ -6,13 +6,13 @@ from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
 
 import pytest
 
-from eni_agent.desired import desired_state
+from eni_agent.desired import Desired, desired_state
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, Link, Observed, Route, Rule
 
 from ._helpers import (config_with, CONFIG, DEFAULT, ETH0, ETH1, ETH1_DOWN, GW1, IP10, IP11, NET1, SECOND_MAC,
                        TABLE1, converged_observed, eni_fields, eth1_state, example_doc,
-                       example_metadata, macs_of, make_doc, parse, second_eni)
+                       macs_of, make_doc, parse, second_eni)
 
 ADD, REMOVE, REPLACE = Action.ADD, Action.REMOVE, Action.REPLACE
 UP, KEEP = Action.LINK_UP, Action.KEEP_SECONDARIES
@@ -109,6 +109,11 @@ CASES = [
               foreign_tables=frozenset({T, 254}), foreign_default_oifs=frozenset({3})),
      CONFIG, []),
     ("pending ENI: nothing", example_doc(), Observed(links=(ETH0,)), CONFIG, []),
+    # An ENI that needs an operator keeps what the agent gave it (desired.frozen).
+    ("ambiguous ENI: its owned state is left alone", example_doc(),
+     converged_observed(links=(ETH0, ETH1, ETH1._replace(index=9, name="eth9"))), CONFIG, []),
+    ("conflict ENI: its owned state is left alone", example_doc(),
+     converged_observed(named_tables=frozenset({T})), CONFIG, []),
 ]
 
 
@@ -166,12 +171,21 @@ def test_promote_secondaries_only_for_ipv4_removals(removed, keep_first):
     assert [(c.action, c.target) for c in changes] == expected
 
 
-def test_plan_is_pure():
-    observed = Observed(links=(ETH0, ETH1_DOWN))
-    desired = desired_state(example_metadata(), observed, CONFIG)
-    before = (desired, observed)
-    assert plan(desired, observed) == plan(desired, observed)
-    assert (desired, observed) == before
+def test_plan_depends_only_on_the_values():
+    """Equal inputs built in different orders give the same plan, so the plan
+    `status` and `--dry-run` preview is the one `sync` applies. (The inputs
+    are immutable values: that plan leaves them unchanged needs no test.)"""
+    ips = [IPv4Address(f"10.0.1.{i}") for i in range(10, 60)]
+    owned = [addr(ip) for ip in ips] + [rule(ip) for ip in ips]
+
+    def observed(values):
+        return Observed(links=(ETH0, ETH1),
+                        addresses=frozenset(v for v in values if isinstance(v, Address)),
+                        rules=frozenset(v for v in values if isinstance(v, Rule)))
+
+    forward, backward = observed(owned), observed(owned[::-1])
+    assert forward == backward
+    assert plan(Desired(), forward) == plan(Desired(), backward)
 
 
 @pytest.mark.parametrize(

@@ -45,6 +45,10 @@ def unique_keys(items: list[Route]) -> frozenset[Route]:
     return frozenset({route.key: route for route in items}.values())
 
 
+def table_of(index: int) -> int:
+    return 10000 + index  # TABLES are table_base 10000 + an index of INDEXES
+
+
 @st.composite
 def states(draw):
     link_list = [draw(link_at[i]) for i in sorted(draw(link_indexes))]
@@ -55,12 +59,23 @@ def states(draw):
         rules=frozenset(draw(some_rules)),
         foreign_addresses=frozenset(draw(some_addresses)),
     )
+    # Links of ENIs that need an operator (ambiguous, conflict): what the agent
+    # owns there is frozen, chosen as desired_state's _left_alone chooses it,
+    # and nothing desired lives on those links or in their tables.
+    frozen_at = set(draw(st.lists(st.sampled_from(INDEXES), unique=True, max_size=2)))
+    frozen_addresses = {a for a in observed.addresses if a.index in frozen_at}
+    frozen_routes = {r for r in observed.routes if r.oif in frozen_at}
+    frozen_tables = {r.table for r in frozen_routes} | {table_of(i) for i in frozen_at}
+    frozen_rules = {r for r in observed.rules if r.table in frozen_tables}
     up = [draw(st.booleans()) for _ in link_list]
     desired = Desired(
-        addresses=frozenset(draw(some_addresses)),
-        routes=unique_keys(draw(some_routes)),
-        rules=frozenset(draw(some_rules)),
-        up_links=frozenset(link for link, u in zip(link_list, up) if u),
+        addresses=frozenset(a for a in draw(some_addresses) if a.index not in frozen_at),
+        routes=unique_keys([r for r in draw(some_routes)
+                            if r.oif not in frozen_at and r.table not in frozen_tables]),
+        rules=frozenset(r for r in draw(some_rules) if r.table not in frozen_tables),
+        up_links=frozenset(link for link, u in zip(link_list, up)
+                           if u and link.index not in frozen_at),
+        frozen=frozenset(frozen_addresses | frozen_routes | frozen_rules),
     )
     return desired, observed
 
@@ -122,6 +137,10 @@ def test_plan_properties(state):
         if change.action is Action.REMOVE:
             assert change.target in owned and change.target not in wanted, change
 
+    # What an ENI that needs an operator holds is neither removed nor replaced.
+    for change in changes:
+        assert change.target not in desired.frozen, change
+
     # An address someone else holds on the link is never added again.
     held = {(a.index, a.ip) for a in observed.foreign_addresses}
     for change in changes:
@@ -155,10 +174,13 @@ def test_applying_the_plan_converges(state):
 
     assert plan(reobserved(desired, after), after) == []
     # What is desired and not held by someone else is now owned; nothing else is.
+    # What is frozen stays as it was.
     held = {(a.index, a.ip) for a in observed.foreign_addresses}
     assert after.addresses == {a for a in desired.addresses
-                               if (a.index, a.ip) not in held or a in observed.addresses}
-    assert after.routes == desired.routes and after.rules == desired.rules
+                               if (a.index, a.ip) not in held or a in observed.addresses} \
+        | (observed.addresses & desired.frozen)
+    assert after.routes == desired.routes | (observed.routes & desired.frozen)
+    assert after.rules == desired.rules | (observed.rules & desired.frozen)
     assert after.foreign_addresses == observed.foreign_addresses
     up_now = {link.index for link in after.links if link.up}
     assert up_now >= {link.index for link in desired.up_links}
