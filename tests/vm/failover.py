@@ -55,7 +55,7 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
-from tests.integration.netns import ip, run, set_sysctls  # noqa: E402
+from tests.integration.netns import ip, run  # noqa: E402
 from tests.vm.host import (GUEST, TABLE_BASE, Network, Nic, Prober, TestFailure, Vm,  # noqa: E402
                            _die_with_parent, check_state)
 
