@@ -23,7 +23,7 @@ whole run. X moves four times: A->B and back, with B's (then A's) stand-in
 listing X 3 s after the NIC appears ("nic-first", the usual order on ECS), then
 A->B and back with the listing 3 s before ("listing-first"). A move: QMP
 device_del on the old VM (the guest ejects it), its stand-in drops X, the
-agent re-reads (systemctl reload: as if its next poll had come), the old VM is
+agent re-reads (a SIGHUP: as if its next poll had come), the old VM is
 checked through the guest command channel to hold nothing of X's (addresses,
 rules, routes); then device_add on the new VM and its listing in either
 order. Measured: NIC appearing -> first handshake answered by the new VM, and
