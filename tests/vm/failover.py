@@ -22,11 +22,10 @@ A client thread starts a TCP handshake to each address every 50 ms for the
 whole run. X moves four times: A->B and back, with B's (then A's) stand-in
 listing X 3 s after the NIC appears ("nic-first", the usual order on ECS), then
 A->B and back with the listing 3 s before ("listing-first"). A move: QMP
-device_del on the old VM (the guest ejects it), its stand-in drops X, the
-agent re-reads (a SIGHUP: as if its next poll had come), the old VM is
-checked through the guest command channel to hold nothing of X's (addresses,
-rules, routes); then device_add on the new VM and its listing in either
-order. Measured: NIC appearing -> first handshake answered by the new VM, and
+device_del on the old VM (the guest ejects it), its stand-in drops X, the old
+VM is checked through the guest command channel to hold nothing of X's
+(addresses, rules, routes), its agent re-reads (a SIGHUP: as if its next poll
+had come); then device_add on the new VM and its listing in either order. Measured: NIC appearing -> first handshake answered by the new VM, and
 listing -> the same; answers from the old VM after its detach (must be none).
 Last, a control: X detached while the agent is stopped leaves its rules behind,
 which the check must see, and the agent, started again, removes them.
