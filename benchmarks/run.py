@@ -15,6 +15,7 @@ changes in one process.
                      the fixed cost of the specified stack, paid once per process.
   --help             whole process
   daemon             hotplug -> a TCP handshake through the new ENI succeeds;
+                     failover against the metadata stand-in (benchmarks/failover.py);
                      a rule deleted -> the rule is back; RSS and CPU at rest
 
 Latencies are timed in this process from the kernel's own netlink
@@ -486,6 +487,12 @@ def main() -> None:
               f"{ms(statistics.median(drift)) if drift else 'n/a'} over {len(drift)}")
         print(f"  RSS at rest: {d['rss_mb']:.1f} MB;  CPU at rest: {d['cpu_rest_s']:.3f} s "
               f"over 5 s (quiet {d['settle_s']:.1f} s after READY)")
+        print("\ndaemon failover, against the metadata stand-in (benchmarks/failover.py)")
+        out = subprocess.run([PY, str(REPO / "benchmarks" / "failover.py"), "--runs", str(runs)],
+                             capture_output=True, text=True, cwd=REPO).stdout
+        failover = [line for line in out.splitlines() if line.startswith("  failover")]
+        print("\n".join(failover) or "  (failover benchmark failed)")
+        results["failover"] = failover
         print(f"\n`eni-agent --help`: {ms(results['help'])}")
 
         row = next(g for g in growth if (g["enis"], g["ips"]) == (32, 20))

@@ -8,7 +8,7 @@
     ignore_macs = []          # NICs to leave alone, by MAC ...
     ignore_interfaces = []    # ... or by interface name (shell globs: "cali*")
     resync_interval = 30      # daemon: full resync as a safety net, seconds
-    metadata_interval = 60    # daemon: how often to poll the metadata service, seconds
+    metadata_interval = 12    # daemon: how often to poll the metadata service, seconds
     log_level = "info"        # debug | info | warning | error
     networkmanager_unmanaged = false  # write unmanaged-devices for ENI MACs in NM's conf.d
     main_table_first = false  # containers on the host: `from all lookup main
@@ -110,7 +110,7 @@ class Config(BaseModel):
     ignore_macs: Annotated[Tuple[StrictStr, ...], AfterValidator(_macs)] = ()
     ignore_interfaces: Annotated[Tuple[StrictStr, ...], AfterValidator(_interface_patterns)] = ()
     resync_interval: Seconds = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
-    metadata_interval: Seconds = Field(60.0, ge=5, le=86400)  # daemon: metadata poll, seconds
+    metadata_interval: Seconds = Field(12.0, ge=5, le=86400)  # daemon: metadata poll, seconds
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     networkmanager_unmanaged: StrictBool = False  # keep NetworkManager off the listed ENIs
     # `from all lookup main suppress_prefixlength 0` just before the ENI rules:

@@ -10,11 +10,31 @@ One thread, one `selectors` loop, no polling. It wakes for:
 Bursts are debounced; one reconcile runs at a time. A bad or unreadable
 metadata document, or a netlink error, never tears anything down: the last
 good document is kept, and the reconcile retried with backoff.
+
+Boot never waits on metadata: without a first document READY=1 still goes
+out READY_GRACE seconds after start, with STATUS=waiting for metadata:
+<reason>, and the fetch keeps being retried (at most FETCH_RETRY apart).
+
+The metadata service (a source given as a URL) is read on a worker thread:
+  - every `metadata_interval` seconds (±10%), and at once on SIGHUP;
+  - in a burst when a NIC the metadata does not list appears (an ENI attached
+    or moved here, usually before the service lists it): BURST_FIRST seconds
+    doubling to BURST_MAX, until the listing names it or BURST_FOR seconds
+    pass. Only NICs with a globally administered MAC (not veths, bridges,
+    tunnels) and not ignored by the config start a burst;
+  - a fetch still running FETCH_ABANDON seconds after it started (the client
+    has its own 10 s deadline) is abandoned and the next one started; while a
+    fetch thread is stuck past FETCH_STUCK the systemd watchdog is not fed,
+    so systemd restarts a daemon that can no longer see the service.
+An ENI the service stops listing while its NIC is still attached is kept
+until the next fetch (FETCH_GAP later) agrees; a NIC that disappears is
+cleaned up at once.
 """
 
 from __future__ import annotations
 
 import collections
+import fnmatch
 import logging
 import os
 import queue
@@ -29,13 +49,14 @@ from typing import Any
 
 from eni_agent.coexist import keep_others_off
 from eni_agent.config import Config, load_config
-from eni_agent.engine import Report, reconcile
-from eni_agent.errors import AgentError, Locked, one_line
+from eni_agent.engine import reconcile
+from eni_agent.errors import AgentError, Locked, MetadataUnavailable, PermissionDenied, one_line
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, Netlink, link_state
 from eni_agent.notify import Notifier, watchdog_interval
-from eni_agent.sources import effective_source, is_service, load_metadata
+from eni_agent.report import SETTLED, EniState, Report
+from eni_agent.sources import effective_source, forget_client, is_service, load_metadata
 from eni_agent.watch import FileWatch
 
 log = logging.getLogger("eni_agent.daemon")
@@ -51,6 +72,11 @@ FIGHT_WINDOW, FIGHT_REPAIRS, FIGHT_GAP = 10.0, 10, 1.0
 UDEV_RECHECK = 0.1
 FETCH_GAP = 2.0  # at most one metadata-service fetch this often for unknown NICs
 FETCH_RETRY = 10.0  # after a failed service fetch, try again this soon
+BURST_FIRST, BURST_MAX, BURST_FOR = 0.25, 1.0, 60.0  # fetches until a new NIC is listed
+FETCH_ABANDON = 15.0  # a fetch still running this long after its start is abandoned
+FETCH_STUCK = 60.0  # a fetch thread stuck this long stops the watchdog
+READY_GRACE = 10.0  # READY=1 at the latest this long after start, metadata or not
+CAP_NET_ADMIN = 12
 
 
 class Daemon:
@@ -74,6 +100,20 @@ class Daemon:
         self.fetch_again = False
         self.fetch_reasons: set[str] = set()  # why we asked, for the reconcile's log lines
         self.fetch_failures = 0
+        self.fetch_started = 0.0
+        self.fetch_generation = 0  # results of abandoned fetches are ignored
+        self.abandoned: list[tuple[threading.Thread, float]] = []
+        self.stuck_logged = False
+        # NICs with a MAC the metadata does not list, and when each appeared:
+        # fetched for in a burst until listed (or BURST_FOR has passed).
+        self.unknown_nics: dict[str, float] = {}
+        self.other_nics: set[str] = set()  # unlisted NICs that start no burst
+        self.burst_delay = BURST_FIRST
+        # Listed ENIs a fetch left out while their NIC stayed attached: kept
+        # once, dropped when the next fetch leaves them out too.
+        self.unlisted_once: set[str] = set()
+        self.waiting_reason = "no answer yet"
+        self.ready_deadline: float | None = None
         self._fetched: queue.SimpleQueue = queue.SimpleQueue()
         self.failures = 0
         self.ready = False
@@ -86,6 +126,7 @@ class Daemon:
         self.link_states: dict[int, tuple] = {}
         self.eni_states: dict[str, str] = {}
         self.eni_errors: dict[str, tuple[str, ...]] = {}
+        self.host_warnings_logged: set[str] = set()
         self.repairs: collections.deque[float] = collections.deque()
         self.last_reconcile = 0.0
         self.watchdog = watchdog_interval()
@@ -97,6 +138,8 @@ class Daemon:
     # -- lifecycle -----------------------------------------------------------
 
     def run(self) -> int:
+        _check_privileges()
+        self.ready_deadline = time.monotonic() + READY_GRACE
         self._install_signals()
         self._fetch_wake_r, self._fetch_wake_w = socket.socketpair()
         self._fetch_wake_r.setblocking(False)
@@ -119,19 +162,32 @@ class Daemon:
         return 0
 
     def _wait(self) -> None:
-        deadlines = [d for d in (self.due, self.next_resync, self.next_watchdog, self.next_fetch)
-                     if d is not None]
+        abandon = self.fetch_started + FETCH_ABANDON if self.fetching is not None else None
+        ready = self.ready_deadline if not self.ready else None
+        deadlines = [d for d in (self.due, self.next_resync, self.next_watchdog, self.next_fetch,
+                                 abandon, ready) if d is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic())
         for key, _ in self.selector.select(timeout):
             key.data()
 
     def _tick(self, now: float) -> None:
         if self.next_watchdog is not None and now >= self.next_watchdog:
-            self.notifier.send(WATCHDOG=1)
+            if not self._fetch_stuck(now):
+                self.notifier.send(WATCHDOG=1)
             self.next_watchdog = now + self.watchdog
+        if self.fetching is not None and now - self.fetch_started >= FETCH_ABANDON:
+            self._abandon_fetch()
         if self.next_fetch is not None and now >= self.next_fetch:
             self.next_fetch = None
-            self._want_fetch("metadata poll", gap=False)
+            self._want_fetch("new NIC not listed yet" if self.unknown_nics else "metadata poll",
+                             gap=False)
+        if not self.ready and self.ready_deadline is not None and now >= self.ready_deadline \
+                and self.metadata is None:
+            # Boot must not wait on the metadata service: say so, keep trying.
+            self.ready = True
+            status = f"waiting for metadata: {self.waiting_reason}"[:200]
+            self.notifier.send(READY=1, STATUS=status)
+            log.warning("ready without metadata (%s); still trying", self.waiting_reason)
         if now >= self.next_resync:
             if self.nl is not None:
                 self.nl.resync()  # read the kernel afresh, not through notifications
@@ -205,9 +261,7 @@ class Daemon:
                     self.link_states[event.index] = event.state
                 return "link event"
             if event.mac and is_service(self.config.metadata):
-                # A NIC the metadata did not list: likely an ENI just attached,
-                # which the service may already describe. Ask now, not at the poll.
-                self._want_fetch("unknown NIC appeared")
+                self._unknown_nic(event)
             return None
         if event.protocol == self.config.protocol:
             return f"{event.kind} event"
@@ -217,6 +271,50 @@ class Daemon:
         if event.table is not None and event.table in self.managed_tables:
             return f"{event.kind} event"
         return None
+
+    def _unknown_nic(self, event: Event) -> None:
+        """A NIC the metadata does not list: likely an ENI just attached or
+        moved here, which the service lists now or soon. Ask now, not at the
+        poll, and keep asking (a burst) until it is listed."""
+        if event.state is None:  # gone
+            self.unknown_nics.pop(event.mac, None)
+            self.other_nics.discard(event.mac)
+            return
+        if event.mac in self.unknown_nics or event.mac in self.other_nics:
+            return  # asked already (its burst may be running)
+        listed = self.metadata.listed_macs if self.metadata else frozenset()
+        if event.mac in listed or not self._may_be_an_eni(event):
+            # Not an ENI by its MAC, or ignored: one polite fetch, in case.
+            self.other_nics.add(event.mac)
+            self._want_fetch("unknown NIC appeared")
+            return
+        self.unknown_nics[event.mac] = time.monotonic()
+        self.burst_delay = BURST_FIRST
+        self._want_fetch("unknown NIC appeared", gap=False)
+
+    def _may_be_an_eni(self, event: Event) -> bool:
+        """A globally administered unicast MAC (veths, bridges and tunnels get
+        random locally administered ones) on a NIC the config does not ignore."""
+        try:
+            first = int(event.mac.split(":")[0], 16)
+        except ValueError:
+            return False
+        if first & 0x03 or event.mac in self.config.ignore_macs:
+            return False
+        name = event.state[0] if event.state else None
+        return not (name and any(fnmatch.fnmatchcase(name, pattern)
+                                 for pattern in self.config.ignore_interfaces))
+
+    def _burst_next(self, now: float) -> None:
+        """After a fetch: the next one of the burst, while a new NIC is unlisted."""
+        listed = self.metadata.listed_macs if self.metadata else frozenset()
+        for mac, since in list(self.unknown_nics.items()):
+            if mac in listed or now - since > BURST_FOR:
+                del self.unknown_nics[mac]
+        if self.unknown_nics:
+            at = now + self.burst_delay
+            self.next_fetch = at if self.next_fetch is None else min(self.next_fetch, at)
+            self.burst_delay = min(BURST_MAX, self.burst_delay * 2)
 
     def _open_watch(self) -> None:
         if self.watch is not None:
@@ -321,7 +419,7 @@ class Daemon:
             return
         self._log_report(report, reasons)
         self._remember(report)
-        if any(eni.state == "pending" and eni.link for eni in report.enis):
+        if any(eni.state is EniState.PENDING and eni.link for eni in report.enis):
             # udev writes no netlink event when it is done: look again shortly
             # (bounded: the adapter stops waiting for udev after 10 s).
             self._schedule(UDEV_RECHECK, "udev check of a new NIC")
@@ -359,6 +457,7 @@ class Daemon:
     def _metadata_failed(self, error: AgentError) -> None:
         kept = "keeping the last good document" if self.metadata else "nothing applied yet"
         log.warning("%s; %s", error.message, kept)
+        self.waiting_reason = error.message
         if self.metadata is None:
             self.notifier.send(STATUS=f"waiting for metadata: {error.message}"[:200])
 
@@ -384,7 +483,9 @@ class Daemon:
             self.next_fetch = at if self.next_fetch is None else min(self.next_fetch, at)
             return
         self.next_fetch = None
-        self.last_fetch = time.monotonic()
+        self.last_fetch = self.fetch_started = time.monotonic()
+        self.fetch_generation += 1
+        generation = self.fetch_generation
         source = self.config.metadata
 
         def fetch() -> None:
@@ -394,7 +495,7 @@ class Daemon:
                 result = e
             except Exception as e:  # a bug in a reader must not kill the thread silently
                 result = AgentError(f"metadata fetch failed: {type(e).__name__}: {e}")
-            self._fetched.put(result)
+            self._fetched.put((generation, result))
             try:
                 self._fetch_wake_w.send(b"\0")
             except OSError:
@@ -409,7 +510,9 @@ class Daemon:
         except BlockingIOError:
             pass
         while not self._fetched.empty():
-            result = self._fetched.get()
+            generation, result = self._fetched.get()
+            if generation != self.fetch_generation:
+                continue  # an abandoned fetch finishing late: its answer is stale
             self.fetching = None
             now = time.monotonic()
             if isinstance(result, AgentError):
@@ -419,13 +522,60 @@ class Daemon:
             else:
                 self.fetch_failures = 0
                 self.next_fetch = now + self.config.metadata_interval * random.uniform(0.9, 1.1)
-                if self._accept_metadata(result) or not self.ready:
+                if self._accept_metadata(self._hold_unlisted(result, now)) or not self.ready:
                     why = ", ".join(sorted(self.fetch_reasons)) or "poll"
                     self._schedule(0, f"metadata fetched after: {why}")
+            self._burst_next(now)
             self.fetch_reasons.clear()
         if self.fetch_again and self.fetching is None:
             self.fetch_again = False
             self._want_fetch("a change during the last fetch", gap=False)
+
+    def _hold_unlisted(self, metadata: Metadata, now: float) -> Metadata:
+        """Keep, for one more fetch, a listed ENI this answer leaves out while
+        its NIC is still attached: one listing that misses an ENI must not
+        tear it down (the next fetch, soon, decides)."""
+        if self.metadata is None:
+            return metadata
+        listed = metadata.listed_macs
+        attached = {state[1] for state in self.link_states.values()}
+        held = tuple(eni for eni in self.metadata.secondary_enis
+                     if eni.mac not in listed and eni.mac in attached
+                     and eni.mac not in self.unlisted_once)
+        self.unlisted_once = {eni.mac for eni in held}
+        if not held:
+            return metadata
+        for eni in held:
+            log.warning("%s: no longer listed by the metadata service while its NIC is "
+                        "attached; kept until the next fetch agrees", eni.name)
+        at = now + FETCH_GAP
+        self.next_fetch = at if self.next_fetch is None else min(self.next_fetch, at)
+        return metadata._replace(enis=tuple(sorted(metadata.enis + held,
+                                                   key=lambda eni: eni.mac)))
+
+    def _abandon_fetch(self) -> None:
+        """The fetch thread outlived the client's own deadline: leave it, and
+        start the next fetch on a fresh client."""
+        thread, started = self.fetching, self.fetch_started
+        self.abandoned.append((thread, started))
+        self.fetching = None
+        self.fetch_generation += 1  # its answer, if it ever comes, is ignored
+        forget_client(self.config.metadata)
+        self.fetch_failures += 1
+        self._metadata_failed(MetadataUnavailable(
+            f"metadata service {effective_source(self.config.metadata)}: a fetch did not end "
+            f"within {FETCH_ABANDON:g}s; abandoned it"))
+        self._want_fetch("the last fetch was abandoned", gap=False)
+
+    def _fetch_stuck(self, now: float) -> bool:
+        """A fetch thread stuck for good: stop feeding the watchdog."""
+        self.abandoned = [(t, started) for t, started in self.abandoned if t.is_alive()]
+        stuck = [started for _, started in self.abandoned if now - started > FETCH_STUCK]
+        if stuck and not self.stuck_logged:
+            log.error("a metadata fetch thread has been stuck for %.0fs; no longer feeding the "
+                      "systemd watchdog", now - min(stuck))
+        self.stuck_logged = bool(stuck)
+        return bool(stuck)
 
     def _retry(self, why: str, quiet: bool = False) -> None:
         delay = min(RETRY_MAX, RETRY_MIN * 2 ** self.failures) * random.uniform(0.8, 1.2)
@@ -465,17 +615,40 @@ class Daemon:
                     log.warning("%s: %s", where, error)
             self.eni_errors[eni.mac] = errors
             previous = self.eni_states.get(eni.mac)
-            steady = eni.state if eni.state not in ("configured", "in-sync") else "ok"
+            steady = eni.state if eni.state not in SETTLED else "ok"
             if steady != previous and steady != "ok":
                 log.info("%s: %s%s", where, eni.state, f" ({eni.reason})" if eni.reason else "")
             self.eni_states[eni.mac] = steady
         for change in report.other_changes:
             log.info("%s (ENI detached or no longer listed; %s)", change, reasons)
+        for change in report.host_changes:
+            log.info("%s (host-wide; %s)", change, reasons)
         for error in report.errors:
             log.warning("%s", error)
+        for warning in report.warnings:
+            if warning not in self.host_warnings_logged:  # once per daemon
+                log.warning("%s", warning)
+        self.host_warnings_logged.update(report.warnings)
+
+
+def _check_privileges() -> None:
+    """The daemon configures the network: without CAP_NET_ADMIN it could only
+    fail forever. Refuse at once, in one line (exit 6)."""
+    try:
+        with open("/proc/self/status") as f:
+            caps = next((line.split()[1] for line in f if line.startswith("CapEff:")), None)
+    except OSError:
+        caps = None
+    if caps is None:
+        if os.geteuid() == 0:
+            return
+    elif int(caps, 16) >> CAP_NET_ADMIN & 1:
+        return
+    raise PermissionDenied("daemon: needs CAP_NET_ADMIN to configure the network: run it as "
+                           "root (the eni-agent systemd unit does)")
 
 
 def _summary(report: Report) -> str:
-    parts = report.tally({"configured": "in sync", "in-sync": "in sync"})
+    parts = report.tally({EniState.CONFIGURED: "in sync", EniState.IN_SYNC: "in sync"})
     verdict = "converged" if report.converged else "NOT converged"
     return f"{verdict}: {parts} (pid {os.getpid()})"

@@ -8,14 +8,26 @@ import logging
 import os
 import sys
 
+from eni_agent.errors import printable
+
 _SYSLOG_PRIORITY = {logging.DEBUG: 7, logging.INFO: 6, logging.WARNING: 4, logging.ERROR: 3,
                     logging.CRITICAL: 2}
 
 
-class JournalFormatter(logging.Formatter):
+class OneLine(logging.Formatter):
+    """Every record on one line, with control characters escaped: an interface
+    name or an ENI id from the metadata can hold them, and must not forge log
+    lines or drive the terminal of whoever reads the log."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 (logging's name)
+        record.message = printable(" ".join(record.message.splitlines()))
+        return super().formatMessage(record)
+
+
+class JournalFormatter(OneLine):
     def format(self, record: logging.LogRecord) -> str:
         priority = _SYSLOG_PRIORITY.get(record.levelno, 6)
-        return f"<{priority}>{' '.join(record.getMessage().splitlines())}"
+        return f"<{priority}>{super().format(record)}"
 
 
 def under_journald() -> bool:
@@ -33,10 +45,10 @@ def under_journald() -> bool:
 def setup_logging(level: str) -> None:
     handler = logging.StreamHandler(sys.stderr)
     if under_journald():
-        handler.setFormatter(JournalFormatter())
+        handler.setFormatter(JournalFormatter("%(message)s"))
     else:
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(message)s",
-                                               "%Y-%m-%dT%H:%M:%S"))
+        handler.setFormatter(OneLine("%(asctime)s %(levelname)s %(message)s",
+                                     "%Y-%m-%dT%H:%M:%S"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)  # libraries (pyroute2, asyncio) speak only when it matters

@@ -1,18 +1,50 @@
 """Reading the ECS metadata service into the same tree a metadata file holds.
 
+  GET /latest/meta-data/all                              the whole tree, one JSON
+                                                         document (where served)
   GET /latest/meta-data/mac                              the primary NIC's MAC
   GET /latest/meta-data/network/interfaces/macs/         one "<mac>/" per line
   GET /latest/meta-data/network/interfaces/macs/<mac>/<field>
 
+`all` is asked first. Its values keep the service's text forms (`"ipv6s":
+"[a,b]"`, `private-ipv4s` as text), and its entries may be thin (recorded:
+only `vpc-cidr-block` and `netmask` for an ENI): an ENI's entry is used only
+when complete, otherwise that ENI's missing fields come from the per-field
+tree. Where `all` answers 404, the tree is read instead (and `all` asked again
+only every ALL_RECHECK seconds).
+
+Request budget per fetch (the token, valid 6 h, is reused):
+  - `all` serving complete entries: 1 GET, whatever the number of ENIs;
+  - over the tree: the listing, plus per ENI its addresses and prefixes:
+    `private-ipv4s` and `ipv4-prefixes` (2 GETs), and in a vswitch with IPv6
+    `ipv6s` and `ipv6-prefixes` too (4 GETs; 5 for an ENI there without IPv6
+    addresses, whose 404 on `ipv6s` is asked twice). What cannot change while
+    an ENI is attached (its id, primary IP, gateway, CIDRs) is read the first
+    time the ENI is seen (6 GETs more, 7 without `vswitch-cidr-block`) and
+    again every STATIC_TTL seconds (so IPv6 enabled on a vswitch later is
+    seen within that time). The primary's MAC is read once; of the primary
+    nothing else is read.
+  - `all` with thin entries: 1 GET plus, per thin ENI, the tree's share.
+
 Hardened mode: PUT /latest/api/token (X-aliyun-ecs-metadata-token-ttl-seconds)
 returns a token, sent as X-aliyun-ecs-metadata-token on every GET; it is
-cached, renewed before it expires and on a 401.
+cached, renewed before it expires and on a 401. A refused token request
+(403/404/405: normal mode) is asked again at a later fetch, and at once when
+a GET without a token answers 403 (the instance switched to hardened-only
+mode). Anything that is not a plausible token is an unavailable answer.
+
+ONE deadline bounds a whole fetch, retries included: a timer shuts the
+connection down when it passes, so a server dripping headers or a body one
+byte at a time cannot hold a fetch past it.
 
 Anything short of a complete, consistent answer raises `MetadataUnavailable`:
 a timeout, a 5xx or 429 after bounded retries, a truncated or oversized body,
 an ENI vanishing mid-fetch. It is never read as "no ENIs" or "no addresses".
-Standard library only (http.client): a dozen small GETs over one keep-alive
-connection need nothing more, and the import stays cheap.
+Values go to the model as the service wrote them (text stripped): it reads
+the text forms of lists, and refuses a value that cannot be what it claims
+as invalid (exit 4, naming the source, the ENI and the field).
+Standard library only (http.client): a few small GETs over one connection
+need nothing more, and the import stays cheap.
 """
 
 from __future__ import annotations
@@ -20,7 +52,9 @@ from __future__ import annotations
 import http.client
 import json
 import random
+import re
 import socket
+import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
@@ -30,18 +64,28 @@ from eni_agent.model import normalize_mac
 
 DEFAULT_SERVICE = "http://100.100.100.200"
 META = "/latest/meta-data"
+ALL_PATH = f"{META}/all"
+MAC_PATH = f"{META}/mac"
+LISTING_PATH = f"{META}/network/interfaces/macs/"
 TOKEN_PATH = "/latest/api/token"
 TOKEN_TTL_HEADER = "X-aliyun-ecs-metadata-token-ttl-seconds"
 TOKEN_HEADER = "X-aliyun-ecs-metadata-token"
-# Fields read per ENI; each may answer 404 (absent), e.g. ipv6s without IPv6.
-ENI_FIELDS = ("network-interface-id", "primary-ip-address", "private-ipv4s", "netmask",
-              "gateway", "vswitch-cidr-block", "vpc-cidr-block", "vswitch-id", "vpc-id",
-              "ipv6s", "ipv6-gateway", "vswitch-ipv6-cidr-block")
-LIST_FIELDS = ("private-ipv4s", "ipv6s")
+# What can change while an ENI stays attached: re-read at every fetch.
+CHANGING_FIELDS = ("private-ipv4s", "ipv6s", "ipv4-prefixes", "ipv6-prefixes")
+# Fixed for the life of an attachment: read when the ENI is first seen.
+STATIC_FIELDS = ("network-interface-id", "primary-ip-address", "gateway",
+                 "vswitch-cidr-block", "vswitch-ipv6-cidr-block", "ipv6-gateway")
+ENI_FIELDS = STATIC_FIELDS + ("netmask",) + CHANGING_FIELDS
+IPV6_ONLY = ("ipv6s", "ipv6-prefixes")  # assignable only in a vswitch with IPv6
 # The service always serves these for an attached ENI: a 404 means the answer
 # is incomplete (or the ENI is detaching), not that the ENI has no address.
-REQUIRED_FIELDS = ("primary-ip-address", "private-ipv4s", "gateway", "vswitch-cidr-block")
+REQUIRED_FIELDS = ("primary-ip-address", "private-ipv4s", "gateway")
 IPV6_FIELDS = ("ipv6s", "vswitch-ipv6-cidr-block", "ipv6-gateway")
+STATIC_TTL = 600.0  # seconds before the fixed fields of an ENI are read again
+ALL_RECHECK = 600.0  # seconds before asking `all` again after a 404
+TOKEN_RECHECK = 300.0  # seconds before asking for a token again after a refusal
+# A token is printable ASCII without spaces or markup, and short.
+_TOKEN_RE = re.compile(r"[\x21-\x3b\x3d\x3f-\x7e]{1,256}")
 
 
 @dataclass
@@ -51,6 +95,7 @@ class ServiceLimits:
     deadline: float = 10.0  # for one whole fetch, retries included
     attempts: int = 4  # per request, on 429/5xx/timeouts/connection errors
     max_body: int = 64 * 1024
+    max_all_body: int = 1 << 20  # `all` holds the whole tree
     token_ttl: int = 21600
 
 
@@ -58,16 +103,27 @@ class _Retry(Exception):
     """A transient failure of one request: try again if time allows."""
 
 
+class _Stale(Exception):
+    """A kept-alive connection the server had already closed: reconnect at once."""
+
+
 @dataclass
 class MetadataService:
-    """A client for one service address; keep it to reuse the token."""
+    """A client for one service address; keep it to reuse the token and what
+    does not change between fetches."""
 
     base_url: str = DEFAULT_SERVICE
     limits: ServiceLimits = field(default_factory=ServiceLimits)
     token: str | None = None
     token_expires: float = 0.0
-    tokens_supported: bool = True
+    token_refused_at: float | None = None  # when the service last refused a token
+    all_missing_at: float | None = None  # when `all` last answered 404
+    primary_mac: str | None = None  # as the service lists it; fixed for the instance
+    # listed MAC -> (when read, the fields that do not change while attached)
+    static: dict = field(default_factory=dict)
     _conn: http.client.HTTPConnection | None = None
+    _sock: socket.socket | None = None
+    _expired: bool = False
 
     def __post_init__(self) -> None:
         url = urllib.parse.urlsplit(self.base_url)
@@ -79,82 +135,170 @@ class MetadataService:
             self.host, self.port, self.https = url.hostname, url.port, url.scheme == "https"
         except ValueError:
             raise InvalidInput(f"metadata source {self.base_url}: invalid port") from None
+        self._lock = threading.Lock()
 
     # -- the tree ------------------------------------------------------------
 
     def fetch_tree(self) -> dict:
-        """The metadata tree in the JSON-file layout, or MetadataUnavailable."""
+        """The metadata tree in the JSON-file layout, or MetadataUnavailable /
+        InvalidInput (an `all` document that is not a JSON object)."""
         deadline = time.monotonic() + self.limits.deadline
+        self._expired = False
+        timer = threading.Timer(self.limits.deadline, self._expire)
+        timer.daemon = True
+        timer.start()
         try:
-            primary = self._get(f"{META}/mac", deadline)
-            if primary is None:
-                raise MetadataUnavailable(f"metadata service {self.base_url}: {META}/mac not found")
-            listing = self._get(f"{META}/network/interfaces/macs/", deadline)
-            if listing is None:
-                raise MetadataUnavailable(f"metadata service {self.base_url}: no ENI listing")
-            macs: dict[str, dict] = {}
-            for line in listing.splitlines():
-                mac = normalize_mac(line.strip().rstrip("/"))
-                if line.strip() and mac is None:
-                    raise MetadataUnavailable(
-                        f"metadata service {self.base_url}: unexpected ENI listing line {line!r:.60}")
-                if mac:
-                    macs[mac] = self._eni(mac, deadline)
-            return {"mac": primary.strip(), "network": {"interfaces": {"macs": macs}}}
+            return self._fetch(deadline)
         finally:
+            timer.cancel()
             self.close()
 
-    def _eni(self, mac: str, deadline: float) -> dict:
-        fields: dict = {}
-        for name in ENI_FIELDS:
-            value = self._get(f"{META}/network/interfaces/macs/{mac}/{name}", deadline)
-            if value is None:
-                if name in REQUIRED_FIELDS:
-                    # Listed a moment ago, incomplete now: a detach raced the fetch,
-                    # or the service is having a moment. Either way: not usable.
-                    raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} "
-                                              f"{name} answered 404; the answer is incomplete")
+    def _fetch(self, deadline: float) -> dict:
+        doc = self._all(deadline)
+        primary = doc.get("mac") if isinstance(doc.get("mac"), str) else None
+        if primary is None:
+            primary = self.primary_mac
+        if primary is None:
+            body = self._get(MAC_PATH, deadline)
+            if body is None:
+                raise MetadataUnavailable(f"metadata service {self.base_url}: {MAC_PATH} not found")
+            primary = self.primary_mac = body.strip()
+        listed = _macs_of(doc)
+        if listed is None:
+            listed = {mac: {} for mac in self._listing(deadline)}
+        primary_key = normalize_mac(primary)
+        macs: dict[str, dict] = {}
+        for mac, entry in listed.items():
+            if normalize_mac(mac) == primary_key:
+                continue  # of the primary only its MAC is needed
+            if normalize_mac(mac) is None:
+                macs[mac] = entry  # not a MAC: no URL to build; the model refuses it
                 continue
-            fields[name] = parse_list(value, name, mac) if name in LIST_FIELDS else value.strip()
+            macs[mac] = self._eni(mac, entry if isinstance(entry, dict) else {}, deadline)
+        for gone in set(self.static) - set(listed):
+            del self.static[gone]  # detached: read it afresh if it comes back
+        return {"mac": primary, "network": {"interfaces": {"macs": macs}}}
+
+    def _all(self, deadline: float) -> dict:
+        """The `all` document, or {} where the service does not serve it."""
+        now = time.monotonic()
+        if self.all_missing_at is not None and now - self.all_missing_at < ALL_RECHECK:
+            return {}
+        body = self._get(ALL_PATH, deadline, self.limits.max_all_body)
+        if body is None:
+            self.all_missing_at = now
+            return {}
+        self.all_missing_at = None
+        try:
+            doc = json.loads(body)
+        except ValueError as e:
+            raise InvalidInput(f"invalid metadata {self.base_url}{ALL_PATH}: not valid JSON: "
+                               f"{one_line(e)}") from None
+        if not isinstance(doc, dict):
+            raise InvalidInput(f"invalid metadata {self.base_url}{ALL_PATH}: not a JSON object")
+        return doc
+
+    def _listing(self, deadline: float) -> list[str]:
+        listing = self._get(LISTING_PATH, deadline)
+        if listing is None:
+            raise MetadataUnavailable(f"metadata service {self.base_url}: no ENI listing")
+        macs = []
+        for line in listing.splitlines():
+            mac = line.strip().rstrip("/")
+            if line.strip() and normalize_mac(mac) is None:
+                raise MetadataUnavailable(
+                    f"metadata service {self.base_url}: unexpected ENI listing line {line!r:.60}")
+            if mac:
+                macs.append(mac)  # as listed: its URLs are built from it exactly
+        return macs
+
+    def _eni(self, mac: str, entry: dict, deadline: float) -> dict:
+        fields = {name: _value(value) for name, value in entry.items()}
+        if _complete(fields):
+            return fields
+        base = f"{META}/network/interfaces/macs/{mac}/"
+        read_at, static = self.static.get(mac, (float("-inf"), None))
+        if static is None or time.monotonic() - read_at > STATIC_TTL:
+            static = {}
+            for name in STATIC_FIELDS:
+                if name not in fields:
+                    static[name] = self._get(base + name, deadline)
+            if "vswitch-cidr-block" not in fields and static.get("vswitch-cidr-block") is None \
+                    and "netmask" not in fields:
+                static["netmask"] = self._get(base + "netmask", deadline)
+            self.static[mac] = (time.monotonic(), static)
+        for name, value in static.items():
+            if value is not None and name not in fields:
+                fields[name] = _value(value)
+        for name in CHANGING_FIELDS:
+            if name in IPV6_ONLY and not ("vswitch-ipv6-cidr-block" in fields
+                                          or "ipv6-gateway" in fields):
+                continue  # no IPv6 in its vswitch: no IPv6 address or prefix to assign
+            if name not in fields:
+                value = self._get(base + name, deadline)
+                if value is not None:
+                    fields[name] = _value(value)
+        missing = [name for name in REQUIRED_FIELDS if name not in fields]
+        if "vswitch-cidr-block" not in fields and "netmask" not in fields:
+            missing.append("vswitch-cidr-block")
+        if missing:
+            # Listed a moment ago, incomplete now: a detach raced the fetch,
+            # or the service is having a moment. Either way: not usable.
+            self.static.pop(mac, None)
+            raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} "
+                                      f"{missing[0]} answered 404; the answer is incomplete")
         ipv6 = [name for name in IPV6_FIELDS if name in fields]
-        if ipv6 == ["vswitch-ipv6-cidr-block", "ipv6-gateway"]:
+        if ipv6 == ["vswitch-ipv6-cidr-block", "ipv6-gateway"] and "ipv6s" not in entry:
             # By the service's format this is "no IPv6 address on this ENI", and
             # it would remove the ENI's IPv6: ask once more, so a one-request 404
             # cannot. (An IPv4-only ENI in an IPv6 vswitch always looks like this:
             # one extra small GET, no waiting.)
-            again = self._get(f"{META}/network/interfaces/macs/{mac}/ipv6s", deadline)
+            again = self._get(base + "ipv6s", deadline)
             if again is not None:
-                fields["ipv6s"] = parse_list(again, "ipv6s", mac)
+                fields["ipv6s"] = _value(again)
                 ipv6.insert(0, "ipv6s")
-        if "ipv6s" in ipv6 and len(ipv6) < len(IPV6_FIELDS):
+        if ("ipv6s" in ipv6 or len(ipv6) == 1) and len(ipv6) < len(IPV6_FIELDS):
             # Addresses served without their CIDR or gateway: a 404 mid-answer.
+            self.static.pop(mac, None)
+            missing = [name for name in IPV6_FIELDS[1:] if name not in ipv6]
             raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} serves "
-                                      "ipv6s without all of vswitch-ipv6-cidr-block and "
-                                      "ipv6-gateway; the answer is incomplete")
+                                      f"{' and '.join(ipv6)} without {missing[0]}; the answer "
+                                      "is incomplete")
         return fields
 
     # -- HTTP ------------------------------------------------------------------
 
-    def _get(self, path: str, deadline: float) -> str | None:
+    def _get(self, path: str, deadline: float, max_body: int | None = None) -> str | None:
         """The body of a GET, None for 404; retries transient failures."""
         delay = 0.1
         last = "no attempt"
+        attempt = 0
+        token_asked = False
         for attempt in range(self.limits.attempts):
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= deadline or self._expired:
+                last = (f"no complete answer within the fetch's {self.limits.deadline:g}s "
+                        f"deadline (last: {last})")
                 break
             try:
                 headers = {}
                 token = self._token(deadline)
                 if token:
                     headers[TOKEN_HEADER] = token
-                status, body = self._request("GET", path, headers, deadline)
+                status, body = self._request("GET", path, headers, deadline,
+                                             max_body or self.limits.max_body)
                 if status == 200:
                     return body
                 if status == 404:
                     return None
-                if status == 401 and self.tokens_supported:
+                if status == 401 and token:
                     self.token = None  # expired or revoked: fetch a new one
                     raise _Retry("401 Unauthorized")
+                if status == 403 and not token and not token_asked:
+                    # Switched to hardened-only mode since a token was refused?
+                    token_asked = True
+                    self.token_refused_at = None
+                    if self._token(deadline):
+                        continue
                 if status == 429 or status >= 500:
                     raise _Retry(f"HTTP {status}")
                 raise MetadataUnavailable(f"metadata service {self.base_url}{path}: HTTP {status}")
@@ -169,79 +313,131 @@ class MetadataService:
                                   f"(gave up after {attempt + 1} attempt(s))")
 
     def _token(self, deadline: float) -> str | None:
-        if not self.tokens_supported:
-            return None
         now = time.monotonic()
         if self.token and now < self.token_expires:
             return self.token
+        if self.token_refused_at is not None and now - self.token_refused_at < TOKEN_RECHECK:
+            return None  # normal mode: GETs need no token
         ttl = self.limits.token_ttl
-        status, body = self._request("PUT", TOKEN_PATH, {TOKEN_TTL_HEADER: str(ttl)}, deadline)
-        if status == 200 and body.strip():
-            self.token = body.strip()
+        status, body = self._request("PUT", TOKEN_PATH, {TOKEN_TTL_HEADER: str(ttl)}, deadline,
+                                     self.limits.max_body)
+        if status == 200:
+            token = body.strip()
+            if not _TOKEN_RE.fullmatch(token):
+                raise MetadataUnavailable(
+                    f"metadata service {self.base_url}{TOKEN_PATH}: the answer is not a token "
+                    f"({len(body)} bytes starting {json.dumps(body[:20])})")
+            self.token = token
             self.token_expires = now + ttl * 0.8  # renew well before it expires
+            self.token_refused_at = None
             return self.token
         if status in (403, 404, 405):
-            self.tokens_supported = False  # normal (non-hardened) mode only
+            self.token_refused_at = now  # normal (non-hardened) mode: ask again later
             return None
         if status == 429 or status >= 500:
             raise _Retry(f"token: HTTP {status}")
         raise MetadataUnavailable(f"metadata service {self.base_url}: token request answered "
                                   f"HTTP {status}")
 
-    def _request(self, method: str, path: str, headers: dict, deadline: float) -> tuple[int, str]:
+    def _request(self, method: str, path: str, headers: dict, deadline: float,
+                 max_body: int) -> tuple[int, str]:
+        for _ in range(2):
+            try:
+                return self._request_once(method, path, headers, deadline, max_body)
+            except _Stale:
+                self.close()
+        raise _Retry("connection closed by the server")
+
+    def _request_once(self, method: str, path: str, headers: dict, deadline: float,
+                      max_body: int) -> tuple[int, str]:
         remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        if remaining <= 0 or self._expired:
             raise _Retry("deadline reached")
+        reused = self._conn is not None and self._conn.sock is not None
         try:
             conn = self._connection(min(self.limits.connect_timeout, remaining))
             conn.request(method, path, headers=headers)
+            with self._lock:
+                self._sock = conn.sock  # the deadline timer cuts it, even mid-body
             conn.sock.settimeout(min(self.limits.read_timeout, remaining))
             response = conn.getresponse()
             length = response.getheader("Content-Length")
-            if length is not None and length.isdigit() and int(length) > self.limits.max_body:
+            if length is not None and length.isdigit() and int(length) > max_body:
                 raise MetadataUnavailable(f"metadata service {self.base_url}{path}: answer of "
-                                          f"{length} bytes exceeds {self.limits.max_body}")
-            body = response.read(self.limits.max_body + 1)
-            if len(body) > self.limits.max_body:
+                                          f"{length} bytes exceeds {max_body}")
+            body = response.read(max_body + 1)
+            if self._expired:
+                raise _Retry("deadline reached")
+            if len(body) > max_body:
                 raise MetadataUnavailable(f"metadata service {self.base_url}{path}: answer "
-                                          f"exceeds {self.limits.max_body} bytes")
+                                          f"exceeds {max_body} bytes")
             if length is not None and length.isdigit() and len(body) < int(length):
                 # read(amt) returns what arrived before the peer closed: a listing
                 # cut at a line end, or 10.0.1.253 cut to 10.0.1.25, would parse.
                 raise _Retry(f"truncated answer ({len(body)} of {length} bytes)")
-            if response.getheader("Connection", "").lower() == "close":
+            if response.will_close or response.getheader("Connection", "").lower() == "close":
                 self.close()
             return response.status, body.decode("utf-8", "replace")
-        except (http.client.IncompleteRead, http.client.RemoteDisconnected) as e:
+        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
+            if reused and not self._expired:
+                raise _Stale() from None  # the service closes idle connections
+            raise _Retry(f"connection closed ({type(e).__name__})") from None
+        except http.client.IncompleteRead as e:
             raise _Retry(f"truncated answer ({type(e).__name__})") from None
         except (TimeoutError, socket.timeout):
             raise _Retry("timed out") from None
         except (OSError, http.client.HTTPException) as e:
+            if self._expired:
+                raise _Retry("deadline reached") from None
             raise _Retry(one_line(e) or type(e).__name__) from None
 
     def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        if self._conn is None:
-            cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-            self._conn = cls(self.host, self.port, timeout=timeout)
-        return self._conn
+        with self._lock:
+            if self._conn is None:
+                cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+                self._conn = cls(self.host, self.port, timeout=timeout)
+            return self._conn
+
+    def _expire(self) -> None:
+        """The fetch's deadline passed: cut whatever is in progress short."""
+        self._expired = True
+        with self._lock:
+            sock = self._sock
+            if sock is not None:
+                try:
+                    sock.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
 
     def close(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
+        with self._lock:
+            conn, self._conn, self._sock = self._conn, None, None
+        if conn is not None:
+            conn.close()
 
 
-def parse_list(value: str, name: str, mac: str) -> list:
-    """`private-ipv4s` is a JSON array; `ipv6s` looks like `[a,b]` but is not
-    JSON (no quotes). Anything else is an incomplete answer."""
-    text = value.strip()
-    try:
-        parsed = json.loads(text)
-        if isinstance(parsed, list):
-            return parsed
-    except ValueError:
-        pass
-    if text.startswith("[") and text.endswith("]"):
-        return [item.strip().strip('"') for item in text[1:-1].split(",") if item.strip()]
-    raise MetadataUnavailable(f"metadata service: ENI {mac} {name}: unexpected value "
-                              f"{json.dumps(text)[:60]}")
+def _macs_of(doc: dict) -> dict | None:
+    """`network.interfaces.macs` of an `all` document, if it has one."""
+    node: object = doc
+    for key in ("network", "interfaces", "macs"):
+        if not isinstance(node, dict):
+            return None
+        node = node.get(key)
+    return node if isinstance(node, dict) else None
+
+
+def _complete(fields: dict) -> bool:
+    """An `all` entry holding everything an ENI needs, IPv6 consistent."""
+    if any(name not in fields for name in REQUIRED_FIELDS):
+        return False
+    if "vswitch-cidr-block" not in fields and "netmask" not in fields:
+        return False
+    return "ipv6s" not in fields or all(name in fields for name in IPV6_FIELDS)
+
+
+def _value(value: object) -> object:
+    """A field as the model reads it: the service's text stripped. Its text
+    forms of lists (`private-ipv4s` JSON text, `ipv6s` as `[a,b]`) are the
+    model's to read, as in a file saved from `meta-data/all`; a value that is
+    none of them is refused there as invalid, naming the ENI and the field."""
+    return value.strip() if isinstance(value, str) else value

@@ -41,6 +41,12 @@ def load_metadata(source: str | None) -> Metadata:
     return parse_metadata(data, str(path))
 
 
+def forget_client(source: str | None) -> None:
+    """Drop the cached client of a service (its fetch was abandoned): the next
+    fetch starts afresh instead of sharing state with a stuck thread."""
+    _services.pop(effective_source(source), None)
+
+
 def _from_service(url: str) -> Metadata:
     from eni_agent.metadata_service import MetadataService
 

@@ -31,6 +31,8 @@ from typing import Any, Iterator
 from .netns import Topology, build_metadata, ip, ip_json
 
 SERVICE_IP = "100.100.100.200"
+ALL_PATH = "/latest/meta-data/all"
+LISTING_PATH = "/latest/meta-data/network/interfaces/macs/"
 SERVER = Path(__file__).resolve().with_name("metadata_server.py")
 START_TIMEOUT = 30.0  # the machine is busy: python start-up can take seconds
 
@@ -49,11 +51,11 @@ def make_handler(args):
     base = _make_handler(args)
 
     class Handler(base):
-        def reply(self, status, body="", truncate=False):
+        def reply(self, status, body="", truncate=False, **kwargs):
             cut = self.control().get("cut_lines")
             if not (cut and status == 200 and self.command == "GET"
                     and self.path.endswith(cut["path"])):
-                return super().reply(status, body, truncate)
+                return super().reply(status, body, truncate, **kwargs)
             data = body.encode()
             kept = "".join(body.splitlines(keepends=True)[: cut["keep"]]).encode()
             self.send_response(200)
@@ -83,7 +85,8 @@ class MetadataServer:
     """metadata_server.py running in ``topo.router``; see the module docstring."""
 
     def __init__(self, topo: Topology, workdir: Path, document: dict | None = None, *,
-                 require_token: bool = True, address: str = SERVICE_IP,
+                 require_token: bool = True, tokens: str | None = None,
+                 close: bool = False, all: str = "thin", address: str = SERVICE_IP,
                  partial_bodies: bool = False) -> None:
         self.topo = topo
         self.dir = Path(workdir) / "service"
@@ -94,7 +97,10 @@ class MetadataServer:
         self.stderr_path = self.dir / "server.stderr"
         self.address = address
         self.url = f"http://{address}"
-        self.require_token = require_token
+        # hardened-only (required), tokens offered (optional), normal mode (refused)
+        self.tokens = tokens or ("required" if require_token else "optional")
+        self.close = close  # close the connection after every answer ("silent": unannounced)
+        self.all = all  # /latest/meta-data/all: thin, complete or missing (404)
         self.partial_bodies = partial_bodies
         self.proc: subprocess.Popen | None = None
         self._stderr = None
@@ -113,8 +119,9 @@ class MetadataServer:
         argv = ["ip", "netns", "exec", self.topo.router, sys.executable, *program,
                 "--document", str(self.document), "--control", str(self.control),
                 "--address", self.address, "--port", "80"]
-        if self.require_token:
-            argv.append("--require-token")
+        argv += ["--tokens", self.tokens, "--all", self.all]
+        if self.close:
+            argv += ["--close"] + (["silent"] if self.close == "silent" else [])
         self._stderr = open(self.stderr_path, "wb")
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                      stderr=self._stderr, start_new_session=True)
@@ -158,7 +165,10 @@ class MetadataServer:
 
     def fault(self, **control: Any) -> None:
         """E.g. ``fault(status=500)``, ``fault(hang=True)``, ``fault(not_found="gateway")``,
-        ``fault(truncate=True)``, ``fault(huge=True)``, ``fault(expire_tokens=1)``."""
+        ``fault(truncate=True)``, ``fault(huge=True)``, ``fault(expire_tokens=1)``,
+        ``fault(drip={"what": "headers", "every": 1.5})``, ``fault(tokens="required")``,
+        ``fault(token_status=404)``, ``fault(token_body="<html>")``, ``fault(all="complete")``
+        (see metadata_server.py)."""
         _write_atomically(self.control, control)
 
     def clear(self) -> None:
@@ -179,9 +189,22 @@ class MetadataServer:
         return len(self.requests())
 
     def fetches(self, since: int = 0) -> list[float]:
-        """Times (epoch) of the fetches started: each one begins with GET .../mac."""
-        return [r["time"] for r in self.requests(since)
-                if r["method"] == "GET" and r["path"] == "/latest/meta-data/mac"]
+        """Times (epoch) of the fetches started: each one begins with GET .../all,
+        or with the ENI listing where `all` is not served (a fetch that finds
+        `all` missing reads the listing right after: one fetch, not two)."""
+        starts, previous = [], None
+        for r in self.requests(since):
+            if r["method"] != "GET":
+                continue
+            retried = previous and previous["path"] == r["path"] and previous["status"] not in (
+                200, 404)
+            if retried:
+                pass
+            elif r["path"] == ALL_PATH or (r["path"] == LISTING_PATH and not (
+                    previous and previous["path"] == ALL_PATH and previous["status"] == 404)):
+                starts.append(r["time"])
+            previous = r
+        return starts
 
     def show(self) -> str:
         reqs = self.requests()

@@ -61,3 +61,14 @@ def test_plan_actions_read_as_their_words():
     from eni_agent.plan import Action
 
     assert [f"{a}" for a in Action] == ["up", "keep-secondaries", "add", "replace", "remove"]
+
+
+def test_log_lines_are_one_line_with_control_characters_escaped():
+    import logging
+
+    from eni_agent.log import JournalFormatter, OneLine
+
+    record = logging.LogRecord("eni_agent", logging.INFO, __file__, 1, "link %s\nis up",
+                               ("eth\x1b[2J",), None)
+    assert OneLine("%(message)s").format(record) == "link eth\\x1b[2J is up"
+    assert JournalFormatter("%(message)s").format(record) == "<6>link eth\\x1b[2J is up"
