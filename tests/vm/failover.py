@@ -66,7 +66,7 @@ CONNECT_TIMEOUT = 1.0       # one SYN per attempt (the first retransmission is a
 LISTING_GAP = 3.0           # the stand-in lists X this long after (or before) the NIC appears
 GOAL = 2.0                  # reachable on the new VM within GOAL s of the later of the two
 # Fails the test (the goal is only reported): a regression, not a slow machine.
-LIMIT = float(os.environ.get("ENI_AGENT_VM_FAILOVER_LIMIT", "120"))
+LIMIT = float(os.environ.get("ENI_AGENT_VM_FAILOVER_LIMIT", "10"))
 SMP = int(os.environ.get("ENI_AGENT_VM_FAILOVER_SMP", "1"))
 
 X_FIELDS = {"network-interface-id": "eni-vmfailover", "primary-ip-address": "10.0.5.10",
