@@ -112,4 +112,5 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         named_tables=frozenset(named_tables()),
         foreign_default_oifs=frozenset(foreign_default_oifs),
         foreign_rule_priorities=frozenset(foreign_rule_priorities),
+        address_marks=marks_addresses,
     )

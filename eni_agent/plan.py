@@ -62,45 +62,77 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
     routes, addresses), then link up, addresses,
     routes (subnet before default) and rules last, so a rule never points at a
     table that is not filled yet.
+
+    Where the kernel drops address marks (before Linux 5.18), an address is
+    known to be the agent's only by its rule and a route of its table beside
+    it, so at no point may an address of the agent's be without them (an
+    interrupted run would leave addresses `cleanup` cannot see): addresses go
+    first, and come after the rules and the on-link routes (a route via a
+    gateway needs an IPv4 address on its link, so those still come after).
     """
-    changes: list[Change] = []
+    if not observed.address_marks:
+        return _plan_without_address_marks(desired, observed)
+    return (_keep_secondaries(desired, observed) + _removed_rules(desired, observed)
+            + _removed_routes(desired, observed) + _removed_addresses(desired, observed)
+            + _links_up(desired) + _added_addresses(desired, observed)
+            + _added_routes(desired, observed) + _added_rules(desired, observed))
 
-    # Before any address goes, make sure removing it cannot take others along.
-    removed_addresses = _ordered(observed.addresses - desired.addresses - desired.frozen)
-    touched = {a.index for a in removed_addresses if a.version == 4}
+
+def _plan_without_address_marks(desired: Desired, observed: Observed) -> list[Change]:
+    routes = _added_routes(desired, observed)
+    on_link = [c for c in routes if c.target.gateway is None]
+    via_gateway = [c for c in routes if c.target.gateway is not None]
+    return (_keep_secondaries(desired, observed) + _removed_addresses(desired, observed)
+            + _removed_rules(desired, observed) + _removed_routes(desired, observed)
+            + _links_up(desired) + on_link + _added_rules(desired, observed)
+            + _added_addresses(desired, observed) + via_gateway)
+
+
+def _removed_address_set(desired: Desired, observed: Observed) -> list:
+    return _ordered(observed.addresses - desired.addresses - desired.frozen)
+
+
+def _keep_secondaries(desired: Desired, observed: Observed) -> list[Change]:
+    """Before any address goes, make sure removing it cannot take others along."""
+    touched = {a.index for a in _removed_address_set(desired, observed) if a.version == 4}
     touched |= {link.index for link in desired.up_links}
-    for link in observed.links:
-        if link.index in touched and not link.promote_secondaries:
-            changes.append(Change(Action.KEEP_SECONDARIES, link))
+    return [Change(Action.KEEP_SECONDARIES, link) for link in observed.links
+            if link.index in touched and not link.promote_secondaries]
 
-    for rule in _ordered(observed.rules - desired.rules - desired.frozen):
-        changes.append(Change(Action.REMOVE, rule))
 
+def _removed_rules(desired: Desired, observed: Observed) -> list[Change]:
+    return [Change(Action.REMOVE, rule)
+            for rule in _ordered(observed.rules - desired.rules - desired.frozen)]
+
+
+def _removed_routes(desired: Desired, observed: Observed) -> list[Change]:
     desired_route_keys = {route.key for route in desired.routes}
-    for route in _ordered(observed.routes - desired.routes - desired.frozen):
-        if route.key not in desired_route_keys:
-            changes.append(Change(Action.REMOVE, route))
+    return [Change(Action.REMOVE, route)
+            for route in _ordered(observed.routes - desired.routes - desired.frozen)
+            if route.key not in desired_route_keys]
 
-    for address in removed_addresses:
-        changes.append(Change(Action.REMOVE, address))
 
-    for link in sorted(desired.up_links):
-        if not link.up:
-            changes.append(Change(Action.LINK_UP, link))
+def _removed_addresses(desired: Desired, observed: Observed) -> list[Change]:
+    return [Change(Action.REMOVE, address)
+            for address in _removed_address_set(desired, observed)]
 
+
+def _links_up(desired: Desired) -> list[Change]:
+    return [Change(Action.LINK_UP, link) for link in sorted(desired.up_links) if not link.up]
+
+
+def _added_addresses(desired: Desired, observed: Observed) -> list[Change]:
     held_by_others = {(a.index, a.ip) for a in observed.foreign_addresses}
-    for address in _ordered(desired.addresses - observed.addresses):
-        if (address.index, address.ip) not in held_by_others:
-            changes.append(Change(Action.ADD, address))
+    return [Change(Action.ADD, address)
+            for address in _ordered(desired.addresses - observed.addresses)
+            if (address.index, address.ip) not in held_by_others]
 
+
+def _added_routes(desired: Desired, observed: Observed) -> list[Change]:
     observed_route_keys = {route.key for route in observed.routes}
-    for route in _ordered(desired.routes - observed.routes):
-        action = Action.REPLACE if route.key in observed_route_keys else Action.ADD
-        changes.append(Change(action, route))
-
-    for rule in _ordered(desired.rules - observed.rules):
-        changes.append(Change(Action.ADD, rule))
-
-    return changes
+    return [Change(Action.REPLACE if route.key in observed_route_keys else Action.ADD, route)
+            for route in _ordered(desired.routes - observed.routes)]
 
 
+def _added_rules(desired: Desired, observed: Observed) -> list[Change]:
+    return [Change(Action.ADD, rule) for rule in _ordered(desired.rules - observed.rules)]

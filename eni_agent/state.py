@@ -194,6 +194,9 @@ class Observed(NamedTuple):
     named_tables: frozenset[int] = frozenset()  # from rt_tables files
     foreign_default_oifs: frozenset[int] = frozenset()  # links with someone's main default route
     foreign_rule_priorities: frozenset[int] = frozenset()  # of unmarked rules (Terway's: 512, 2048)
+    # The kernel keeps an address's protocol mark (Linux 5.18+). Without it the
+    # agent knows its addresses by its rule and routes beside them (ownership.py).
+    address_marks: bool = True
 
     def link_names(self) -> dict[int, str]:
         return {link.index: link.name for link in self.links}

@@ -4,7 +4,8 @@
 # sshd, sudo and rsync: a bootable qcow2 disk (MBR, one ext4 partition, grub),
 # a `vagrant` user with Vagrant's insecure public key and passwordless sudo,
 # DHCP on the first NIC only (eth0: net.ifnames=0, like the debian/* boxes),
-# python3-venv and iproute2 so the agent installs without a package mirror.
+# and what eni-agent's .deb depends on (python3, iproute2, procps: the base's),
+# so the package installs without a package mirror.
 #
 # Usage: vagrant/build-box.sh   -> prints the path of the .box (cached: rebuilt
 # only when its inputs change: BOX_STAMP, the base's inputs, this script)

@@ -6,13 +6,14 @@
 # libvirtd by hand inside a network namespace (their bridges, dnsmasq and NAT
 # stay in there, and so does vagrant, which must reach the VM); brings the VM
 # up with libvirt's "qemu" driver (software emulation), which provisions it
-# (vagrant/provision.sh: install from the synced repository, metadata, enable)
+# (vagrant/provision.sh: install the .deb, metadata, enable)
 # and runs vagrant/verify.sh; then probes each ENI address over TCP from the
 # namespace, with strict rp_filter there; then destroys the VM and stops
 # what it started.
 #
-# The VM has no way out of the namespace, so pip installs offline from a
-# wheelhouse (ENI_AGENT_WHEELHOUSE: eni-agent's dependencies and setuptools).
+# The VM has no way out of the namespace: it installs eni-agent's .deb
+# (ENI_AGENT_DEB_DIR, built here and cached by tests/vm/lib.sh's
+# vm_agent_deb) offline, its dependencies being in the box.
 #
 # Usage (root): bash vagrant/ci-up.sh      ENI_AGENT_KEEP=1 keeps the VM up.
 set -euo pipefail
@@ -43,13 +44,10 @@ if [ "$(cat "$work/box.added" 2>/dev/null)" != "$box" ]; then
     echo "$box" > "$work/box.added"
 fi
 
-# Offline install in the VM: the dependencies' wheels, and setuptools for
-# building eni-agent from the synced source.
-export ENI_AGENT_WHEELHOUSE=$work/wheels
-rm -rf "$ENI_AGENT_WHEELHOUSE"
-wheel=$(vm_agent_wheel "$repo" "$work/agent-wheel")
-vm_guest_wheels "$ENI_AGENT_WHEELHOUSE" "$wheel" 'setuptools>=68'
-rm -rf "$work/agent-wheel" "$ENI_AGENT_WHEELHOUSE"/eni_agent-*.whl
+# Offline install in the VM: the package, its dependencies being in the box.
+export ENI_AGENT_DEB_DIR=$work/deb
+rm -rf "$ENI_AGENT_DEB_DIR"
+vm_agent_deb "$repo" "$ENI_AGENT_DEB_DIR" >/dev/null
 
 ns=eni-vagrant
 in_ns() { ip netns exec "$ns" "$@"; }

@@ -1,34 +1,33 @@
 #!/usr/bin/env bash
-# Vagrant provisioner (runs in the VM as root): install eni-agent from the
-# synced repository with its own scripts/install.sh, write the metadata
-# document for this VM's NICs, and enable the daemon.
+# Vagrant provisioner (runs in the VM as root): install eni-agent's .deb
+# (packaging/build-deb.sh) with apt, point its config at a metadata file,
+# write that document for this VM's NICs, and (re)start the daemon.
 #
 # Environment (set by the Vagrantfile):
 #   ENI_AGENT_SRC          the synced repository (/eni-agent)
 #   ENI_AGENT_ENIS         JSON list of the secondary ENIs: mac, id, cidr, gateway, ips
 #   ENI_AGENT_PRIMARY_MAC  the primary NIC's MAC
-# With /eni-agent-wheels present (ENI_AGENT_WHEELHOUSE on the host), pip
-# installs offline from it.
+# The package: the newest eni-agent_*.deb in /eni-agent-deb (ENI_AGENT_DEB_DIR
+# on the host), else in the repository's dist/deb/ (build it first:
+# bash packaging/build-deb.sh dist/deb bookworm). Its dependencies (python3,
+# iproute2, procps) come from the box, or from Debian's mirror if it lacks them.
 set -euo pipefail
 src=${ENI_AGENT_SRC:-/eni-agent}
 say() { echo "== eni-agent provision: $*"; }
 
-missing=()
-command -v ip >/dev/null || missing+=(iproute2)
-python3 -c 'import ensurepip, venv' 2>/dev/null || missing+=(python3-venv)
-if [ ${#missing[@]} -gt 0 ]; then
-    say "installing ${missing[*]}"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+deb=$(ls -t /eni-agent-deb/eni-agent_*.deb "$src"/dist/deb/eni-agent_*.deb 2>/dev/null | head -n1 || true)
+if [ -z "$deb" ]; then
+    echo "provision: no eni-agent_*.deb; on the host: bash packaging/build-deb.sh dist/deb bookworm" >&2
+    exit 1
 fi
+say "installing ${deb##*/}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get install -y -qq --no-install-recommends "$deb" >/dev/null 2>&1 ||
+    { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$deb" >/dev/null; }
+eni-agent --version
 
-if [ -d /eni-agent-wheels ]; then
-    export PIP_NO_INDEX=1 PIP_FIND_LINKS=/eni-agent-wheels
-    say "installing from $src, dependencies from /eni-agent-wheels (offline)"
-else
-    say "installing from $src"
-fi
-bash "$src/scripts/install.sh" "$src"
+# A Vagrant VM has no ECS metadata service: read the document written below.
+sed -i 's|^#metadata = .*|metadata = "/etc/eni-agent/metadata.json"|' /etc/eni-agent/config.toml
 
 say "writing /etc/eni-agent/metadata.json"
 install -d -m 0755 /etc/eni-agent

@@ -212,3 +212,31 @@ def test_change_describe(change, text):
 )
 def test_change_ifindex(change, ifindex):
     assert change.ifindex == ifindex
+
+
+# Without address marks (Linux < 5.18) an address is known as the agent's only
+# by its rule and an on-link route of its table beside it: an interrupted run
+# must never leave one without them.
+WITHOUT_MARKS = [
+    ("add", example_doc(), Observed(links=(ETH0, ETH1_DOWN), address_marks=False), [
+        (KEEP, ETH1_DOWN), (UP, ETH1_DOWN),
+        (ADD, Route(T, NET1, 3)),  # on-link: needs no address
+        (ADD, rule(IP10)), (ADD, rule(IP11)),
+        (ADD, addr(IP10)), (ADD, addr(IP11)),
+        (ADD, Route(T, DEFAULT, 3, GW1)),  # via a gateway: needs an IPv4 address on the link
+    ]),
+    ("remove", None, converged_observed()._replace(address_marks=False), [
+        (REMOVE, addr(IP10)), (REMOVE, addr(IP11)),
+        (REMOVE, rule(IP10)), (REMOVE, rule(IP11)),
+        (REMOVE, Route(T, NET1, 3)), (REMOVE, Route(T, DEFAULT, 3, GW1)),
+    ]),
+]
+
+
+@pytest.mark.parametrize("doc, observed, expected", [c[1:] for c in WITHOUT_MARKS],
+                         ids=[c[0] for c in WITHOUT_MARKS])
+def test_without_address_marks_no_address_is_ever_without_its_rule_and_route(
+        doc, observed, expected):
+    metadata = parse(doc) if doc is not None else None
+    changes = plan(desired_state(metadata, observed, CONFIG), observed)
+    assert [(c.action, c.target) for c in changes] == expected

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build the VM test's disk image from the cached Debian 12 base rootfs (see
-# lib.sh), with eni-agent installed FROM A WHEEL of this checkout by the
-# project's own scripts/install.sh, offline (no network inside the chroot),
-# plus the guest half of the test (tests/vm/guest).
+# lib.sh), with eni-agent installed FROM ITS .deb (packaging/build-deb.sh,
+# cached per checkout) by `apt-get install ./eni-agent_*.deb`, offline (no
+# network inside the chroot: the base has every dependency), configured to
+# read the test's metadata file, plus the guest half of the test (tests/vm/guest).
 #
 # Usage: tests/vm/build-image.sh OUTDIR
 #   -> OUTDIR/vm.img (raw ext4, the root filesystem), OUTDIR/vmlinuz, OUTDIR/initrd.img
@@ -13,26 +14,28 @@ repo=$(cd "$here/../.." && pwd)
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 
 vm_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs unshare:util-linux
-base=$(vm_base_rootfs)
+# ENI_AGENT_VM_EXTRA_PACKAGES (comma-separated): more Debian packages in the
+# base rootfs (tests/vm/managers: the network managers).
+base=$(vm_base_rootfs "${ENI_AGENT_VM_EXTRA_PACKAGES:-}")
 
-# 1. eni-agent's wheel, and the wheels of its dependencies for the guest's Python.
-rm -rf "$out/wheels"
-wheel=$(vm_agent_wheel "$repo" "$out/wheels")
-vm_guest_wheels "$out/wheels" "$wheel"
-wheel=${wheel##*/}
-ls "$out/wheels" | sed 's/^/    /' >&2
+# 1. eni-agent's .deb for the guest's release.
+rm -rf "$out/deb"
+deb=$(vm_agent_deb "$repo" "$out/deb")
 
-# 2. The root filesystem: a copy of the base, eni-agent installed by
-#    scripts/install.sh inside a chroot with no network at all.
-vm_log "installing eni-agent into a copy of $base"
+# 2. The root filesystem: a copy of the base, the package installed by apt
+#    inside a chroot with no network at all. The package's postinst enables
+#    eni-agent.service. Its config reads the metadata service by default:
+#    this guest reads a file instead.
+vm_log "installing ${deb##*/} into a copy of $base"
 rm -rf "$out/rootfs"
 cp -a --reflink=auto "$base" "$out/rootfs"
 root=$out/rootfs
-mkdir -p "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels"
-tar -C "$repo" -cf - README.md scripts systemd examples | tar -C "$root/tmp/eni-agent-src" -xf -
-cp -a "$out/wheels/." "$root/tmp/eni-agent-wheels/"
-vm_chroot "$root" env PIP_NO_INDEX=1 PIP_FIND_LINKS=/tmp/eni-agent-wheels \
-    bash /tmp/eni-agent-src/scripts/install.sh "/tmp/eni-agent-wheels/$wheel" >&2
+cp "$deb" "$root/tmp/"
+vm_chroot "$root" env DEBIAN_FRONTEND=noninteractive \
+    apt-get install -y -qq --no-install-recommends "/tmp/${deb##*/}" >&2
+rm -f "$root/tmp/${deb##*/}"
+sed -i 's|^#metadata = .*|metadata = "/etc/eni-agent/metadata.json"|' "$root/etc/eni-agent/config.toml"
+grep -q '^metadata = "/etc/eni-agent/metadata.json"' "$root/etc/eni-agent/config.toml"
 
 # 3. The guest's configuration and the test's guest half.
 g=$here/guest

@@ -10,7 +10,8 @@ VM_CACHE=${ENI_AGENT_VM_CACHE:-/var/cache/eni-agent-vm}
 # Bump to force a rebuild of every cached base rootfs.
 BASE_STAMP=eni-vm-base-1
 BASE_SUITE=bookworm
-BASE_PACKAGES=systemd,systemd-sysv,udev,iproute2,python3,python3-venv,linux-image-cloud-amd64,initramfs-tools
+# What eni-agent's .deb depends on is in (python3, iproute2, procps): it installs offline.
+BASE_PACKAGES=systemd,systemd-sysv,udev,iproute2,procps,python3,python3-venv,linux-image-cloud-amd64,initramfs-tools
 
 vm_log() { printf '== [%s] %s\n' "$(date +%T)" "$*" >&2; }
 
@@ -67,54 +68,39 @@ vm_chroot() {
         exec chroot "$root" "$@"' vm_chroot "$root" "$@"
 }
 
-# vm_host_pip: a pip (in a venv in the cache) that builds wheels offline
-# (setuptools and wheel preinstalled, for --no-build-isolation).
-vm_host_pip() {
-    local venv=$VM_CACHE/hostvenv
-    if [ ! -x "$venv/bin/pip" ]; then
-        python3 -m venv "$venv" >&2
-        "$venv/bin/pip" install -q --disable-pip-version-check 'setuptools>=68' wheel >&2
-    fi
-    echo "$venv/bin/pip"
-}
-
-# vm_agent_wheel REPO DEST: build eni-agent's wheel into DEST from a copy of
-# the checkout's files (tracked + untracked, not ignored: no stale build/ or
-# egg-info, nothing written into the checkout); print the wheel's path.
-vm_agent_wheel() {
-    local repo=$1 dest=$2 src pip
+# vm_agent_deb REPO DEST: eni-agent's Debian package for the guests' release
+# (bookworm), built by packaging/build-deb.sh from the checkout's files
+# (tracked + untracked, not ignored), into DEST; print its path. Cached in
+# $VM_CACHE/deb-<hash of the package's inputs>: the VM tests and the Vagrant
+# box share one build (which needs Debian's mirror and PyPI).
+vm_agent_deb() {
+    local repo=$1 dest=$2 src key cached
     src=$(mktemp -d)
-    if git -C "$repo" rev-parse --git-dir >/dev/null 2>&1; then
-        git -C "$repo" ls-files -z -co --exclude-standard \
-            | tar -C "$repo" --null --ignore-failed-read -T - -cf - 2>/dev/null | tar -C "$src" -xf -
+    . "$repo/packaging/lib.sh"
+    pkg_source_tree "$repo" "$src"
+    # Keyed by what goes into the package only: a change to a test reuses it.
+    key=$(tar -C "$src" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
+              eni_agent pyproject.toml README.md systemd packaging | sha256sum | cut -c1-12)
+    cached=$VM_CACHE/deb-$key
+    # VMs built side by side share one build.
+    mkdir -p "$VM_CACHE"
+    local lock
+    exec {lock}>"$VM_CACHE/deb.lock"
+    flock "$lock"
+    if ! ls "$cached"/eni-agent_*.deb >/dev/null 2>&1; then
+        vm_log "building eni-agent's .deb (packaging/build-deb.sh) into $cached"
+        rm -rf "$cached" "$cached.tmp"
+        bash "$src/packaging/build-deb.sh" "$cached.tmp" bookworm >/dev/null
+        mv "$cached.tmp" "$cached"
+        # Packages of older checkouts (~4 MB each), unused for a week.
+        find "$VM_CACHE" -maxdepth 1 -name 'deb-*' -mtime +7 -exec rm -rf {} + 2>/dev/null || true
     else
-        tar -C "$repo" --exclude=.git --exclude=.venv --exclude=build -cf - . | tar -C "$src" -xf -
+        touch "$cached"
+        vm_log "eni-agent's .deb: from the cache ($cached)"
     fi
-    pip=$(vm_host_pip)
-    mkdir -p "$dest"
-    vm_log "building the eni-agent wheel from $repo"
-    "$pip" --disable-pip-version-check wheel -q --no-deps --no-build-isolation -w "$dest" "$src" >&2
+    exec {lock}>&-
     rm -rf "$src"
-    ls "$dest"/eni_agent-*.whl
-}
-
-# vm_guest_wheels DEST SPEC...: wheels of SPEC and their dependencies for the
-# guest's Python (bookworm: CPython 3.11, glibc 2.36) into DEST; from
-# $VM_CACHE/wheelhouse when it has them all (offline), else from the index
-# (and then kept in the wheelhouse for next time).
-vm_guest_wheels() {
-    local dest=$1 pip; shift
-    pip=$(vm_host_pip)
-    local target=(--only-binary=:all: --implementation cp --python-version 3.11 --abi cp311
-                  --abi abi3 --abi none --platform manylinux_2_17_x86_64
-                  --platform manylinux2014_x86_64 --platform manylinux_2_28_x86_64 --platform any)
-    mkdir -p "$dest" "$VM_CACHE/wheelhouse"
-    if "$pip" --disable-pip-version-check download -q "${target[@]}" --no-index \
-            --find-links "$VM_CACHE/wheelhouse" -d "$dest" "$@" >/dev/null 2>&1; then
-        vm_log "guest wheels: from the cache"
-    else
-        vm_log "guest wheels: downloading (pip download) for cp311 manylinux"
-        "$pip" --disable-pip-version-check download -q "${target[@]}" -d "$dest" "$@" >&2
-        find "$dest" -name '*.whl' ! -name 'eni_agent-*' -exec cp -n {} "$VM_CACHE/wheelhouse/" \;
-    fi
+    mkdir -p "$dest"
+    cp "$cached"/eni-agent_*.deb "$dest/"
+    ls "$dest"/eni-agent_*.deb
 }

@@ -1,7 +1,7 @@
 """eni-agent in a real VM: tests/vm/run.sh as one pytest test.
 
 The guest boots Debian 12 with systemd and udev under qemu (software
-emulation), with eni-agent installed from a wheel of this checkout; the host
+emulation), with eni-agent installed from its .deb, built from this checkout; the host
 proves with TCP handshakes through a strict-rp_filter router that every ENI
 address answers through its own NIC, across a NIC hot-added through QMP, a
 `systemctl restart` and a `systemctl stop` of the agent. See NOTES.md.

@@ -160,7 +160,7 @@ def main(report: Report) -> None:
              "sysinit.target", "basic.target", "eni-agent.service", "network-online.target")
     report.line("UNIT-TIMES", {u: int(unit_props(u, "ActiveEnterTimestampMonotonic")
                                       ["ActiveEnterTimestampMonotonic"]) / 1e6 for u in units})
-    cp = sh("/usr/local/bin/eni-agent", "status", "--json")
+    cp = sh("/usr/sbin/eni-agent", "status", "--json")  # the .deb's path
     report.line("STATUS", {"rc": cp.returncode, "stdout": cp.stdout.strip(),
                            "stderr": cp.stderr.strip()})
     cp = sh("systemd-analyze", "security", "--no-pager", "eni-agent.service")

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# Build eni-agent's Debian package for one release, from this checkout.
+#
+# Usage (root): bash packaging/build-deb.sh OUTDIR RELEASE     RELEASE: bookworm | bullseye
+#   -> OUTDIR/eni-agent_<version>_<arch>.deb (and nothing else), where
+#      <version> is pyproject's version plus -1~deb12 / -1~deb11.
+#
+# What Debian lacks at the needed versions (pydantic 2, pyroute2 0.9, click,
+# tomli on bullseye) travels inside the package in a private venv,
+# /usr/lib/eni-agent, on Debian's own /usr/bin/python3 of that release. The
+# venv is built AT ITS FINAL PATH inside a fresh root of RELEASE (mmdebstrap,
+# cached by packaging/lib.sh), from PyPI, so its scripts, its pyvenv.cfg and
+# its compiled .pyc files name the paths they will have on the target: no
+# relocation step, no path rewriting. Needs the network (Debian's mirror, PyPI).
+#
+# Layout: /usr/sbin/eni-agent -> /usr/lib/eni-agent/bin/eni-agent; every unit
+# in systemd/ under /lib/systemd/system; systemd/<dir>/ (the networkd drop-in)
+# under /etc/systemd/<dir>/; /etc/iproute2/rt_protos.d/eni-agent.conf and
+# /etc/eni-agent/config.toml (packaging/config.toml: the ECS metadata service)
+# as conffiles. Maintainer scripts: packaging/debian/.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/.." && pwd)
+. "$here/lib.sh"
+
+[ $# -eq 2 ] || pkg_die "usage: build-deb.sh OUTDIR RELEASE (bookworm|bullseye)"
+release=$2
+case $release in
+    bookworm) debver=12 ;;
+    bullseye) debver=11 ;;
+    *) pkg_die "unsupported release '$release' (bookworm or bullseye)" ;;
+esac
+[ "$(id -u)" = 0 ] || pkg_die "run as root (it builds in a chroot)"
+mkdir -p "$1"
+out=$(cd "$1" && pwd)
+pkg_need_tools dpkg-deb:dpkg unshare:util-linux
+start=$(date +%s)
+
+upstream=$(pkg_version "$repo")
+[ -n "$upstream" ] || pkg_die "no version in $repo/pyproject.toml"
+version=$upstream-1~deb$debver
+venv=/usr/lib/eni-agent
+
+work=$(mktemp -d "${TMPDIR:-/tmp}/eni-agent-deb.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+root=$work/root
+stage=$work/stage
+
+# 1. The private venv, built inside a fresh root of the release.
+tarball=$(pkg_root_tarball "$release" minbase python3-venv)
+pkg_extract "$tarball" "$root"
+pkg_source_tree "$repo" "$root/src"
+pkg_log "building $venv in a $release root"
+pkg_chroot "$root" sh -ec '
+    venv=$1
+    python3 -m venv "$venv"
+    "$venv/bin/python" -m pip install -q --upgrade pip
+    "$venv/bin/python" -m pip install -q --no-compile /src
+    "$venv/bin/python" -m pip uninstall -q -y pip setuptools wheel 2>/dev/null || true
+    # Nothing in the venv installs packages later, and only eni-agent is
+    # meant to run from it (pyroute2 brings commands of its own).
+    for f in "$venv"/bin/*; do
+        case ${f##*/} in python*|eni-agent|activate) ;; *) rm -f "$f" ;; esac
+    done
+    rm -rf "$venv/share"
+    find "$venv" -name __pycache__ -prune -exec rm -rf {} +
+    # Compiled once here, at the final path: the .pyc files belong to the
+    # package (dpkg removes them), and the daemon never writes its own.
+    "$venv/bin/python" -m compileall -q "$venv/lib"
+    "$venv/bin/eni-agent" --version
+    python3 -c "import sys; print(\"%d.%d\" % sys.version_info[:2])" > /python-version
+    dpkg --print-architecture > /arch' build "$venv" >&2
+pyver=$(cat "$root/python-version")
+arch=$(cat "$root/arch")
+next_minor=${pyver%.*}.$(( ${pyver#*.} + 1 ))
+
+# 2. The package tree.
+pkg_log "assembling eni-agent $version ($arch, python3 $pyver)"
+mkdir -p "$stage$venv" "$stage/usr/sbin" "$stage/lib/systemd/system" "$stage/DEBIAN" \
+    "$stage/usr/share/doc/eni-agent" "$stage/etc/eni-agent" "$stage/etc/iproute2/rt_protos.d"
+tar -C "$root$venv" -cf - . | tar -C "$stage$venv" -xf -
+ln -s ../lib/eni-agent/bin/eni-agent "$stage/usr/sbin/eni-agent"
+install_units "$repo/systemd" "$stage" /lib/systemd/system /usr/sbin/eni-agent \
+    /usr/share/doc/eni-agent/README.md
+install -m 0644 "$here/config.toml" "$stage/etc/eni-agent/config.toml"
+echo "234 eni-agent" > "$stage/etc/iproute2/rt_protos.d/eni-agent.conf"
+install -m 0644 "$repo/README.md" "$stage/usr/share/doc/eni-agent/README.md"
+install -m 0644 "$here/debian/copyright" "$stage/usr/share/doc/eni-agent/copyright"
+
+# Conffiles: everything under /etc.
+(cd "$stage" && find etc -type f | sort | sed 's|^|/|') > "$stage/DEBIAN/conffiles"
+for script in postinst prerm postrm; do
+    install -m 0755 "$here/debian/$script" "$stage/DEBIAN/$script"
+done
+size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)
+cat > "$stage/DEBIAN/control" <<EOF
+Package: eni-agent
+Version: $version
+Architecture: $arch
+Maintainer: eni-agent developers <eni-agent@localhost>
+Installed-Size: $size
+Depends: python3 (>= $pyver~), python3 (<< $next_minor), iproute2, procps, init-system-helpers (>= 1.54~), libc6
+Section: net
+Priority: optional
+Homepage: https://github.com/eni-agent/eni-agent
+Description: configure secondary cloud NICs (ENIs) with per-NIC policy routing
+ eni-agent reads the ECS instance metadata and gives every secondary ENI its
+ addresses, its own route table and from-rules, so replies leave through the
+ NIC the traffic arrived on. A daemon keeps it so across hotplug, detach and
+ drift; a one-shot unit is there for images that want no daemon.
+ .
+ Its Python dependencies (pydantic 2, pyroute2, click) live in a private
+ venv under /usr/lib/eni-agent, on Debian's python3.
+EOF
+(cd "$stage" && find . -path ./DEBIAN -prune -o -type f -printf '%P\0' | sort -z | xargs -0 md5sum) \
+    > "$stage/DEBIAN/md5sums"
+
+deb=$out/eni-agent_${version}_${arch}.deb
+rm -f "$deb"
+dpkg-deb --root-owner-group -Zxz --build "$stage" "$deb" >/dev/null
+pkg_log "$deb: $(du -k "$deb" | cut -f1) KiB, installed $size KiB, built in $(( $(date +%s) - start )) s"
+echo "$deb"

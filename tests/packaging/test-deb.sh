@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# The .deb as an image builder uses it: build it for RELEASE, install it with
+# `apt-get install ./eni-agent_*.deb` into a FRESH minimal root of RELEASE
+# (mmdebstrap --variant=minbase, cached tarball; only Debian's mirror is
+# reachable that way, nothing else is needed), use it, remove it, purge it.
+#
+# Usage (root): bash tests/packaging/test-deb.sh RELEASE [DEB]
+#   RELEASE bookworm | bullseye; DEB: a package already built (else it builds one)
+#
+# Proves: the dependencies come from Debian; `eni-agent` on PATH runs;
+# `validate` and `sync --dry-run` against the example metadata, and a real
+# `sync` in a network namespace inside the root; the daemon enabled, the
+# conffiles in place; an upgrade (reinstall) leaves the agent's state alone;
+# `apt-get remove` (in that namespace) runs `eni-agent
+# cleanup` (the agent's rules are gone) and keeps the conffiles; `apt-get
+# purge` leaves no path behind that was not in the fresh root (apart from the
+# dependencies' own files and apt/dpkg bookkeeping).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+. "$repo/packaging/lib.sh"
+[ "$(id -u)" = 0 ] || { echo "tests/packaging/test-deb.sh: run as root" >&2; exit 2; }
+release=${1:?usage: test-deb.sh RELEASE [DEB]}
+start=$(date +%s)
+
+work=$(mktemp -d "${TMPDIR:-/var/tmp}/eni-agent-test-deb.XXXXXX")
+trap 'rm -rf "$work"' EXIT
+fail() { echo "FAIL ($release): $*" >&2; exit 1; }
+
+if [ -n "${2:-}" ]; then
+    deb=$(cd "$(dirname "$2")" && pwd)/$(basename "$2")
+else
+    t0=$(date +%s)
+    mkdir "$work/out"
+    bash "$repo/packaging/build-deb.sh" "$work/out" "$release" >/dev/null
+    debs=("$work/out"/*)
+    [ ${#debs[@]} -eq 1 ] || fail "build-deb.sh wrote ${#debs[@]} files: ${debs[*]}"
+    deb=${debs[0]}
+    case ${deb##*/} in eni-agent_*_*.deb) ;; *) fail "unexpected file name ${deb##*/}" ;; esac
+    pkg_log "built ${deb##*/} in $(( $(date +%s) - t0 )) s"
+fi
+pkg_log "package: ${deb##*/}, $(du -k "$deb" | cut -f1) KiB"
+
+tarball=$(pkg_root_tarball "$release" minbase "")
+root=$work/root
+pkg_extract "$tarball" "$root"
+cp "$deb" "$root/tmp/"
+install -m 0644 "$repo/examples/metadata.json" "$root/tmp/metadata.json"
+snapshot() {  # every path in the root, but the mount points' contents
+    (cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp \) \
+        -prune -o -print | sort)
+}
+pkg_chroot "$root" true   # copies resolv.conf and the CA bundle in first: not the package's
+snapshot > "$work/before"
+
+# The guest's NICs in a namespace: the primary and the example's ENI (veth,
+# peers left in the namespace), each up; then the package's life cycle.
+pkg_chroot "$root" bash -euo pipefail -c '
+    deb=/tmp/$1
+    say() { printf "  -- %s\n" "$*"; }
+    t0=$(date +%s)
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "$deb" >/tmp/apt-install.log 2>&1 ||
+        { cat /tmp/apt-install.log; exit 1; }
+    say "apt-get install: $(( $(date +%s) - t0 )) s (with apt-get update)"
+    command -v eni-agent
+    eni-agent --version
+    eni-agent validate --metadata /tmp/metadata.json
+    test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service || { echo "daemon not enabled"; exit 1; }
+    for f in $(cat /var/lib/dpkg/info/eni-agent.conffiles); do test -f "$f"; done
+    grep -q "^ExecStart=/usr/sbin/eni-agent daemon" /lib/systemd/system/eni-agent.service
+    ! grep -q "^metadata" /etc/eni-agent/config.toml   # the packaged default: the metadata service
+
+    ip netns add guest
+    ip -n guest link add eth0 address 00:16:3e:00:00:01 type veth peer name peer0
+    ip -n guest link add eth1 address 00:16:3e:00:01:01 type veth peer name peer1
+    for l in eth0 peer0 eth1 peer1 lo; do ip -n guest link set "$l" up; done
+    ip -n guest addr add 10.0.0.5/24 dev eth0
+    ip -n guest route add default via 10.0.0.253 dev eth0 onlink
+    ip netns exec guest eni-agent sync --dry-run --metadata /tmp/metadata.json
+    rules() { ip -n guest rule show; }   # (not piped into grep -q: pipefail and SIGPIPE)
+    case $(rules) in *10.0.1.10*) echo "dry run changed the rules"; exit 1 ;; esac
+    ip netns exec guest eni-agent sync --metadata /tmp/metadata.json
+    case $(rules) in *"from 10.0.1.10 lookup"*) ;; *) echo "sync made no rule"; exit 1 ;; esac
+    # An upgrade (here: the same version again) keeps the network as it is.
+    ip netns exec guest dpkg -i "$deb" >/tmp/dpkg-reinstall.log 2>&1 || { cat /tmp/dpkg-reinstall.log; exit 1; }
+    case $(rules) in *"from 10.0.1.10 lookup"*) ;; *) echo "an upgrade removed the agent rules"; exit 1 ;; esac
+    say "upgrade (reinstall): the network stayed configured"
+    dpkg -L eni-agent > /tmp/dpkg-L
+
+    ip netns exec guest apt-get remove -y -qq eni-agent >/tmp/apt-remove.log 2>&1 ||
+        { cat /tmp/apt-remove.log; exit 1; }
+    say "apt-get remove: ok"
+    case $(rules) in *10.0.1.10*) echo "remove left the agent rules (no cleanup)"; exit 1 ;; esac
+    case $(ip -n guest -o addr show dev eth1) in *10.0.1.10*) echo "remove left the agent address"; exit 1 ;; esac
+    test -f /etc/eni-agent/config.toml || { echo "remove took the conffile"; exit 1; }
+    test ! -e /usr/lib/eni-agent || { echo "remove left /usr/lib/eni-agent"; exit 1; }
+    apt-get purge -y -qq eni-agent >/tmp/apt-purge.log 2>&1 || { cat /tmp/apt-purge.log; exit 1; }
+    say "apt-get purge: ok"
+    ip netns delete guest' test-deb "${deb##*/}" || fail "see above"
+
+# Nothing of the package left: every path it listed (but directories other
+# packages share), and nothing new beside the dependencies' own files.
+cp "$root/tmp/dpkg-L" "$work/dpkg-L"
+left=$(while read -r p; do
+           [ "$p" != /. ] || continue
+           [ -e "$root$p" ] || [ -L "$root$p" ] || continue
+           grep -qxF ".$p" "$work/before" && continue   # was there before (/etc, /lib, …)
+           [ -d "$root$p" ] && [ ! -L "$root$p" ] && chroot "$root" dpkg-query -S "$p" >/dev/null 2>&1 && continue
+           echo "$p"
+       done < "$work/dpkg-L")
+[ -z "$left" ] || fail "purge left paths of the package: $left"
+snapshot > "$work/after"
+# (merged /usr: a package listing /sbin/ip has put it at /usr/sbin/ip)
+chroot "$root" sh -c 'cat /var/lib/dpkg/info/*.list' \
+    | sed -E 's#^/(bin|sbin|lib|lib32|lib64|libx32)(/.*)$#/usr/\1\2\n&#' | sed 's|^|.|' | sort -u > "$work/owned"
+new=$(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" \
+      | grep -vE '^\./(var/lib/(dpkg|apt|python|systemd/deb-systemd-helper-(enabled|masked))|var/cache|var/log)(/|$)' \
+      | grep -vE '/__pycache__(/|$)|^\./usr/(local/)?lib/python3' \
+      | grep -vE '^\./etc/(ld\.so\.cache|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
+      || true)
+# (those: what the dependencies' maintainer scripts make: python3's, readline's, procps')
+[ -z "$new" ] || fail "purge left new paths behind: $new"
+named=$(find "$root" -xdev \( -name '*eni-agent*' -o -name '*eni_agent*' \) ! -path "$root/tmp/*" 2>/dev/null || true)
+[ -z "$named" ] || fail "purge left paths named after the package: $named"
+pkg_log "PASS $release: $(wc -l < "$work/dpkg-L") package paths, none left; $(( $(date +%s) - start )) s"
