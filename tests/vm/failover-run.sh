@@ -4,8 +4,8 @@
 # handshakes measured throughout. See failover.py and NOTES.md ("Failover").
 #
 # Usage (root): bash tests/vm/failover-run.sh
-# The image: build-image.sh's (eni-agent from a wheel of this checkout, by
-# scripts/install.sh), changed by guest-failover/customize.sh; udev with no
+# The image: build-image.sh's (eni-agent installed from its .deb, built from
+# this checkout), changed by guest-failover/customize.sh; udev with no
 # artificial delay. Both VMs boot it with a throw-away overlay.
 # Exit 0: passed; 1: failed (both agents' journals are printed).
 set -euo pipefail
