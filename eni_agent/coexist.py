@@ -1,47 +1,223 @@
-"""Keeping other network managers off the ENIs eni-agent configures.
+"""Keeping the image's own network managers off the ENIs eni-agent configures.
 
-NetworkManager, left alone, runs DHCP on every new NIC and may take a
-secondary ENI over (oci-utils has the same fix): with `networkmanager_unmanaged
-= true`, eni-agent keeps a conf.d file that marks the listed ENIs' MACs
-unmanaged, and asks NetworkManager to reload its config when it changes.
+Left alone, each manager an image may run takes a new NIC over: NetworkManager
+("Wired connection N", DHCP, a main-table default route per NIC), a catch-all
+systemd-networkd `.network` (`Name=en* eth*`, `DHCP=yes`), ifupdown with
+`allow-hotplug ethN` / `inet dhcp` (isc-dhclient). A second default route in
+`main` makes the primary's replies leave through an ENI, where the VPC drops
+them. So, by default, eni-agent keeps them off the listed ENIs, by MAC:
+
+- NetworkManager: a conf.d file marking the MACs unmanaged, then
+  `nmcli general reload conf` and, for a present NIC NetworkManager still
+  manages, `nmcli device set IFACE managed no`;
+- systemd-networkd: a runtime `.network` per MAC with `Unmanaged=yes` in
+  /run/systemd/network, named to sort before any catch-all (as
+  amazon-ec2-net-utils orders its own files), then `networkctl reload`;
+- isc-dhclient (ifupdown): an enter hook that drops routers, static routes,
+  DNS and host name from a lease on a listed MAC (the list lives in
+  /run/eni-agent/), so DHCP there may keep the address but never touches
+  `main`'s default route. An operator's `ifdown`/`ifup` works as before.
+
+Layers: `desired_files` (pure: what the files must say) -> `plan_files`
+(pure: writes and removals against what is there) -> `apply` (the thin
+executor, plus the managers' reload commands). `notices` says, per ENI, when
+another tool still holds it and what to change; `Notices` logs each once.
 """
 
 from __future__ import annotations
 
+import fnmatch
+import glob
 import logging
 import os
 import shutil
 import subprocess
 import tempfile
+from pathlib import Path
+from typing import Iterable, NamedTuple
 
 log = logging.getLogger("eni_agent.coexist")
 
-NM_CONF_DIR = "/etc/NetworkManager/conf.d"
 NM_CONF_NAME = "90-eni-agent-unmanaged.conf"
+NETWORKD_PREFIX = "05-eni-agent-"  # before netplan's 10-, ec2-net-utils' 70-/80-, any 99-dhcp
+DHCLIENT_HOOK_NAME = "eni-agent"
+DHCLIENT_MACS_NAME = "dhclient-macs"
+COMMAND_TIMEOUT = 10.0
 
 
-def nm_unmanaged_text(macs: list[str]) -> str:
-    lines = ["# Written by eni-agent (networkmanager_unmanaged = true): the secondary ENIs",
-             "# are configured by eni-agent; NetworkManager must not run DHCP on them.",
+class Paths(NamedTuple):
+    """Where each manager keeps what eni-agent writes or reads (tests use a tmp root)."""
+
+    nm_conf_dir: Path = Path("/etc/NetworkManager/conf.d")
+    networkd_runtime_dir: Path = Path("/run/systemd/network")
+    networkd_dirs: tuple[Path, ...] = (Path("/etc/systemd/network"), Path("/run/systemd/network"),
+                                       Path("/usr/lib/systemd/network"), Path("/lib/systemd/network"))
+    networkd_binary: tuple[Path, ...] = (Path("/lib/systemd/systemd-networkd"),
+                                         Path("/usr/lib/systemd/systemd-networkd"))
+    dhclient_hooks_dir: Path = Path("/etc/dhcp/dhclient-enter-hooks.d")
+    run_dir: Path = Path("/run/eni-agent")
+    interfaces: Path = Path("/etc/network/interfaces")
+    sys_class_net: Path = Path("/sys/class/net")
+
+    @classmethod
+    def under(cls, root: Path) -> Paths:
+        """The same layout below `root`."""
+        def rebase(p: Path) -> Path:
+            return root / p.relative_to("/")
+        defaults = cls()
+        return cls(**{name: tuple(rebase(p) for p in value) if isinstance(value, tuple)
+                      else rebase(value) for name, value in defaults._asdict().items()})
+
+
+PATHS = Paths()
+
+
+class Managers(NamedTuple):
+    """Which managers are installed (not necessarily running)."""
+
+    networkmanager: bool = False
+    networkd: bool = False
+    dhclient: bool = False
+
+
+def detect(paths: Paths = PATHS) -> Managers:
+    return Managers(networkmanager=paths.nm_conf_dir.is_dir(),
+                    networkd=any(p.exists() for p in paths.networkd_binary),
+                    dhclient=paths.dhclient_hooks_dir.is_dir())
+
+
+def enabled(config) -> bool:
+    """Keep the managers off the ENIs? On by default; `keep_managers_off = false`
+    turns it off (`networkmanager_unmanaged = true`, the old name, keeps it on)."""
+    return bool(getattr(config, "keep_managers_off", True)
+                or getattr(config, "networkmanager_unmanaged", False))
+
+
+# -- what the files say (pure) -------------------------------------------------
+
+HEADER = ("# Written by eni-agent (keep_managers_off, on by default): eni-agent configures\n"
+          "# these secondary ENIs; {what}. Rewritten as the metadata changes.\n")
+
+
+def nm_unmanaged_text(macs: Iterable[str]) -> str:
+    macs = sorted(macs)
+    spec = ";".join(f"mac:{mac}" for mac in macs)
+    lines = [HEADER.format(what="NetworkManager must not run DHCP on them").rstrip("\n"),
              "[keyfile]"]
     if macs:
-        lines.append("unmanaged-devices+=" + ";".join(f"mac:{mac}" for mac in sorted(macs)))
+        lines.append(f"unmanaged-devices={spec}")
     return "\n".join(lines) + "\n"
 
 
-def ensure_nm_unmanaged(macs: list[str], conf_dir: str = NM_CONF_DIR) -> bool:
-    """Write the conf.d file if its content changed; True if it did."""
-    if not os.path.isdir(conf_dir):
-        return False  # NetworkManager is not installed
-    path = os.path.join(conf_dir, NM_CONF_NAME)
-    text = nm_unmanaged_text(macs)
+def networkd_unit_name(mac: str) -> str:
+    return f"{NETWORKD_PREFIX}{mac.replace(':', '')}.network"
+
+
+def networkd_unit_text(mac: str) -> str:
+    # Type=ether: a VLAN or macvlan on the ENI shares its MAC and stays networkd's.
+    return (HEADER.format(what="systemd-networkd must leave this one alone")
+            + f"[Match]\nMACAddress={mac}\nType=ether\n\n[Link]\nUnmanaged=yes\n")
+
+
+def dhclient_macs_text(macs: Iterable[str]) -> str:
+    return "".join(f"{mac}\n" for mac in sorted(macs))
+
+
+def dhclient_hook_text(macs_file: Path) -> str:
+    """Sourced by dhclient-script before it acts on a lease (POSIX sh)."""
+    return f"""\
+# Written by eni-agent (keep_managers_off, on by default). dhclient-script
+# sources this before it configures a lease: on a secondary ENI eni-agent
+# configures (the MACs in {macs_file}), keep the address but drop the
+# routers, static routes, DNS and host name, so DHCP there never touches the
+# main table's default route or /etc/resolv.conf. Other NICs are untouched.
+# Early in boot, before eni-agent has read the metadata (no list yet), only
+# the first NIC (lowest ifindex; the primary on ECS) may set them: whichever
+# lease came first would otherwise own the main table's default route.
+eni_agent_drop=
+if [ -n "$interface" ] && [ -r "/sys/class/net/$interface/address" ]; then
+    if [ -e {macs_file} ]; then
+        grep -qixF "$(cat "/sys/class/net/$interface/address")" {macs_file} && eni_agent_drop=1
+    elif [ -e "/sys/class/net/$interface/device" ]; then
+        eni_agent_first=
+        for eni_agent_nic in /sys/class/net/*/device; do
+            eni_agent_index=$(cat "${{eni_agent_nic%/device}}/ifindex")
+            if [ -z "$eni_agent_first" ] || [ "$eni_agent_index" -lt "$eni_agent_first" ]; then
+                eni_agent_first=$eni_agent_index
+            fi
+        done
+        [ "$(cat "/sys/class/net/$interface/ifindex")" = "$eni_agent_first" ] || eni_agent_drop=1
+    fi
+fi
+if [ -n "$eni_agent_drop" ]; then
+    unset new_routers new_static_routes new_rfc3442_classless_static_routes
+    unset new_domain_name_servers new_domain_name new_domain_search new_host_name
+fi
+unset eni_agent_drop eni_agent_first eni_agent_nic eni_agent_index
+"""
+
+
+def desired_files(macs: Iterable[str], managers: Managers, on: bool,
+                  paths: Paths = PATHS) -> dict[Path, str]:
+    """Every file eni-agent keeps for these ENI MACs, by path (nothing when off)."""
+    macs = sorted(set(macs))
+    files: dict[Path, str] = {}
+    if not on:
+        return files
+    if managers.networkmanager:
+        files[paths.nm_conf_dir / NM_CONF_NAME] = nm_unmanaged_text(macs)
+    if managers.networkd:
+        for mac in macs:
+            files[paths.networkd_runtime_dir / networkd_unit_name(mac)] = networkd_unit_text(mac)
+    if managers.dhclient:
+        macs_file = paths.run_dir / DHCLIENT_MACS_NAME
+        files[paths.dhclient_hooks_dir / DHCLIENT_HOOK_NAME] = dhclient_hook_text(macs_file)
+        files[macs_file] = dhclient_macs_text(macs)
+    return files
+
+
+def owned_paths(paths: Paths = PATHS) -> list[Path]:
+    """The files of eni-agent's naming that exist now (what `cleanup` removes)."""
+    found = [paths.nm_conf_dir / NM_CONF_NAME, paths.dhclient_hooks_dir / DHCLIENT_HOOK_NAME,
+             paths.run_dir / DHCLIENT_MACS_NAME]
+    found += sorted(paths.networkd_runtime_dir.glob(f"{NETWORKD_PREFIX}*.network"))
+    return [p for p in found if p.is_file()]
+
+
+class FileChange(NamedTuple):
+    path: Path
+    text: str | None  # None: remove
+
+    @property
+    def manager(self) -> str:
+        name = self.path.name
+        if name == NM_CONF_NAME:
+            return "networkmanager"
+        if name.startswith(NETWORKD_PREFIX) and name.endswith(".network"):
+            return "networkd"
+        return "dhclient"
+
+
+def plan_files(desired: dict[Path, str], existing: dict[Path, str]) -> list[FileChange]:
+    """Writes for files missing or different, removals for ours no longer wanted."""
+    changes = [FileChange(path, text) for path, text in sorted(desired.items())
+               if existing.get(path) != text]
+    changes += [FileChange(path, None) for path in sorted(existing) if path not in desired]
+    return changes
+
+
+# -- the executor ---------------------------------------------------------------
+
+def _read(path: Path) -> str | None:
     try:
-        with open(path, encoding="utf-8") as f:
-            if f.read() == text:
-                return False
-    except FileNotFoundError:
-        pass
-    fd, tmp = tempfile.mkstemp(dir=conf_dir, prefix=".eni-agent-")
+        return path.read_text(encoding="utf-8")
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+
+
+def _write(path: Path, text: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".eni-agent-")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(text)
@@ -51,22 +227,265 @@ def ensure_nm_unmanaged(macs: list[str], conf_dir: str = NM_CONF_DIR) -> bool:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
-    log.info("wrote %s (%d ENI MAC(s) unmanaged by NetworkManager)", path, len(macs))
-    nmcli = shutil.which("nmcli")
-    if nmcli:
-        result = subprocess.run([nmcli, "general", "reload", "conf"], capture_output=True,
-                                text=True, timeout=10, check=False)
-        if result.returncode != 0:
-            log.warning("nmcli general reload conf failed: %s", result.stderr.strip()[:200])
-    return True
+
+
+def _run(*argv: str) -> subprocess.CompletedProcess | None:
+    binary = shutil.which(argv[0])
+    if binary is None:
+        return None
+    try:
+        result = subprocess.run([binary, *argv[1:]], capture_output=True, text=True,
+                                timeout=COMMAND_TIMEOUT, check=False)
+    except (OSError, subprocess.SubprocessError) as e:
+        log.warning("%s: %s", " ".join(argv), e)
+        return None
+    if result.returncode != 0 and argv[:2] != ("systemctl", "is-active"):
+        log.warning("%s failed (%d): %s", " ".join(argv), result.returncode,
+                    " ".join(result.stderr.split())[:200])
+    return result
+
+
+def links_with_macs(macs: Iterable[str], sys_class_net: Path) -> list[str]:
+    """The present interfaces (by name) whose MAC is one of `macs`."""
+    wanted = {m.lower() for m in macs}
+    names = []
+    for address in sorted(sys_class_net.glob("*/address")):
+        if (_read(address) or "").strip().lower() in wanted:
+            names.append(address.parent.name)
+    return names
+
+
+def _release_nm_devices(macs: list[str], paths: Paths) -> None:
+    """`nmcli general reload conf` makes NetworkManager re-read unmanaged-devices
+    for NICs that appear later; a present NIC is let go explicitly (a no-op for
+    one it does not manage)."""
+    _run("nmcli", "general", "reload", "conf")
+    for device in links_with_macs(macs, paths.sys_class_net):
+        _run("nmcli", "device", "set", device, "managed", "no")
+
+
+class Applied(NamedTuple):
+    changes: list[FileChange]
+    failed: list[str]
+
+
+def apply(config, metadata, paths: Paths = PATHS, managers: Managers | None = None,
+          reload: bool = True) -> Applied:
+    """Bring eni-agent's files for the managers in line with `metadata`'s ENIs
+    and make each manager read them. Never raises: a failure is logged (the
+    routing matters more). Call at start, on every metadata change, on SIGHUP."""
+    managers = detect(paths) if managers is None else managers
+    ignored = {m.lower() for m in getattr(config, "ignore_macs", ())}
+    macs = [eni.mac for eni in metadata.secondary_enis if eni.mac not in ignored]
+    desired = desired_files(macs, managers, enabled(config), paths)
+    existing = {p: _read(p) or "" for p in owned_paths(paths)}
+    changes = plan_files(desired, existing)
+    failed = []
+    done = []
+    for change in changes:
+        try:
+            if change.text is None:
+                change.path.unlink()
+            else:
+                _write(change.path, change.text)
+            done.append(change)
+            log.info("%s %s", "removed" if change.text is None else "wrote", change.path)
+        except FileNotFoundError:
+            done.append(change)
+        except OSError as e:
+            failed.append(f"{change.path}: {e.strerror or e}")
+            log.warning("cannot keep %s off the ENIs: %s: %s", change.manager, change.path,
+                        e.strerror or e)
+    touched = {c.manager for c in done}
+    if reload and "networkmanager" in touched and _running("NetworkManager.service"):
+        _release_nm_devices(macs if enabled(config) else [], paths)
+    if reload and "networkd" in touched and _running("systemd-networkd.service"):
+        _run("networkctl", "reload")
+    return Applied(done, failed)
+
+
+def _running(unit: str) -> bool:
+    """Is the manager running? Its files are written either way (it reads them
+    when it starts); only a running one is asked to reload, since asking a
+    stopped one over D-Bus can start it, or wait for it, for many seconds."""
+    result = _run("systemctl", "is-active", "--quiet", unit)
+    return result is not None and result.returncode == 0
 
 
 def keep_others_off(config, metadata) -> None:
-    """Apply the coexistence options of `config` for `metadata`'s ENIs; a
-    failure here is logged, never fatal (the routing matters more)."""
-    if not config.networkmanager_unmanaged:
-        return
-    try:
-        ensure_nm_unmanaged([eni.mac for eni in metadata.secondary_enis])
-    except (OSError, subprocess.SubprocessError) as e:
-        log.warning("cannot keep NetworkManager off the ENIs: %s", e)
+    """The daemon's and `sync`'s entry point: `apply`, where the host's network
+    managers look after the links, its own network namespace. An agent in a
+    namespace of its own (a container, the namespace tests) leaves the host's
+    files alone: those managers never see its links."""
+    from eni_agent.host import in_initial_netns
+
+    if in_initial_netns():
+        apply(config, metadata)
+
+
+def remove_all(paths: Paths = PATHS) -> list[Path]:
+    """For `eni-agent cleanup`: remove every file `apply` wrote; reload the managers."""
+    removed = []
+    for path in owned_paths(paths):
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError as e:
+            log.warning("cannot remove %s: %s", path, e.strerror or e)
+    names = {p.name for p in removed}
+    if NM_CONF_NAME in names and _running("NetworkManager.service"):
+        _run("nmcli", "general", "reload", "conf")
+    if any(n.startswith(NETWORKD_PREFIX) for n in names) and _running("systemd-networkd.service"):
+        _run("networkctl", "reload")
+    return removed
+
+
+# -- who else holds an ENI (notices) ---------------------------------------------
+
+def parse_networkd_match(text: str) -> dict[str, list[str]]:
+    """The [Match] section of a .network file: key -> values (space-separated
+    lists joined across repeated keys; an empty assignment resets the key)."""
+    match: dict[str, list[str]] = {}
+    section = None
+    for raw in text.splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            section = line[1:-1].strip()
+            continue
+        if section != "Match" or "=" not in line:
+            continue
+        key, value = (part.strip() for part in line.split("=", 1))
+        if value == "":
+            match.pop(key, None)
+        else:
+            match.setdefault(key, []).extend(value.split())
+    return match
+
+
+def networkd_matches(match: dict[str, list[str]], ifname: str, mac: str) -> bool:
+    """Would a .network with this [Match] take the link? Only Name= (globs,
+    `!` negation), MACAddress= and PermanentMACAddress= are judged; a file
+    with other keys is taken to match nothing it cannot show it matches."""
+    judged = {"Name", "MACAddress", "PermanentMACAddress", "Type", "Driver", "Path"}
+    if set(match) - judged:
+        return False
+    for key in ("Name",):
+        if key in match and not _globs_match(match[key], ifname):
+            return False
+    for key in ("MACAddress", "PermanentMACAddress"):
+        if key in match and mac.lower() not in {v.lower() for v in match[key]}:
+            return False
+    if "Type" in match and not _globs_match(match["Type"], "ether"):
+        return False
+    return True
+
+
+def _globs_match(patterns: list[str], value: str) -> bool:
+    negated = bool(patterns) and patterns[0].startswith("!")
+    if negated:
+        patterns = [patterns[0][1:]] + patterns[1:]
+        return not any(fnmatch.fnmatchcase(value, p) for p in patterns)
+    return any(fnmatch.fnmatchcase(value, p) for p in patterns)
+
+
+def first_networkd_file(files: dict[str, str], ifname: str, mac: str) -> str | None:
+    """The file networkd applies to the link: the first matching one by file
+    name (`files`: file name -> text, one per name, /etc over /run over /lib)."""
+    for name in sorted(files):
+        if name.endswith(".network") and networkd_matches(parse_networkd_match(files[name]),
+                                                           ifname, mac):
+            return name
+    return None
+
+
+def ifupdown_stanzas(text: str, ifname: str) -> list[str]:
+    """The lines of an /etc/network/interfaces text that bring `ifname` up."""
+    found = []
+    for raw in text.splitlines():
+        words = raw.split("#", 1)[0].split()
+        if len(words) >= 2 and words[0] in ("auto", "allow-hotplug") and ifname in words[1:]:
+            found.append(" ".join(words))
+        elif len(words) >= 4 and words[0] == "iface" and words[1] == ifname \
+                and words[3] in ("dhcp", "static", "manual"):
+            found.append(" ".join(words))
+    return found
+
+
+def notices(mac: str, ifname: str | None, networkd_files: dict[str, str],
+            interfaces_text: str, engine_warnings: Iterable[str] = (),
+            on: bool = True) -> list[str]:
+    """What another tool does with this ENI, each with what to change (pure).
+
+    `engine_warnings`: the reconcile's own findings for the ENI (an address or a
+    main-table default route another tool added), passed through with advice."""
+    if ifname is None:
+        return []
+    found = []
+    for warning in engine_warnings:
+        found.append(f"{warning}: keep that tool off {ifname} ({mac}); eni-agent gives the ENI its "
+                     "addresses and routes it through its own table")
+    ours = networkd_unit_name(mac)
+    first = first_networkd_file(networkd_files, ifname, mac)
+    if first is not None and first != ours:
+        found.append(f"systemd-networkd applies {first} to {ifname} ({mac}): match only the "
+                     "primary NIC there (MACAddress= of the primary, or netplan's "
+                     "match: macaddress), or leave keep_managers_off on")
+    stanzas = ifupdown_stanzas(interfaces_text, ifname)
+    if stanzas:
+        advice = ("remove them from /etc/network/interfaces" if not on else
+                  "eni-agent's dhclient hook keeps DHCP there off the main table; remove them "
+                  "from /etc/network/interfaces to leave the ENI to eni-agent alone")
+        found.append(f"ifupdown brings {ifname} ({mac}) up ({'; '.join(stanzas)}): {advice}")
+    return found
+
+
+def read_networkd_files(paths: Paths = PATHS) -> dict[str, str]:
+    """Every .network networkd would read, by name (/etc masks /run masks /lib)."""
+    files: dict[str, str] = {}
+    for directory in paths.networkd_dirs:
+        for path in sorted(glob.glob(str(directory / "*.network"))):
+            name = os.path.basename(path)
+            if name not in files:
+                files[name] = _read(Path(path)) or ""
+    return files
+
+
+def read_interfaces(paths: Paths = PATHS) -> str:
+    """/etc/network/interfaces with its `source` files appended (one level)."""
+    text = _read(paths.interfaces) or ""
+    parts = [text]
+    for raw in text.splitlines():
+        words = raw.split()
+        if len(words) == 2 and words[0] in ("source", "source-directory"):
+            pattern = words[1] if os.path.isabs(words[1]) else str(paths.interfaces.parent /
+                                                                   words[1])
+            if words[0] == "source-directory":
+                pattern = os.path.join(pattern, "*")
+            for path in sorted(glob.glob(pattern)):
+                parts.append(_read(Path(path)) or "")
+    return "\n".join(parts)
+
+
+class Notices:
+    """Log each ENI's notices once (per ENI and message) for the daemon's life."""
+
+    def __init__(self, paths: Paths = PATHS):
+        self.paths = paths
+        self.logged: dict[str, set[str]] = {}
+
+    def log(self, config, report) -> list[str]:
+        """After a reconcile: warn about every new notice of `report`'s ENIs."""
+        networkd_files = read_networkd_files(self.paths)
+        interfaces_text = read_interfaces(self.paths)
+        new = []
+        for eni in report.enis:
+            seen = self.logged.setdefault(eni.mac, set())
+            for notice in notices(eni.mac, eni.link, networkd_files, interfaces_text,
+                                  getattr(eni, "warnings", ()), enabled(config)):
+                if notice not in seen:
+                    seen.add(notice)
+                    new.append(notice)
+                    log.warning("%s: %s", eni.eni_id or eni.mac, notice)
+        return new

@@ -53,10 +53,9 @@ def sync(config, dry_run: bool = False, as_json: bool = False) -> int:
                          as_json)
     from eni_agent.engine import reconcile
 
-    if config.networkmanager_unmanaged:
-        from eni_agent.coexist import keep_others_off
+    from eni_agent.coexist import keep_others_off
 
-        keep_others_off(config, metadata)
+    keep_others_off(config, metadata)  # (it reads the settings that decide)
     with _writer_lock(), _netlink(config) as nl:
         return _emit(reconcile(nl, metadata, config, udev_wait=UDEV_WAIT), as_json)
 
@@ -89,7 +88,12 @@ def cleanup(config, dry_run: bool = False, as_json: bool = False) -> int:
 
         with _netlink(config) as nl:
             return _emit(preview(nl, None, config, command="cleanup"), as_json)
+    from eni_agent.coexist import remove_all
     from eni_agent.engine import reconcile
+    from eni_agent.host import in_initial_netns
 
     with _writer_lock(), _netlink(config) as nl:
-        return _emit(reconcile(nl, None, config, command="cleanup"), as_json)
+        code = _emit(reconcile(nl, None, config, command="cleanup"), as_json)
+    if in_initial_netns():
+        remove_all()  # the files that kept the network managers off the ENIs
+    return code

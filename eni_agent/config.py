@@ -10,7 +10,8 @@
     resync_interval = 30      # daemon: full resync as a safety net, seconds
     metadata_interval = 12    # daemon: how often to poll the metadata service, seconds
     log_level = "info"        # debug | info | warning | error
-    networkmanager_unmanaged = false  # write unmanaged-devices for ENI MACs in NM's conf.d
+    keep_managers_off = true  # keep NetworkManager, systemd-networkd and dhclient off the
+                              # listed ENIs (networkmanager_unmanaged = true: the old name)
     main_table_first = false  # containers on the host: `from all lookup main
                               # suppress_prefixlength 0` at rule_priority - 1
     manage_only = []          # configure only these ENIs (MACs or ENI ids); a CNI
@@ -112,7 +113,10 @@ class Config(BaseModel):
     resync_interval: Seconds = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
     metadata_interval: Seconds = Field(12.0, ge=5, le=86400)  # daemon: metadata poll, seconds
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    networkmanager_unmanaged: StrictBool = False  # keep NetworkManager off the listed ENIs
+    # Keep the image's network managers (NetworkManager, systemd-networkd, dhclient)
+    # off the listed ENIs: see coexist.py and README "The images' network managers".
+    keep_managers_off: StrictBool = True
+    networkmanager_unmanaged: StrictBool = False  # the old name: true keeps them off too
     # `from all lookup main suppress_prefixlength 0` just before the ENI rules:
     # replies to a bridge (docker0, cni0) or a VPN route in `main` stay local.
     main_table_first: StrictBool = False

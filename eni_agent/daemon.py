@@ -47,7 +47,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eni_agent.coexist import keep_others_off
+from eni_agent.coexist import Notices, keep_others_off
 from eni_agent.config import Config, load_config
 from eni_agent.engine import reconcile
 from eni_agent.errors import AgentError, Locked, MetadataUnavailable, PermissionDenied, one_line
@@ -127,6 +127,7 @@ class Daemon:
         self.eni_states: dict[str, str] = {}
         self.eni_errors: dict[str, tuple[str, ...]] = {}
         self.host_warnings_logged: set[str] = set()
+        self.notices = Notices()  # other tools holding an ENI, each logged once
         self.repairs: collections.deque[float] = collections.deque()
         self.last_reconcile = 0.0
         self.watchdog = watchdog_interval()
@@ -372,6 +373,8 @@ class Daemon:
         source_changed = config.metadata != self.config.metadata
         self.config = config
         logging.getLogger("eni_agent").setLevel(config.log_level.upper())
+        if self.metadata is not None:
+            keep_others_off(self.config, self.metadata)  # the settings may have changed
         if source_changed:
             self._open_watch()
         log.info("SIGHUP: config and metadata reloaded")
@@ -418,6 +421,7 @@ class Daemon:
             self._retry("netlink error")
             return
         self._log_report(report, reasons)
+        self.notices.log(self.config, report)
         self._remember(report)
         if any(eni.state is EniState.PENDING and eni.link for eni in report.enis):
             # udev writes no netlink event when it is done: look again shortly

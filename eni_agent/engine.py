@@ -42,7 +42,9 @@ def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, command
         observed = nl.observe()
         desired = _desired(metadata, observed, config)
         changes = plan(desired, observed)
-    return _report(command, metadata, config, desired, observed, results, remaining=changes)
+    report = _report(command, metadata, config, desired, observed, results, remaining=changes)
+    _warn_about_others(report, desired, observed)
+    return report
 
 
 def preview(nl: Netlink, metadata: Metadata | None, config: Config, *, command: str = "status",
@@ -66,10 +68,17 @@ def preview(nl: Netlink, metadata: Metadata | None, config: Config, *, command: 
         return report
     report.converged = report.converged and not any(e.changes for e in report.enis) \
         and not report.other_changes and not report.host_changes
+    _warn_about_others(report, desired, observed)
+    return report
+
+
+def _warn_about_others(report: Report, desired: Desired, observed: Observed) -> None:
+    """Each ENI's warnings about another tool (a DHCP client, a network
+    manager) also working its NIC: `status` and `sync` print them, the daemon
+    logs each once."""
     reports = {e.mac: e for e in report.enis}
     for d in desired.enis:
         reports[d.eni.mac].warnings.extend(_coexistence_warnings(d, observed))
-    return report
 
 
 def _settled(nl: Netlink, metadata: Metadata | None, config: Config,

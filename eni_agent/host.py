@@ -24,7 +24,7 @@ class UdevGate:
 
     def __init__(self):
         self.first_seen: Dict[int, float] = {}
-        self.active = os.path.exists(UDEV_CONTROL) and _in_initial_netns()
+        self.active = os.path.exists(UDEV_CONTROL) and in_initial_netns()
 
     def initialized(self, index: int) -> bool:
         if not self.active or os.path.exists(f"{UDEV_DATA}/n{index}"):
@@ -34,7 +34,13 @@ class UdevGate:
         return time.monotonic() - first > UDEV_PATIENCE
 
 
-def _in_initial_netns() -> bool:
+def in_initial_netns() -> bool:
+    """The host's own network namespace: the one its udev and network managers
+    look after (not a container's, not a namespace of its own)."""
+    return _same_netns_as_pid1()
+
+
+def _same_netns_as_pid1() -> bool:
     try:
         return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
     except OSError:

@@ -83,6 +83,18 @@ ln -s ../lib/eni-agent/bin/eni-agent "$stage/usr/sbin/eni-agent"
 install_units "$repo/systemd" "$stage" /lib/systemd/system /usr/sbin/eni-agent \
     /usr/share/doc/eni-agent/README.md
 install -m 0644 "$here/config.toml" "$stage/etc/eni-agent/config.toml"
+# The dhclient hook that keeps a listed ENI's lease out of the main table: the
+# agent writes the same file when it runs, but the first lease at boot can come
+# before it does (coexist.py; README "The images' network managers").
+mkdir -p "$stage/etc/dhcp/dhclient-enter-hooks.d"
+/usr/bin/python3 - "$repo" > "$stage/etc/dhcp/dhclient-enter-hooks.d/eni-agent" <<'PY'
+import sys
+sys.path.insert(0, sys.argv[1])
+from eni_agent.coexist import DHCLIENT_HOOK_NAME, DHCLIENT_MACS_NAME, PATHS, dhclient_hook_text
+assert DHCLIENT_HOOK_NAME == "eni-agent"
+sys.stdout.write(dhclient_hook_text(PATHS.run_dir / DHCLIENT_MACS_NAME))
+PY
+chmod 0644 "$stage/etc/dhcp/dhclient-enter-hooks.d/eni-agent"
 echo "234 eni-agent" > "$stage/etc/iproute2/rt_protos.d/eni-agent.conf"
 install -m 0644 "$repo/README.md" "$stage/usr/share/doc/eni-agent/README.md"
 install -m 0644 "$here/debian/copyright" "$stage/usr/share/doc/eni-agent/copyright"

@@ -19,7 +19,9 @@ repo=$(cd "$here/../.." && pwd)
 . "$repo/packaging/lib.sh"
 [ "${ENI_AGENT_PY39_TESTS:-1}" != 0 ] || { echo "== Python 3.9 suite skipped (ENI_AGENT_PY39_TESTS=0)"; exit 0; }
 [ "$(id -u)" = 0 ] || { echo "tests/py39/run.sh: run as root" >&2; exit 2; }
-[ $# -gt 0 ] || set -- tests/unit tests/integration
+# The unit files are checked with systemd-analyze by the machine's own run;
+# bullseye's root has none, and every other integration test must run here.
+[ $# -gt 0 ] || set -- tests/unit tests/integration --ignore=tests/integration/test_systemd_units.py
 cache=${ENI_AGENT_PY39_CACHE:-/var/cache/eni-agent-bullseye}
 # procps: the tests read processes; nftables: the IPv6 reverse-path check.
 packages=python3-venv,iproute2,procps,nftables
@@ -57,6 +59,7 @@ rc=0
 pkg_chroot "$root" sh -ec '
     venv=$1; shift
     cd /src
+    export ENI_AGENT_REQUIRE_INTEGRATION=1  # a skipped integration test fails (tests/conftest.py)
     "$venv/bin/python" -m pip install -q --no-index --no-deps --no-build-isolation -e .
     exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"' py39 "$venv" "$@" || rc=$?
 pkg_log "Python 3.9 suite: exit $rc, $(( $(date +%s) - start )) s"

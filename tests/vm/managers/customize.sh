@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Turns tests/vm/build-image.sh's rootfs into the network-manager matrix's
+# image (run by build-image.sh through ENI_AGENT_VM_CUSTOMIZE, with the rootfs
+# as $1): NetworkManager, systemd-networkd and ifupdown + isc-dhclient are all
+# installed; the kernel command line's eni_vm.manager= picks the one that runs.
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../lib.sh"
+root=$1
+g=$here/guest
+
+install -D -m 0755 "$g/eni-vm-manager.sh" "$g/eni-vm-cmd.py" -t "$root/usr/local/lib/eni-vm/"
+install -D -m 0644 "$g/eni-vm-manager.service" "$g/eni-vm-cmd.service" -t "$root/etc/systemd/system/"
+# The single-VM test's static primary config and its scripted guest half are not ours.
+rm -f "$root/etc/systemd/network/10-eni-vm-primary.network"
+
+condition() {  # condition UNIT VALUE...: the unit runs only for these managers
+    local unit=$1 dir; shift
+    dir=$root/etc/systemd/system/$unit.d
+    mkdir -p "$dir"
+    { echo "[Unit]"; for v in "$@"; do echo "ConditionKernelCommandLine=|eni_vm.manager=$v"; done; } \
+        > "$dir/eni-vm-manager.conf"
+}
+for u in NetworkManager.service NetworkManager-wait-online.service NetworkManager-dispatcher.service; do
+    condition "$u" nm
+done
+for u in systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service; do
+    condition "$u" networkd-catchall networkd-primary
+done
+for u in networking.service ifup@.service; do
+    condition "$u" ifupdown
+done
+
+# eni_vm.sync=1: the one-shot unit instead of the daemon (the sync-retry scenario)
+mkdir -p "$root/etc/systemd/system/eni-agent.service.d" "$root/etc/systemd/system/eni-agent-sync.service.d"
+printf '[Unit]\nConditionKernelCommandLine=!eni_vm.sync=1\n' \
+    > "$root/etc/systemd/system/eni-agent.service.d/eni-vm-manager.conf"
+printf '[Unit]\nConditionKernelCommandLine=eni_vm.sync=1\n' \
+    > "$root/etc/systemd/system/eni-agent-sync.service.d/eni-vm-manager.conf"
+
+vm_chroot "$root" sh -ec '
+    systemctl enable -q eni-agent-sync.service
+    systemctl disable -q eni-vm-test.service
+    systemctl enable -q eni-vm-manager.service eni-vm-cmd.service NetworkManager.service \
+        networking.service systemd-networkd.service
+    # NetworkManager-wait-online and systemd-networkd-wait-online would hold
+    # network-online.target for minutes when their manager is not the one running.
+    systemctl mask -q systemd-networkd-wait-online.service NetworkManager-wait-online.service
+    ' >&2
+
+# The dhclient enter hook, as a package ships it (eni-agent also writes it
+# when it starts, but dhclient may take a lease before that on the first boot).
+vm_chroot "$root" /opt/eni-agent/bin/python -c '
+from eni_agent import coexist
+p = coexist.PATHS
+(p.dhclient_hooks_dir / coexist.DHCLIENT_HOOK_NAME).write_text(
+    coexist.dhclient_hook_text(p.run_dir / coexist.DHCLIENT_MACS_NAME))'

@@ -1,0 +1,458 @@
+#!/usr/bin/env python3
+"""eni-agent beside the images' own network managers, in a real VM (qemu, TCG).
+
+One image (tests/vm/build-image.sh + managers/customize.sh) holds
+NetworkManager, systemd-networkd and ifupdown + isc-dhclient; each scenario
+boots it from a pristine copy-on-write disk (`snapshot=on`) with the manager
+named on the kernel command line:
+
+    nm                 NetworkManager, default config (takes every NIC)
+    networkd-catchall  systemd-networkd, `Name=en* eth*` + `DHCP=yes`
+    networkd-primary   systemd-networkd, a .network for the primary's MAC only
+    ifupdown           `auto eth0` + `allow-hotplug eth1`/`eth3`, all `inet dhcp`
+
+The network is tests/vm/host.py's (a router namespace with strict rp_filter,
+a tap per NIC, a /32 route per ENI address), plus dnsmasq on the taps
+answering like the VPC: each MAC gets its ENI's primary IP and the vswitch
+gateway. The host drives the guest through a virtio-serial command port and
+probes every address (the primary's too) with TCP from the client namespace:
+after boot, across a hot-add (QMP device_add) and across the manager's own
+restart/reload, counting lost probes (goal 0) and checking that the main
+table's only default route is the primary's.
+
+Usage (root; run.sh builds the image): matrix.py IMAGE_DIR WORK_DIR [SCENARIO...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parents[2]))
+from tests.vm.host import (ContinuousProbe, Network, Nic, Prober, TestFailure, Vm,  # noqa: E402
+                           load_nics)
+
+PRIMARY_IF = "eth0"  # net.ifnames=0: the primary is the first PCI NIC
+BOOT_TIMEOUT = 300.0
+SETTLE = 4.0  # seconds of probing after each action
+
+# What each scenario does to its manager once the ENIs answer (guest shell).
+ACTIONS: dict[str, list[tuple[str, str]]] = {
+    "nm": [
+        ("systemctl restart NetworkManager", "systemctl restart NetworkManager"),
+        ("nmcli connection up (primary)",
+         'nmcli connection up "$(nmcli -g GENERAL.CONNECTION device show eth0)"'),
+        ("nmcli general reload", "nmcli general reload"),
+    ],
+    "networkd-catchall": [
+        ("networkctl reconfigure (all)", "networkctl reconfigure eth0 eth1 eth2 eth3"),
+        ("networkctl reload", "networkctl reload"),
+        ("systemctl restart systemd-networkd", "systemctl restart systemd-networkd"),
+    ],
+    "ifupdown": [
+        ("ifdown eth1; ifup eth1", "ifdown eth1; ifup eth1"),
+        ("ifdown eth3; ifup eth3", "ifdown eth3; ifup eth3"),
+    ],
+}
+ACTIONS["networkd-primary"] = ACTIONS["networkd-catchall"]
+SCENARIOS = list(ACTIONS) + ["sync-retry"]
+
+
+class ManagerVm(Vm):
+    """tests/vm/host.py's VM, booted from a pristine snapshot with a manager on
+    the kernel command line and a virtio-serial command port."""
+
+    def __init__(self, image_dir: Path, work: Path, net: Network, manager: str,
+                 control: bool = False):
+        super().__init__(image_dir, work, net)
+        self.manager, self.control = manager, control
+        self.cmd_path = work / "cmd.sock"
+
+    def kernel_args(self) -> str:
+        if self.manager == "sync-retry":
+            return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1"
+        return (f" net.ifnames=0 eni_vm.manager={self.manager}"
+                + (" eni_vm.control=1" if self.control else ""))
+
+    def extra_args(self) -> list[str]:
+        self.cmd_path.unlink(missing_ok=True)
+        return ["-snapshot", "-device", "virtio-serial-pci",
+                "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
+                "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
+
+
+class Guest:
+    """The guest's command port (guest/eni-vm-cmd.py)."""
+
+    def __init__(self, vm: ManagerVm):
+        self.vm = vm
+        self.sock: socket.socket | None = None
+        self.buffer = b""
+        self.next_id = 1
+
+    def connect(self, timeout: float) -> float:
+        """Wait until the guest answers; the monotonic time it first did."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not self.vm.alive():
+                raise TestFailure("qemu exited during boot")
+            if self.sock is None and self.vm.cmd_path.exists():
+                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+                self.sock.connect(str(self.vm.cmd_path))
+            if self.sock is not None:
+                try:
+                    self.run("true", timeout=1.0)
+                    return time.monotonic()
+                except TestFailure:
+                    pass
+            else:
+                time.sleep(0.2)
+        raise TestFailure(f"the guest's command port did not answer within {timeout:.0f} s")
+
+    def run(self, command: str, timeout: float = 120.0) -> dict:
+        request_id = self.next_id
+        self.next_id += 1
+        self.sock.sendall(json.dumps({"id": request_id, "sh": command,
+                                      "timeout": timeout}).encode() + b"\n")
+        deadline = time.monotonic() + timeout + 5
+        while True:
+            while b"\n" in self.buffer:
+                line, self.buffer = self.buffer.split(b"\n", 1)
+                try:
+                    reply = json.loads(line)
+                except ValueError:
+                    continue
+                if reply.get("id") == request_id:
+                    return reply
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TestFailure(f"guest command timed out: {command}")
+            self.sock.settimeout(min(remaining, 1.0))
+            try:
+                chunk = self.sock.recv(65536)
+            except socket.timeout:
+                continue
+            if not chunk:
+                raise TestFailure("the guest's command port closed")
+            self.buffer += chunk
+
+    def json(self, command: str) -> object:
+        out = self.run(command)["out"].strip()
+        return json.loads(out) if out else []
+
+
+def dnsmasq_conf(nics: list[Nic], lease_dir: Path) -> str:
+    """One static range per ENI segment, one host per MAC: like the VPC's DHCP."""
+    lines = ["port=0", "bind-dynamic", "dhcp-authoritative", "log-dhcp",
+             f"dhcp-leasefile={lease_dir / 'leases'}"]
+    for nic in nics:
+        network = ".".join(nic.gateway.split(".")[:3]) + ".0"
+        lines += [f"interface={nic.tap}", f"dhcp-range={network},static,255.255.255.0,2m",
+                  f"dhcp-host={nic.mac},{nic.ips[0]}"]
+    return "\n".join(lines) + "\n"
+
+
+class Scenario:
+    def __init__(self, image_dir: Path, work: Path, tag: str, manager: str,
+                 control: bool = False):
+        self.manager, self.control = manager, control
+        self.nics, self.plan = load_nics(tag)
+        self.net = Network(tag, self.nics)
+        self.work = work
+        work.mkdir(parents=True, exist_ok=True)
+        self.vm = ManagerVm(image_dir, work, self.net, manager, control)
+        self.guest = Guest(self.vm)
+        self.problems: list[str] = []
+        self.figures: dict[str, object] = {}
+        self.dnsmasq: subprocess.Popen | None = None
+
+    def expect(self, ok: bool, problem: str) -> None:
+        if not ok:
+            self.problems.append(problem)
+            print(f"   [{self.manager}] FAIL {problem}", flush=True)
+
+    def step(self, text: str) -> None:
+        print(f"-- [{self.manager} {time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
+
+    def run(self) -> dict:
+        self.t0 = time.monotonic()
+        try:
+            self.net.create()
+            self.start_dnsmasq()
+            self.vm.start()
+            self.scenario()
+        except TestFailure as e:
+            self.expect(False, str(e))
+        except KeyboardInterrupt:
+            self.expect(False, "interrupted")
+            raise
+        finally:
+            self.finish()
+        name = self.manager + (" (control)" if self.control else "")
+        if self.control:
+            # eni-agent could not write its files: the manager must have taken
+            # an ENI over, visibly (the main table, lost probes, rp_filter drops)
+            caught = [p for p in self.problems if "main has default routes via ENIs" in p
+                      or "failed" in p or "rp_filter" in p or "never answered" in p]
+            self.figures["control: problems seen (expected)"] = len(caught)
+            problems = [] if caught else ["control: the manager took no ENI over, visibly: "
+                                          "the scenario would not catch eni-agent failing"]
+            return {"scenario": name, "problems": problems, "figures": self.figures}
+        return {"scenario": name, "problems": self.problems, "figures": self.figures}
+
+    def start_dnsmasq(self) -> None:
+        conf = self.work / "dnsmasq.conf"
+        conf.write_text(dnsmasq_conf(self.nics, self.work))
+        self.dnsmasq = subprocess.Popen(
+            ["ip", "netns", "exec", self.net.router, "dnsmasq", "--keep-in-foreground",
+             f"--conf-file={conf}", "--user=root", "--pid-file=", f"--log-facility={self.work / 'dnsmasq.log'}"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.work / "dnsmasq.err", "wb"))
+
+    # -- checks ---------------------------------------------------------------
+
+    def main_defaults(self) -> list[dict]:
+        return self.guest.json("ip -j -4 route show table main default")
+
+    def check_routes(self, when: str) -> None:
+        defaults = self.main_defaults()
+        primary = [r for r in defaults if r.get("dev") == PRIMARY_IF]
+        others = [f"via {r.get('gateway')} dev {r.get('dev')}" for r in defaults
+                  if r.get("dev") != PRIMARY_IF]
+        self.expect(len(primary) >= 1, f"{when}: no default route via the primary in main: "
+                    f"{defaults}")
+        self.expect(not others, f"{when}: main has default routes via ENIs: {others}")
+
+    def probe_all(self, prober: Prober, nics: list[Nic], when: str) -> None:
+        for nic in nics:
+            for addr in nic.ips:
+                failure = prober.probe(addr)
+                self.expect(failure is None, f"{when}: TCP to {addr} ({nic.eni_id}) failed: "
+                            f"{failure}")
+
+    def wait_answering(self, prober: Prober, nics: list[Nic], timeout: float) -> list[str]:
+        """Wait until every address of `nics` has answered once; those that did not."""
+        deadline = time.monotonic() + timeout
+        pending = [a for n in nics for a in n.ips]
+        while pending and time.monotonic() < deadline:
+            pending = [a for a in pending if prober.probe(a, timeout=1.0) is not None]
+            if pending:
+                time.sleep(0.2)
+        return pending
+
+    # -- the scenario ----------------------------------------------------------
+
+    def sync_retry(self) -> None:
+        """eni-agent-sync.service with no metadata at boot: it retries (the unit
+        stays activating), then configures the ENIs once the file appears."""
+        boot_nics = [n for n in self.nics if not n.hot]
+        prober = Prober(self.net, self.plan["listen_port"])
+        self.guest.connect(BOOT_TIMEOUT)
+        show = "systemctl show eni-agent-sync -p ActiveState,SubState,NRestarts,Result"
+
+        def unit() -> dict:
+            out = self.guest.run(show)["out"]
+            return dict(line.split("=", 1) for line in out.split() if "=" in line)
+
+        deadline = time.monotonic() + 90
+        state = unit()
+        while int(state.get("NRestarts", 0)) < 1 and time.monotonic() < deadline:
+            time.sleep(1)
+            state = unit()
+        self.step(f"eni-agent-sync without metadata: {state}")
+        self.expect(int(state.get("NRestarts", 0)) >= 1 and state.get("ActiveState") == "activating",
+                    f"eni-agent-sync is not retrying without metadata: {state}")
+        self.guest.run("mv /etc/eni-agent/metadata.json.later /etc/eni-agent/metadata.json")
+        placed = time.monotonic()
+        while state.get("ActiveState") != "active" and time.monotonic() < placed + 60:
+            time.sleep(1)
+            state = unit()
+        self.figures["sync-retry: tries before the metadata appeared"] = int(state.get("NRestarts", 0))
+        self.figures["sync-retry: metadata placed to unit active (s)"] = round(time.monotonic() - placed, 1)
+        self.step(f"after the metadata appeared: {state}")
+        self.expect(state.get("ActiveState") == "active" and state.get("Result") == "success",
+                    f"eni-agent-sync did not succeed once the metadata appeared: {state}")
+        self.probe_all(prober, boot_nics, "after eni-agent-sync")
+        self.check_routes("after eni-agent-sync")
+        # One-shot mode does not repair: recorded, not judged (the README says so).
+        self.guest.run("systemctl restart systemd-networkd", timeout=60)
+        time.sleep(SETTLE)
+        lost = sum(1 for n in boot_nics if not n.primary for a in n.ips if prober.probe(a) is not None)
+        self.figures["sync-retry: ENI addresses not answering after a networkd restart"] = lost
+
+    def scenario(self) -> None:
+        if self.manager == "sync-retry":
+            self.sync_retry()
+            return
+        boot_nics = [n for n in self.nics if not n.hot]
+        hot_nics = [n for n in self.nics if n.hot]
+        prober = Prober(self.net, self.plan["listen_port"])
+        drops_at_boot = self.net.rp_filter_drops()
+        self.step(f"qemu started (eni_vm.manager={self.manager}); waiting for the guest")
+        up = self.guest.connect(BOOT_TIMEOUT)
+        self.figures["boot: qemu start to the command port (s)"] = round(up - self.t0, 1)
+        # eni-agent is up within seconds of the command port; a control run
+        # (eni-agent kept from its files) may never answer on some address
+        wait = 120.0 if self.control else BOOT_TIMEOUT - (up - self.t0)
+        silent = self.wait_answering(prober, boot_nics, wait)
+        if silent:
+            self.expect(False, f"after boot: {', '.join(silent)} never answered in {wait:.0f} s")
+            self.check_routes("after boot")
+            raise TestFailure("not every boot-time address answered after boot")
+        answered = time.monotonic()
+        self.figures["boot: qemu start to every address answering (s)"] = round(answered - self.t0, 1)
+        # while the guest boots, the probes above reach ENI addresses before
+        # the agent has routed them: only drops from here on are judged
+        drops_at_start = self.net.rp_filter_drops()
+        self.figures["router rp_filter drops while booting (probes before the agent)"] = \
+            drops_at_start - drops_at_boot
+        # the manager's DHCP on the primary and the agent are done by now
+        self.guest.run("systemctl is-system-running --wait", timeout=120)
+        self.figures["boot: qemu start to system running (s)"] = round(time.monotonic() - self.t0, 1)
+        self.step(f"booted: {self.figures}")
+        manager_unit = {"nm": "NetworkManager", "ifupdown": "networking"}.get(
+            self.manager, "systemd-networkd")
+        active = self.guest.run(f"systemctl is-active eni-agent {manager_unit}")["out"].split()
+        self.expect(active == ["active", "active"], f"eni-agent / {manager_unit}: {active}")
+        time.sleep(SETTLE)
+        view = {"nm": "nmcli -t -f DEVICE,STATE device",
+                "ifupdown": "ls /run/network/ifstate.* | sed 's|.*ifstate.||'"}.get(
+            self.manager, "networkctl list --no-legend --no-pager | awk '{print $2\":\"$5}'")
+        self.figures["manager's view of the NICs after boot"] = \
+            " ".join(self.guest.run(view)["out"].split())
+        self.check_routes("after boot")
+        self.probe_all(prober, boot_nics, "after boot")
+        if self.control:
+            return  # the boot has shown what it had to
+
+        continuous = ContinuousProbe(prober, [a for n in boot_nics for a in n.ips])
+        continuous.start()
+        windows: list[tuple[str, float, float]] = []
+        try:
+            time.sleep(SETTLE)
+            windows.append(("steady after boot", continuous.results[0][0] if continuous.results
+                            else time.monotonic(), time.monotonic(),
+                            self.net.rp_filter_drops() - drops_at_start))
+            for nic in hot_nics:
+                self.step(f"hot-adding {nic.mac} ({nic.eni_id}) through QMP")
+                start = time.monotonic()
+                self.vm.hot_add(nic)
+                reached = prober.first_handshake(nic.ips[0], timeout=60)
+                if reached is None:
+                    self.expect(False, f"hot-added {nic.eni_id} unreachable for 60 s")
+                else:
+                    self.figures[f"hot-add to first handshake with {nic.ips[0]} (s)"] = \
+                        round(reached - start, 2)
+                    for addr in nic.ips:
+                        continuous.add(addr)
+                time.sleep(SETTLE)
+                windows.append((f"hot-add {nic.eni_id}", start, time.monotonic(),
+                                self.net.rp_filter_drops() - drops_at_start))
+                self.check_routes("after the hot-add")
+            for label, command in ACTIONS[self.manager]:
+                self.step(f"guest: {command}")
+                start = time.monotonic()
+                reply = self.guest.run(command, timeout=90)
+                self.figures[f"{label}: took (s)"] = reply["seconds"]
+                if reply["rc"] != 0:
+                    self.expect(False, f"{command}: rc {reply['rc']}: {reply['err'].strip()[-300:]}")
+                time.sleep(SETTLE)
+                windows.append((label, start, time.monotonic(),
+                                self.net.rp_filter_drops() - drops_at_start))
+                self.check_routes(f"after {label}")
+        finally:
+            continuous.stop()
+        self.judge(continuous, windows)
+        self.probe_all(prober, self.nics, "at the end")
+        drops = self.net.rp_filter_drops() - drops_at_start
+        self.figures["router rp_filter drops"] = drops
+        self.expect(drops == 0, f"the router dropped {drops} packets by rp_filter "
+                    "(replies through the wrong NIC)")
+
+    def judge(self, continuous: ContinuousProbe, windows: list[tuple[str, float, float, int]]) -> None:
+        results = continuous.results
+        failures = [(t, a, f) for t, a, f in results if f is not None]
+        lost = {}
+        for label, start, end, drops in windows:
+            lost[label] = sum(1 for t, _, f in results if start <= t <= end and f is not None)
+        self.figures["router rp_filter drops, cumulative after each step"] = {
+            label: drops for label, _, _, drops in windows}
+        self.figures["probes (all / lost)"] = f"{len(results)} / {len(failures)}"
+        self.figures["lost probes by step"] = lost
+        for t, addr, failure in failures[:10]:
+            self.expect(False, f"probe of {addr} at +{t - self.t0:.1f}s failed: {failure}")
+        self.expect(len(results) >= 20, f"only {len(results)} continuous probes ran")
+
+    def finish(self) -> None:
+        if self.vm.alive() and self.guest.sock is not None:
+            try:
+                journal = self.guest.run("journalctl -b --no-pager -o short-monotonic "
+                                         "-u eni-agent -u NetworkManager -u systemd-networkd "
+                                         "-u networking -u 'ifup@*' -u eni-vm-manager "
+                                         "| tail -n 300; ip -4 rule; ip -4 route show table all "
+                                         "| grep -v local; ip -4 addr; nmcli device status; "
+                                         "networkctl list --no-pager; ls -l /run/systemd/network "
+                                         "/etc/NetworkManager/conf.d /run/eni-agent; "
+                                         "journalctl -b -o short-monotonic -u eni-agent "
+                                         "--no-pager | grep -i 'coexist\\|wrote\\|warn'",
+                                         timeout=60)
+                (self.work / "guest.txt").write_text(journal["out"] + journal["err"])
+            except Exception as e:  # diagnostics only
+                print(f"   [{self.manager}] could not fetch the guest's log: {e!r}")
+        self.vm.power_off()
+        self.vm.kill()
+        if self.dnsmasq is not None:
+            self.dnsmasq.terminate()
+            self.dnsmasq.wait(10)
+        self.net.destroy()
+        self.figures["whole scenario (s)"] = round(time.monotonic() - self.t0, 1)
+        verdict = ("control, problems expected" if self.control else
+                   "FAILED" if self.problems else "passed")
+        print(f"== [{self.manager}] {verdict}; figures: {json.dumps(self.figures)}", flush=True)
+        if self.problems and (self.work / "guest.txt").exists():
+            print(f"== [{self.manager}] guest log (tail):")
+            print("\n".join((self.work / "guest.txt").read_text().splitlines()[-80:]))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("image_dir", type=Path)
+    parser.add_argument("work_dir", type=Path)
+    parser.add_argument("scenarios", nargs="*", metavar="SCENARIO",
+                        help=f"some of {', '.join(SCENARIOS)} (default: all)")
+    parser.add_argument("--tag", default=str(os.getpid()))
+    parser.add_argument("--control", action="append", default=[], choices=SCENARIOS,
+                        help="also run this scenario with eni-agent unable to write its files, "
+                             "expecting the scenario to fail (proves it can)")
+    args = parser.parse_args()
+    unknown = [s for s in args.scenarios if s not in SCENARIOS]
+    if unknown:
+        parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
+    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
+    # "m" in the tag: tests/vm/run.sh deletes eni-vm-<digits>-* namespaces whose
+    # pid is gone, and <pid><index> is no live pid
+    runs = [(m, False) for m in args.scenarios or SCENARIOS] + [(m, True) for m in args.control]
+    results = []
+    for i, (manager, control) in enumerate(runs):
+        work = args.work_dir.resolve() / (manager + ("-control" if control else ""))
+        results.append(Scenario(args.image_dir.resolve(), work, f"{args.tag}m{i}", manager,
+                                control).run())
+    (args.work_dir / "matrix.json").write_text(json.dumps(results, indent=2) + "\n")
+    print("\n== network-manager matrix")
+    for r in results:
+        print(f"   {r['scenario']:18} {'FAILED' if r['problems'] else 'passed'}  "
+              f"{json.dumps(r['figures'])}")
+        for p in r["problems"]:
+            print(f"      - {p}")
+    return 1 if any(r["problems"] for r in results) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
