@@ -48,10 +48,6 @@ vm_chroot "$root" sh -ec '
     systemctl mask -q systemd-networkd-wait-online.service NetworkManager-wait-online.service
     ' >&2
 
-# The dhclient enter hook, as a package ships it (eni-agent also writes it
-# when it starts, but dhclient may take a lease before that on the first boot).
-vm_chroot "$root" /opt/eni-agent/bin/python -c '
-from eni_agent import coexist
-p = coexist.PATHS
-(p.dhclient_hooks_dir / coexist.DHCLIENT_HOOK_NAME).write_text(
-    coexist.dhclient_hook_text(p.run_dir / coexist.DHCLIENT_MACS_NAME))'
+# The dhclient enter hook comes with the .deb (a conffile), so it is there
+# before the first lease at boot.
+test -s "$root/etc/dhcp/dhclient-enter-hooks.d/eni-agent"

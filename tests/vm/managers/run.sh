@@ -43,4 +43,4 @@ ENI_AGENT_VM_EXTRA_PACKAGES=dbus,network-manager,ifupdown,isc-dhcp-client \
 ENI_AGENT_VM_CUSTOMIZE=$here/customize.sh \
     bash "$here/../build-image.sh" "$work"
 vm_log "image built in $(( $(date +%s) - start )) s; booting the scenarios"
-python3 "$here/matrix.py" "$work" "$work" --tag "$tag" "$@"
+python3 "$here/matrix.py" "$work" "$work" "$@" --tag "$tag"
