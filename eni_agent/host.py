@@ -34,17 +34,19 @@ class UdevGate:
         return time.monotonic() - first > UDEV_PATIENCE
 
 
+# The kernel gives the initial network namespace this fixed inode number
+# (include/linux/proc_ns.h, since Linux 3.8): no need to see PID 1's, which a
+# container or a sandbox may hide even from root.
+PROC_NET_INIT_INO = 0xEFFFFFF9
+
+
 def in_initial_netns() -> bool:
     """The host's own network namespace: the one its udev and network managers
     look after (not a container's, not a namespace of its own)."""
-    return _same_netns_as_pid1()
-
-
-def _same_netns_as_pid1() -> bool:
     try:
-        return os.stat("/proc/self/ns/net").st_ino == os.stat("/proc/1/ns/net").st_ino
+        return os.stat("/proc/self/ns/net").st_ino == PROC_NET_INIT_INO
     except OSError:
-        return True  # cannot tell (PID 1 hidden): assume the host's namespace
+        return True  # no /proc: cannot tell; assume the host's namespace
 
 
 def kernel_marks_addresses() -> bool:

@@ -161,3 +161,20 @@ def test_kernel_version_decides(monkeypatch, release, marks):
     monkeypatch.delenv("ENI_AGENT_ADDRESS_MARKS", raising=False)
     monkeypatch.setattr("os.uname", lambda: type("U", (), {"release": release})())
     assert kernel_marks_addresses() is marks
+
+
+def test_the_initial_network_namespace_is_told_by_its_fixed_inode(monkeypatch):
+    import os
+
+    from eni_agent import host
+
+    real_stat = os.stat
+
+    def fake_stat(path, *args, **kwargs):
+        if path == "/proc/self/ns/net":
+            return os.stat_result((0, inode, 0, 0, 0, 0, 0, 0, 0, 0))
+        return real_stat(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "stat", fake_stat)
+    for inode, initial in ((0xEFFFFFF9, True), (4026532457, False)):
+        assert host.in_initial_netns() is initial
