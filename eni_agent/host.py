@@ -34,9 +34,9 @@ class UdevGate:
         return time.monotonic() - first > UDEV_PATIENCE
 
 
-# The kernel gives the initial network namespace this fixed inode number
-# (include/linux/proc_ns.h, since Linux 3.8): no need to see PID 1's, which a
-# container or a sandbox may hide even from root.
+# Recent kernels give the initial network namespace a fixed inode number (as
+# the other initial namespaces have had since Linux 3.8); older ones number it
+# like any other, so there it is told by comparing with PID 1's.
 PROC_NET_INIT_INO = 0xEFFFFFF9
 
 
@@ -44,9 +44,22 @@ def in_initial_netns() -> bool:
     """The host's own network namespace: the one its udev and network managers
     look after (not a container's, not a namespace of its own)."""
     try:
-        return os.stat("/proc/self/ns/net").st_ino == PROC_NET_INIT_INO
+        ours = os.stat("/proc/self/ns/net").st_ino
     except OSError:
         return True  # no /proc: cannot tell; assume the host's namespace
+    if ours == PROC_NET_INIT_INO:
+        return True
+    try:
+        return ours == os.stat("/proc/1/ns/net").st_ino
+    except OSError:
+        # PID 1 hidden (a sandbox): a kernel that numbers the initial namespace
+        # PROC_NET_INIT_INO (6.18 here) has said no already; an older one cannot say.
+        return _kernel_version() < (6, 18)
+
+
+def _kernel_version() -> tuple:
+    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return (int(version[1]), int(version[2])) if version else (0, 0)
 
 
 def kernel_marks_addresses() -> bool:

@@ -163,7 +163,14 @@ def test_kernel_version_decides(monkeypatch, release, marks):
     assert kernel_marks_addresses() is marks
 
 
-def test_the_initial_network_namespace_is_told_by_its_fixed_inode(monkeypatch):
+@pytest.mark.parametrize("ours, pid1, release, initial", [
+    (0xEFFFFFF9, None, "6.18.44", True),  # the fixed inode of recent kernels
+    (4026532457, None, "6.18.44", False),  # PID 1 hidden, but the kernel has said no
+    (4026531992, 4026531992, "6.1.0-13-cloud-amd64", True),  # older: as PID 1's
+    (4026532457, 4026531992, "6.1.0-13-cloud-amd64", False),
+    (4026531992, None, "5.10.0", True),  # older, PID 1 hidden: cannot tell, assume so
+], ids=["fixed inode", "new kernel, other", "as PID 1", "not as PID 1", "cannot tell"])
+def test_the_initial_network_namespace(monkeypatch, ours, pid1, release, initial):
     import os
 
     from eni_agent import host
@@ -172,9 +179,13 @@ def test_the_initial_network_namespace_is_told_by_its_fixed_inode(monkeypatch):
 
     def fake_stat(path, *args, **kwargs):
         if path == "/proc/self/ns/net":
-            return os.stat_result((0, inode, 0, 0, 0, 0, 0, 0, 0, 0))
+            return os.stat_result((0, ours, 0, 0, 0, 0, 0, 0, 0, 0))
+        if path == "/proc/1/ns/net":
+            if pid1 is None:
+                raise PermissionError(13, "Permission denied")
+            return os.stat_result((0, pid1, 0, 0, 0, 0, 0, 0, 0, 0))
         return real_stat(path, *args, **kwargs)
 
     monkeypatch.setattr(os, "stat", fake_stat)
-    for inode, initial in ((0xEFFFFFF9, True), (4026532457, False)):
-        assert host.in_initial_netns() is initial
+    monkeypatch.setattr("os.uname", lambda: type("U", (), {"release": release})())
+    assert host.in_initial_netns() is initial
