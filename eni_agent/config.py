@@ -114,7 +114,7 @@ class Config(BaseModel):
     metadata_interval: Seconds = Field(12.0, ge=5, le=86400)  # daemon: metadata poll, seconds
     log_level: Literal["debug", "info", "warning", "error"] = "info"
     # Keep the image's network managers (NetworkManager, systemd-networkd, dhclient)
-    # off the listed ENIs: see coexist.py and README "The images' network managers".
+    # off the listed ENIs: see coexist.py and docs/network-managers.md.
     keep_managers_off: StrictBool = True
     networkmanager_unmanaged: StrictBool = False  # the old name: true keeps them off too
     # `from all lookup main suppress_prefixlength 0` just before the ENI rules:

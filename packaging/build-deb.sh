@@ -85,7 +85,7 @@ install_units "$repo/systemd" "$stage" /lib/systemd/system /usr/sbin/eni-agent \
 install -m 0644 "$here/config.toml" "$stage/etc/eni-agent/config.toml"
 # The dhclient hook that keeps a listed ENI's lease out of the main table: the
 # agent writes the same file when it runs, but the first lease at boot can come
-# before it does (coexist.py; README "The images' network managers").
+# before it does (coexist.py; docs/network-managers.md).
 mkdir -p "$stage/etc/dhcp/dhclient-enter-hooks.d"
 /usr/bin/python3 - "$repo" > "$stage/etc/dhcp/dhclient-enter-hooks.d/eni-agent" <<'PY'
 import sys

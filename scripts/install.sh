@@ -10,7 +10,7 @@
 # Usage: scripts/install.sh [SOURCE]   then: systemctl enable --now eni-agent
 # PYTHON: the interpreter for the venv (default python3; 3.9 or newer), e.g.
 # PYTHON=python3.11 on an EL8-like image whose python3 is 3.6.
-# Debian/Ubuntu and EL9-like images: prefer the packages (packaging/, README).
+# Debian/Ubuntu and EL9-like images: prefer the packages (packaging/, docs/packaging.md).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SOURCE=${1:-.}

@@ -3,8 +3,8 @@
 The shipped unit is Type=notify with TimeoutStartSec=90s and Restart=always:
 a daemon that never sends READY=1 is killed after 90 s and restarted, over
 and over, and every unit ordered after network-online.target waits 90 s. An
-ENI in `conflict` (its table used by someone else; the README: "nothing is
-done") is an operator's problem that no retry can fix; the daemon should
+ENI in `conflict` (its table used by someone else; docs/commands.md: "nothing
+is added or removed") is an operator's problem that no retry can fix; the daemon should
 report it in STATUS and still become ready once it has applied what it can.
 """
 

@@ -166,7 +166,7 @@ def route_deletions(topo: Topology) -> Iterator[Callable[[], list[str]]]:
 
 def test_cleanup_never_deletes_a_user_route_in_the_eni_table_even_when_the_kernel_drops_it(
         topology_with_eni, tmp_path):
-    """README: eni-agent never touches a user's route in its table; but when
+    """docs/routing.md: eni-agent never touches a user's route in its table; but when
     cleanup removes the ENI's last address, the kernel drops every route
     through that NIC. The route goes, silently (no RTM_DELROUTE); the
     notifications show cleanup deleted its own routes and not the user's."""

@@ -126,7 +126,7 @@ def test_the_trade_off_peers_in_the_primarys_vswitch_and_the_narrow_alternative(
     """With the option, a reply to a peer in the primary's vswitch (here the
     router's 10.0.0.253) follows main's connected route out of eth0 with the
     ENI's source, and the VPC's source check (the router's strict rp_filter)
-    drops it. The README's alternative, a `to <bridge subnet> lookup main`
+    drops it. The alternative in docs/containers.md, a `to <bridge subnet> lookup main`
     rule of the operator's own, keeps both working (and eni-agent leaves it
     alone)."""
     t, ctr = container

@@ -1,5 +1,5 @@
 """`eni-agent sync` makes every ENI address work both ways, with exactly the
-documented routing scheme (README "Routing scheme") and nothing else."""
+documented routing scheme (docs/routing.md) and nothing else."""
 
 from __future__ import annotations
 

@@ -285,7 +285,7 @@ class Scenario:
                     f"eni-agent-sync did not succeed once the metadata appeared: {state}")
         self.probe_all(prober, boot_nics, "after eni-agent-sync")
         self.check_routes("after eni-agent-sync")
-        # One-shot mode does not repair: recorded, not judged (the README says so).
+        # One-shot mode does not repair: recorded, not judged (docs/network-managers.md says so).
         self.guest.run("systemctl restart systemd-networkd", timeout=60)
         time.sleep(SETTLE)
         lost = sum(1 for n in boot_nics if not n.primary for a in n.ips if prober.probe(a) is not None)

@@ -2,8 +2,7 @@
 # eni-agent beside each image network manager (NetworkManager, networkd with a
 # catch-all and with a primary-only .network, ifupdown + isc-dhclient), in a
 # real VM: builds the image with tests/vm/build-image.sh, then boots one VM per
-# scenario (tests/vm/managers/matrix.py). See the README's section on images'
-# network managers.
+# scenario (tests/vm/managers/matrix.py). See docs/network-managers.md.
 #
 # Usage (root): bash tests/vm/managers/run.sh [SCENARIO...]
 # Exit 0: every scenario passed; 1: one failed (its guest log is printed).
