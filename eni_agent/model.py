@@ -31,6 +31,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_core import PydanticCustomError
 
 from eni_agent.errors import InvalidInput, one_line
+from eni_agent.taken import primary_clashes
 
 MAX_DOCUMENT_BYTES = 1 << 20
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
@@ -513,6 +514,13 @@ class MetadataDocument(BaseModel):
                 enis[mac] = None
                 if mac != self.mac:
                     refused.append(eni)
+        primary = enis.get(self.mac)
+        if primary is not None:  # an ENI listing the primary's address is set aside, not all
+            for mac, clash in primary_clashes(primary, filter(None, enis.values())).items():
+                eni = enis.pop(mac)
+                where = f"ENI {mac} ({eni.eni_id})" if eni.eni_id else f"ENI {mac}"
+                refused.append(InvalidEni(mac, eni.eni_id,
+                                          f"invalid metadata {source}: {where}: {clash.text()}"))
         valid = [eni for eni in enis.values() if eni is not None]
         _check_unique_addresses(valid)
         self._metadata = Metadata(primary_mac=self.mac,

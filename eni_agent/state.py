@@ -47,6 +47,10 @@ class Link(NamedTuple):
     # udev has finished with the link (named it). Until then the agent must
     # not set it up: before Linux 6.2 an UP link cannot be renamed.
     initialized: bool = True
+    # Set on a link stacked on another (a macvlan, VLAN, ipvlan or macvtap):
+    # the index of the link beneath. Such a child may carry its parent's MAC,
+    # but the ENI is the parent, the link with the device behind it.
+    parent: int | None = None
 
     def __str__(self) -> str:
         return self.name

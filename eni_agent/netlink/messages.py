@@ -167,7 +167,11 @@ def barrier():
 
 # What the ownership rule and the daemon read of a kernel object: plain named
 # tuples, thousands of them per dump.
-LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries")
+# parent: the link beneath a stacked one (see STACKED_KINDS), else None
+LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries parent",
+                        defaults=(None,))
+# Link kinds stacked on a parent whose MAC they may share: never the ENI itself.
+STACKED_KINDS = frozenset({"macvlan", "macvtap", "vlan", "ipvlan", "ipvtap"})
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
 AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope",
                            defaults=(RT_SCOPE_UNIVERSE,))
@@ -207,7 +211,17 @@ def link_record(msg) -> LinkRecord:
     index = msg["index"]
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
-                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote)
+                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
+                      _parent(a))
+
+
+def _parent(attrs: dict) -> Optional[int]:
+    """The link a stacked link sits on. (A veth's IFLA_LINK names its peer,
+    hence the kind is checked first.)"""
+    info = attrs.get("IFLA_LINKINFO")
+    if info is None or attrs.get("IFLA_LINK") in (None, 0):
+        return None
+    return attrs["IFLA_LINK"] if info.get_attr("IFLA_INFO_KIND") in STACKED_KINDS else None
 
 
 def address_record(msg) -> AddressRecord:

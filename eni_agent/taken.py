@@ -1,0 +1,106 @@
+"""No address of another NIC is ever taken.
+
+An ENI whose metadata lists an address that another NIC of the host already
+holds (the primary's DHCP address above all), or a delegated prefix holding
+such an address, would steal it: the ENI's `from` rule sends that address's
+replies out of the ENI and the NIC that owns it stops answering. Whatever
+the metadata says, such an ENI is set aside as invalid (left as it is, like
+an ENI whose own fields are wrong) and the others are configured.
+
+Pure: the caller says which addresses are held and which links are the ENI's.
+"""
+
+from __future__ import annotations
+
+from ipaddress import IPv4Address, IPv6Address
+from typing import Iterable, Mapping, NamedTuple, Union
+
+from eni_agent.state import Address, Link, Observed
+
+IP = Union[IPv4Address, IPv6Address]
+
+
+class Clash(NamedTuple):
+    """The first listed address (or delegated prefix) of an ENI that another NIC holds."""
+
+    field: str  # the metadata field: private-ipv4s, ipv6s, ipv4-prefixes, ...
+    listed: object  # the address or prefix as listed
+    held: IP  # the address another NIC holds (in `listed`, for a prefix)
+    holder: str  # who holds it: a link name, or "the primary ENI <mac>"
+
+    def text(self) -> str:
+        if self.listed == self.held:
+            return f"{self.field}: {self.held} is already an address of {self.holder}"
+        return f"{self.field}: {self.listed} holds {self.held}, already an address of {self.holder}"
+
+
+def listed_sources(eni) -> list[tuple[str, object]]:
+    """(field, address or prefix) for everything an ENI would put on its NIC or route."""
+    return ([("primary-ip-address" if ip == eni.primary_ip else "private-ipv4s", ip)
+             for ip in eni.ips]
+            + [("ipv6s", ip) for ip in eni.ipv6s]
+            + [("ipv4-prefixes", p) for p in eni.ipv4_prefixes]
+            + [("ipv6-prefixes", p) for p in eni.ipv6_prefixes])
+
+
+def first_clash(eni, held: Mapping[IP, str]) -> Clash | None:
+    """The first of the ENI's addresses or prefixes that holds an address in
+    `held` (address -> who holds it), or None."""
+    if not held:
+        return None
+    for field, listed in listed_sources(eni):
+        if listed in held:
+            return Clash(field, listed, listed, held[listed])
+        if hasattr(listed, "prefixlen"):
+            for ip in sorted((ip for ip in held if ip.version == listed.version and ip in listed),
+                             key=int):
+                return Clash(field, listed, ip, held[ip])
+    return None
+
+
+def primary_clashes(primary, enis) -> dict[str, Clash]:
+    """MAC -> Clash for each ENI in `enis` listing an address (or a prefix
+    holding one) of the primary ENI's full metadata entry."""
+    held = {ip: f"the primary ENI {primary.mac}" for ip in (*primary.ips, *primary.ipv6s)}
+    found = {}
+    for eni in enis:
+        clash = first_clash(eni, held) if eni.mac != primary.mac else None
+        if clash is not None:
+            found[eni.mac] = clash
+    return found
+
+
+def eni_link_indexes(mac: str, links: Iterable[Link]) -> frozenset[int]:
+    """The links that are this ENI's own: those carrying its MAC, except child
+    links (a macvlan, VLAN or ipvlan on top of it, sharing its MAC)."""
+    return frozenset(link.index for link in links
+                     if link.mac == mac and not getattr(link, "parent", None))
+
+
+def held_by_others(addresses: Iterable[Address], own: frozenset[int],
+                   names: Mapping[int, str]) -> dict[IP, str]:
+    """Each address on a link that is not one of `own`, with the name of its link."""
+    return {a.ip: names.get(a.index, f"link #{a.index}") for a in addresses
+            if a.index not in own and not a.ip.is_link_local}
+
+
+def clashing(metadata, observed: Observed, addresses: Iterable[Address]) -> dict[str, str]:
+    """MAC -> the one-line message, for each secondary ENI that lists one of
+    `addresses` (or a prefix holding one) held on a link not its own."""
+    addresses = tuple(addresses)
+    if metadata is None or not addresses:
+        return {}
+    names = observed.link_names()
+    found = {}
+    for eni in metadata.secondary_enis:
+        own = eni_link_indexes(eni.mac, observed.links)
+        clash = first_clash(eni, held_by_others(addresses, own, names))
+        if clash is not None:
+            found[eni.mac] = clash_message(eni, clash)
+    return found
+
+
+def clash_message(eni, clash: Clash) -> str:
+    where = f"ENI {eni.mac} ({eni.eni_id})" if eni.eni_id else f"ENI {eni.mac}"
+    return (f"{where}: {clash.text()} (another NIC of this host): not added, "
+            "the ENI is left as it is")
