@@ -183,7 +183,8 @@ def report_text(report: Report) -> str:
 def _summary(report: Report) -> str:
     parts = report.tally()
     if report.command == "status":
-        verdict = "in sync" if report.converged else "NOT in sync"
+        verdict = ("NOT in sync" if not report.converged else
+                   "NOT in sync (invalid ENIs left as they are)" if report.invalid else "in sync")
     elif report.dry_run:
         verdict = "dry run, nothing changed"
     else:
