@@ -14,8 +14,9 @@ import os
 import pytest
 
 from .agent import Agent, address_ips, assert_traffic, is_up, owned_rules, rule_sources, rules
-from .netns import (PRIMARY_MAC, build_metadata, inbound_handshake, make_eni, outbound_handshake,
-                    primary_eni)
+from .daemon_proc import eni_configured, run_daemon
+from .netns import (PRIMARY_MAC, Eni, build_metadata, inbound_handshake, make_eni,
+                    outbound_handshake, primary_eni)
 from .service import serve_metadata
 
 pytestmark = [
@@ -118,3 +119,63 @@ def test_from_the_service_the_primarys_address_is_never_taken(topology_factory, 
         assert res.states() == {"eth1": "invalid", "eth2": "configured"}, str(res)
         assert res.code == 4 and len(res.stderr.splitlines()) == 1, str(res)
         _assert_eth1_untouched_and_the_primary_answers(t)
+
+
+# -- the agent's own copy: taken only where it stays --------------------------------------
+
+ETH3 = Eni("00:16:3e:00:03:01", "eth3", "10.0.1.0/24", "10.0.1.253", ("10.0.1.30",),
+           eni_id="eni-third-in-vsw-b", vswitch_id="vsw-b")
+MOVED = "10.0.1.11"
+
+
+def test_failover_an_address_moves_from_an_unlisted_eni_in_one_sync(topology_factory, tmp_path):
+    """10.0.1.11 moves from eth1's ENI (no longer listed, its NIC still
+    present) to eth3's, in the same vswitch: the agent's copy on eth1 goes in
+    the same plan, so eth3's ENI is not invalid and answers on it."""
+    t = topology_factory([make_eni(1), ETH3])
+    agent = Agent(t, tmp_path)
+    agent.write()
+    agent.converge()
+    assert MOVED in address_ips(t, "eth1")
+
+    t.unassign_private_ip("eth1", MOVED)
+    t.assign_private_ip("eth3", MOVED)
+    res = agent.sync("--json", metadata=agent.write(build_metadata(t, [t.eni("eth3")])))
+
+    assert res.code == 0, str(res)
+    assert res.states() == {"eth3": "configured"}
+    assert MOVED not in address_ips(t, "eth1") and MOVED in address_ips(t, "eth3")
+    assert_traffic(t, ["10.0.1.30", MOVED])
+
+
+def test_an_address_kept_on_an_invalid_eni_is_taken(topology_factory, tmp_path):
+    """Where the old ENI is still listed but invalid (left as it is), its copy
+    stays: eth3's ENI listing the address too is invalid, and the old copy
+    keeps answering."""
+    t = topology_factory([make_eni(1), ETH3])
+    agent = Agent(t, tmp_path)
+    agent.write()
+    agent.converge()
+
+    doc = build_metadata(t)
+    macs = doc["network"]["interfaces"]["macs"]
+    macs[ETH1_MAC]["gateway"] = "10.0.9.1"  # eth1 invalid: left as it is
+    macs[ETH3.mac]["private-ipv4s"].append(MOVED)
+    res = agent.sync("--json", metadata=agent.write(doc))
+
+    assert res.code == 4, str(res)
+    assert res.states() == {"eth1": "invalid", "eth3": "invalid"}
+    assert f"private-ipv4s: {MOVED} is already an address of eth1" in res.eni("eth3")["errors"][0]
+    assert MOVED in address_ips(t, "eth1") and MOVED not in address_ips(t, "eth3")
+    assert_traffic(t, [MOVED])
+
+
+def test_the_daemon_never_takes_the_primarys_address(topology_factory, tmp_path):
+    t = topology_factory([make_eni(1), make_eni(2)])
+    metadata = Agent(t, tmp_path).write(_listing_the_primarys_address(t, thin=True))
+    with run_daemon(t, metadata, tmp_path) as d:
+        d.wait_ready()
+        d.wait_until(lambda: eni_configured(t, t.eni("eth2")), timeout=10)
+        d.wait_log(f"private-ipv4s: {PRIMARY_IP} is already an address of eth0", timeout=10)
+        _assert_eth1_untouched_and_the_primary_answers(t)
+        assert len(d.log_lines("is already an address of eth0")) == 1  # once, not per pass
