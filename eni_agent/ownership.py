@@ -71,6 +71,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
     agent's routes through that address's link: the agent always creates the
     two together.
     """
+    links = tuple(links)
     owned_addresses, foreign_addresses = set(), set()
     owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
     for r in routes:
@@ -113,4 +114,6 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         foreign_default_oifs=frozenset(foreign_default_oifs),
         foreign_rule_priorities=frozenset(foreign_rule_priorities),
         address_marks=marks_addresses,
+        macless_names=tuple((l.index, l.name) for l in links
+                            if not l.mac or l.mac == "00:00:00:00:00:00"),
     )

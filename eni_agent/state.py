@@ -201,6 +201,9 @@ class Observed(NamedTuple):
     # The kernel keeps an address's protocol mark (Linux 5.18+). Without it the
     # agent knows its addresses by its rule and routes beside them (ownership.py).
     address_marks: bool = True
+    # Links without a MAC (lo, tunnels, WireGuard), by index: only to name
+    # them, as holders of an address an ENI must not take (taken.py).
+    macless_names: tuple[tuple[int, str], ...] = ()
 
     def link_names(self) -> dict[int, str]:
-        return {link.index: link.name for link in self.links}
+        return {**dict(self.macless_names), **{link.index: link.name for link in self.links}}

@@ -13,7 +13,8 @@ Pure: the caller says which addresses are held and which links are the ENI's.
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv6Address
-from typing import Iterable, Mapping, NamedTuple, Union
+from collections.abc import Mapping
+from typing import Iterable, NamedTuple, Union
 
 from eni_agent.state import Address, Link, Observed
 
@@ -80,21 +81,63 @@ def eni_link_indexes(mac: str, links: Iterable[Link]) -> frozenset[int]:
 def held_by_others(addresses: Iterable[Address], own: frozenset[int],
                    names: Mapping[int, str]) -> dict[IP, str]:
     """Each address on a link that is not one of `own`, with the name of its link."""
-    return {a.ip: names.get(a.index, f"link #{a.index}") for a in addresses
-            if a.index not in own and not a.ip.is_link_local}
+    return dict(_Held(addresses, names).excluding(own))
+
+
+class _Held:
+    """The host's addresses, indexed once for all ENIs: an ENI's addresses
+    are looked up, only its prefixes scan (a host may hold thousands)."""
+
+    def __init__(self, addresses: Iterable[Address], names: Mapping[int, str]):
+        self.names = names
+        self.by_ip: dict[IP, list[int]] = {}
+        for a in addresses:
+            if not a.ip.is_link_local:
+                self.by_ip.setdefault(a.ip, []).append(a.index)
+
+    def excluding(self, own: frozenset[int]) -> _HeldView:
+        return _HeldView(self, own)
+
+
+class _HeldView(Mapping):
+    """address -> the name of a link holding it that is not one of `own`."""
+
+    def __init__(self, held: _Held, own: frozenset[int]):
+        self.held, self.own = held, own
+
+    def _holder(self, ip) -> int | None:
+        return next((i for i in self.held.by_ip.get(ip, ()) if i not in self.own), None)
+
+    def __getitem__(self, ip) -> str:
+        index = self._holder(ip)
+        if index is None:
+            raise KeyError(ip)
+        return self.held.names.get(index, f"link #{index}")
+
+    def __contains__(self, ip) -> bool:
+        return self._holder(ip) is not None
+
+    def __iter__(self):
+        return (ip for ip in self.held.by_ip if self._holder(ip) is not None)
+
+    def __len__(self) -> int:
+        return sum(1 for _ in self)
+
+    def __bool__(self) -> bool:
+        return bool(self.held.by_ip)
 
 
 def clashing(metadata, observed: Observed, addresses: Iterable[Address]) -> dict[str, str]:
     """MAC -> the one-line message, for each secondary ENI that lists one of
     `addresses` (or a prefix holding one) held on a link not its own."""
-    addresses = tuple(addresses)
-    if metadata is None or not addresses:
+    if metadata is None:
         return {}
-    names = observed.link_names()
+    held = _Held(addresses, observed.link_names())
+    if not held.by_ip:
+        return {}
     found = {}
     for eni in metadata.secondary_enis:
-        own = eni_link_indexes(eni.mac, observed.links)
-        clash = first_clash(eni, held_by_others(addresses, own, names))
+        clash = first_clash(eni, held.excluding(eni_link_indexes(eni.mac, observed.links)))
         if clash is not None:
             found[eni.mac] = clash_message(eni, clash)
     return found
