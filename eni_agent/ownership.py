@@ -58,7 +58,7 @@ def _route(r) -> Route:
 
 @lru_cache(maxsize=1 << 16)
 def _address(a) -> Address:
-    return Address(a.index, a.ip, a.prefixlen)
+    return Address(a.index, a.ip, a.prefixlen, a.deprecated)
 
 
 def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules: Iterable,

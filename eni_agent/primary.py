@@ -5,7 +5,9 @@ the metadata lists them in the primary's `private-ipv4s` and `ipv6s`; the
 image's DHCP client configures only the primary IP. Each is added to the
 primary NIC with `noprefixroute`, marked like every address of the agent's.
 Nothing else on the primary changes: its DHCP address, its routes and main's
-default route are the image's. No policy rule is needed: the addresses are
+default route are the image's, and its source for new connections stays the
+image's (an IPv4 secondary is the kernel's "secondary"; an IPv6 one is added
+with preferred_lft 0, as IPv6 would otherwise prefer the newest). No policy rule is needed: the addresses are
 the primary NIC's, and main's default route already leaves through it.
 
 Pure: what should be there, given the metadata and an `Observed` snapshot.
@@ -63,4 +65,5 @@ def primary_secondaries(metadata, observed: Observed, config: Config,
     lengths = {4: entry.cidr.prefixlen,
                6: entry.ipv6_cidr.prefixlen if entry.ipv6_cidr else 128}
     return PrimarySecondaries(mac, link, listed, addresses=frozenset(
-        Address(link.index, ip, lengths[ip.version]) for ip in listed if ip not in images))
+        Address(link.index, ip, lengths[ip.version], deprecated=ip.version == 6)
+        for ip in listed if ip not in images))

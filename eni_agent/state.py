@@ -71,6 +71,10 @@ class Address(NamedTuple):
     index: int  # ifindex of the link holding it
     ip: IP
     prefixlen: int
+    # preferred_lft 0: never picked as the source of a new connection, yet it
+    # answers and a socket bound to it works (an IPv6 secondary IP of the
+    # primary NIC must not become the source of the primary's connections).
+    deprecated: bool = False
 
     @property
     def version(self) -> int:
@@ -80,7 +84,8 @@ class Address(NamedTuple):
         return (self.index, ip_key(self.ip), self.prefixlen)
 
     def describe(self, names: dict[int, str]) -> str:
-        return f"address {self.ip}/{self.prefixlen} dev {names.get(self.index, f'#{self.index}')}"
+        text = f"address {self.ip}/{self.prefixlen} dev {names.get(self.index, f'#{self.index}')}"
+        return text + " preferred_lft 0" if self.deprecated else text
 
     __eq__, __ne__, __hash__ = _same_kind_eq, _same_kind_ne, tuple.__hash__
     __lt__ = _lt_by_sort_key

@@ -13,7 +13,8 @@ import pytest
 
 from .agent import (Agent, address_ips, address_protocols, addresses, dumps, main_routes,
                     outbound_handshake, rule_sources, write_config)
-from .netns import PRIMARY_MAC, build_metadata, inbound_handshake, ip, ip_json, make_eni
+from .netns import (HOST_IPV6, PRIMARY_MAC, build_metadata, inbound_handshake, ip, ip_json,
+                    make_eni, primary_eni)
 
 pytestmark = [
     pytest.mark.integration,
@@ -54,8 +55,8 @@ def test_a_secondary_ip_of_the_primary_answers_and_nothing_else_changes(topology
     assert _primary_as_the_image_left_it(t) == before
     assert inbound_handshake(t, SECONDARY) and outbound_handshake(t, SECONDARY)
     assert inbound_handshake(t, "10.0.0.5") and outbound_handshake(t, "10.0.0.5")
-    assert_source_unchanged = ip_json(t.guest, "route", "get", "192.168.100.2")[0]["prefsrc"]
-    assert assert_source_unchanged == "10.0.0.5"  # new connections still leave from the DHCP IP
+    # new connections still leave from the DHCP address
+    assert ip_json(t.guest, "route", "get", "192.168.100.2")[0]["prefsrc"] == "10.0.0.5"
 
     status = agent.status()
     assert status.code == 0 and f"secondary IPs: {SECONDARY}" in status.stdout, str(status)
@@ -113,3 +114,23 @@ def test_a_secondary_ip_another_nic_holds_is_not_added(topology_factory, tmp_pat
     assert f"private-ipv4s: {SECONDARY} is already an address of lo" in line, line
     assert SECONDARY not in address_ips(t, "eth0")
     assert res.states() == {"eth1": "configured"}
+
+
+def test_an_ipv6_secondary_ip_answers_and_the_primarys_source_stays(topology_factory, tmp_path):
+    t = topology_factory([make_eni(1)], ipv6=True, primary=primary_eni(ipv6=True))
+    agent = Agent(t, tmp_path)
+    source = ip_json(t.guest, "-6", "route", "get", HOST_IPV6)[0]["prefsrc"]
+    t.assign_private_ip("eth0", "2001:db8::6")
+    agent.write()
+
+    res = agent.sync("--json")
+
+    assert res.code == 0 and "2001:db8::6" in res.json["primary"]["addresses"], str(res)
+    (mine,) = [a for a in ip_json(t.guest, "-6", "addr", "show", "dev", "eth0")[0]["addr_info"]
+               if a["local"] == "2001:db8::6"]
+    assert mine.get("noprefixroute") and mine.get("deprecated"), mine
+    assert inbound_handshake(t, "2001:db8::6") and outbound_handshake(t, "2001:db8::6")
+    # new connections still leave from the image's address, not the newest one
+    assert ip_json(t.guest, "-6", "route", "get", HOST_IPV6)[0]["prefsrc"] == source \
+        == "2001:db8::5"
+    assert agent.sync("--json").json["primary"]["changes"] == []

@@ -10,7 +10,7 @@ import pytest
 
 from eni_agent.desired import Match, desired_state
 from eni_agent.engine import _desired
-from eni_agent.plan import Action, plan
+from eni_agent.plan import Action, Change, plan
 from eni_agent.primary import primary_secondaries
 from eni_agent.state import Address, Link, Observed
 
@@ -43,7 +43,7 @@ ETH9 = Link(9, "eth9", "02:00:00:00:00:09", True)
     ("full entry: each secondary IP, not the DHCP one", FULL, (), (), CONFIG,
      {Address(2, IP6, 24), Address(2, IP7, 24)}, set(), ""),
     ("IPv6 too, not what the image put there", FULL6, (IMAGE_V6,), (), CONFIG,
-     {Address(2, IP6, 24), Address(2, V6, 64)}, set(), ""),
+     {Address(2, IP6, 24), Address(2, V6, 64, deprecated=True)}, set(), ""),
     ("already put there by the image: not added", FULL, (Address(2, IP6, 24),), (), CONFIG,
      {Address(2, IP7, 24)}, set(), ""),
     ("one no longer listed: not held (the plan removes it)", FULL, (), (OURS_8,), CONFIG,
@@ -97,3 +97,20 @@ def test_a_child_link_is_no_rival_to_the_eni(links, match):
     assert eni.match is match
     if match is Match.MATCHED:
         assert eni.link == ETH1
+
+
+def test_an_ipv6_secondary_is_added_never_preferred_as_a_source_and_read_back_so():
+    from eni_agent.netlink.messages import address_record, request
+
+    from ._netlink import decoded
+
+    mine = Address(ETH0.index, V6, 64, deprecated=True)
+    msg = request(Change(Action.ADD, mine), protocol=234)
+    cacheinfo = dict(msg["attrs"])["IFA_CACHEINFO"]
+    assert (cacheinfo["ifa_preferred"], cacheinfo["ifa_valid"]) == (0, 0xFFFFFFFF)
+    # As the kernel dumps it: IFA_F_DEPRECATED (0x20) set in IFA_FLAGS.
+    msg["attrs"] = [(k, v | 0x20 if k == "IFA_FLAGS" else v) for k, v in msg["attrs"]]
+    (back,) = decoded(msg)
+    assert address_record(back).deprecated
+    plain = request(Change(Action.ADD, Address(ETH0.index, V6, 64)), protocol=234)
+    assert "IFA_CACHEINFO" not in dict(plain["attrs"])
