@@ -8,11 +8,13 @@ address another NIC holds is never added."""
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 
 from .agent import (Agent, address_ips, address_protocols, addresses, dumps, main_routes,
                     outbound_handshake, rule_sources, write_config)
+from .daemon_proc import run_daemon
 from .netns import (HOST_IPV6, PRIMARY_MAC, build_metadata, inbound_handshake, ip, ip_json,
                     make_eni, primary_eni)
 
@@ -134,3 +136,17 @@ def test_an_ipv6_secondary_ip_answers_and_the_primarys_source_stays(topology_fac
     assert ip_json(t.guest, "-6", "route", "get", HOST_IPV6)[0]["prefsrc"] == source \
         == "2001:db8::5"
     assert agent.sync("--json").json["primary"]["changes"] == []
+
+
+def test_the_daemon_adds_them_and_puts_back_one_another_tool_removed(topology_factory, tmp_path):
+    t = topology_factory([make_eni(1)])
+    t.assign_private_ip("eth0", SECONDARY)
+    metadata = Agent(t, tmp_path).write()
+    with run_daemon(t, metadata, tmp_path) as d:
+        d.wait_ready()
+        d.wait_until(lambda: SECONDARY in address_ips(t, "eth0"), timeout=10)
+        ip(t.guest, "addr", "del", f"{SECONDARY}/24", "dev", "eth0")  # networkd reconfiguring
+        removed = time.monotonic()
+        d.wait_until(lambda: SECONDARY in address_ips(t, "eth0"), timeout=5)
+        print(f"re-added {time.monotonic() - removed:.3f} s after its removal")
+        assert inbound_handshake(t, SECONDARY)
