@@ -138,6 +138,8 @@ def _set_aside(metadata: Metadata | None, observed: Observed, held) -> Metadata 
 
 def _guarded(metadata: Metadata | None, observed: Observed, desired: Desired) -> Metadata | None:
     """The metadata `_desired` worked from, told by the `desired` it returned."""
+    if metadata is None or len(desired.enis) == len(metadata.secondary_enis):
+        return metadata  # none set aside (the common case: no second look)
     return _set_aside(_set_aside(metadata, observed, observed.foreign_addresses), observed,
                       _kept_addresses(desired))
 
