@@ -44,18 +44,28 @@ def listed_sources(eni) -> list[tuple[str, object]]:
             + [("ipv6-prefixes", p) for p in eni.ipv6_prefixes])
 
 
-def first_clash(eni, held: Mapping[IP, str]) -> Clash | None:
-    """The first of the ENI's addresses or prefixes that holds an address in
-    `held` (address -> who holds it), or None."""
-    if not held:
+def first_clash(eni, held: Mapping[IP, str],
+                nics_held: Mapping[IP, str] | None = None) -> Clash | None:
+    """The first of the ENI's addresses that is in `held` (address -> who
+    holds it), or of its prefixes that holds an address in `nics_held`
+    (default: `held`), or None.
+
+    A prefix is delegated so that addresses in it can live anywhere on the
+    host (a container's, a NAT's, one on `lo`) while the cloud routes them to
+    the ENI; only an address of another NIC (the primary, another ENI), which
+    the cloud routes to that NIC, is one the prefix must not hold.
+    """
+    nics_held = held if nics_held is None else nics_held
+    if not held and not nics_held:
         return None
     for field, listed in listed_sources(eni):
-        if listed in held:
-            return Clash(field, listed, listed, held[listed])
-        if hasattr(listed, "prefixlen"):
-            for ip in sorted((ip for ip in held if ip.version == listed.version and ip in listed),
-                             key=int):
-                return Clash(field, listed, ip, held[ip])
+        if not hasattr(listed, "prefixlen"):
+            if listed in held:
+                return Clash(field, listed, listed, held[listed])
+            continue
+        for ip in sorted((ip for ip in nics_held if ip.version == listed.version
+                          and ip in listed), key=int):
+            return Clash(field, listed, ip, nics_held[ip])
     return None
 
 
@@ -129,22 +139,30 @@ class _HeldView(Mapping):
 
 def clashing(metadata, observed: Observed, addresses: Iterable[Address]) -> dict[str, str]:
     """MAC -> the one-line message, for each secondary ENI that lists one of
-    `addresses` (or a prefix holding one) held on a link not its own."""
+    `addresses` held on a link not its own, or a prefix holding one held on
+    the NIC of the primary or of another listed ENI (see `first_clash`)."""
     if metadata is None:
         return {}
-    held = _Held(addresses, observed.link_names())
+    addresses = tuple(addresses)
+    names = observed.link_names()
+    held = _Held(addresses, names)
     if not held.by_ip:
         return {}
     own: dict[str, set[int]] = {}
     for link in observed.links:
         if not link.parent:
             own.setdefault(link.mac, set()).add(link.index)
+    listed = {metadata.primary_mac, *(e.mac for e in metadata.enis),
+              *(bad.mac for bad in metadata.invalid)}
+    nics = {i for mac, indexes in own.items() if mac in listed for i in indexes}
+    nics_held = _Held((a for a in addresses if a.index in nics), names)
     found = {}
     for eni in metadata.secondary_enis:
         if not (eni.ipv4_prefixes or eni.ipv6_prefixes or held.by_ip.keys() & {*eni.ips,
                                                                                *eni.ipv6s}):
             continue  # the common case, decided in C
-        clash = first_clash(eni, held.excluding(frozenset(own.get(eni.mac, ()))))
+        mine = frozenset(own.get(eni.mac, ()))
+        clash = first_clash(eni, held.excluding(mine), nics_held.excluding(mine))
         if clash is not None:
             found[eni.mac] = clash_message(eni, clash)
     return found

@@ -51,6 +51,14 @@ def test_the_first_listed_address_or_prefix_holding_a_held_address(held, expecte
         assert (clash.field, str(clash.listed), str(clash.held), clash.holder) == expected
 
 
+def test_a_prefix_may_hold_addresses_on_links_that_are_not_nics():
+    """A container's address on `lo` or a bridge, inside the ENI's delegated
+    prefix, is what the prefix is for: only NICs' addresses count for prefixes."""
+    on_lo = {ip_address("10.0.1.70"): "lo"}
+    assert first_clash(ENI, on_lo, nics_held={}) is None
+    assert first_clash(ENI, {ip_address("10.0.1.11"): "lo"}, nics_held={}).field == "private-ipv4s"
+
+
 def test_a_clash_says_the_field_the_address_and_who_holds_it():
     clash = first_clash(ENI, {ip_address("10.0.1.70"): "docker0"})
     assert clash.text() == "ipv4-prefixes: 10.0.1.64/28 holds 10.0.1.70, already an address of docker0"
@@ -119,6 +127,14 @@ def test_an_eni_listing_the_primarys_dhcp_address_is_invalid_and_nothing_is_plan
     text = report_text(report)
     assert f"{SECOND_MAC} eth1: invalid" in text
     assert text.splitlines()[-1].startswith("status: NOT in sync")
+
+
+def test_a_prefix_holding_an_address_on_lo_is_routed():
+    metadata = parse(thin_primary_doc(["10.0.1.10"], "10.0.1.0/24",
+                                      **{"ipv4-prefixes": ["10.0.1.32/28"]}))
+    container = Address(1, IPv4Address("10.0.1.33"), 32)  # on lo: no MAC, not a NIC
+    report = status_of(metadata, observed_with(DHCP, container))
+    assert {e.mac: e.state for e in report.enis}[SECOND_MAC] == EniState.OUT_OF_SYNC
 
 
 def test_an_ipv6_address_of_another_nic_makes_the_eni_invalid():
