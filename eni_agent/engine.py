@@ -296,7 +296,7 @@ def _primary_report(metadata: Metadata | None, observed: Observed, config: Confi
                                     or any(a.index == primary.link.index
                                            for a in observed.addresses)):
         return None
-    entry = EniReport(mac=primary.mac, eni_id=None, state=EniState.IN_SYNC,
+    entry = EniReport(mac=primary.mac, eni_id=primary.eni_id, state=EniState.IN_SYNC,
                       reason="primary NIC: its secondary IPs", link=primary.link.name,
                       ifindex=primary.link.index,
                       addresses=[str(ip) for ip in primary.listed])
@@ -312,7 +312,7 @@ def _invalid_reports(metadata: Metadata | None, observed: Observed,
     (unless the config leaves its NIC alone anyway: then it is ignored)."""
     reports = []
     for eni in invalid_enis(metadata):
-        links = [link for link in observed.links if link.mac == eni.mac]
+        links = [link for link in observed.links if link.mac == eni.mac and not link.parent]
         link = links[0] if len(links) == 1 else None
         ignored = _ignored(eni, observed, config)
         entry = EniReport(mac=eni.mac, eni_id=eni.eni_id,

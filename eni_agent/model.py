@@ -514,13 +514,9 @@ class MetadataDocument(BaseModel):
                 enis[mac] = None
                 if mac != self.mac:
                     refused.append(eni)
-        primary = enis.get(self.mac)
-        if primary is not None:  # an ENI listing the primary's address is set aside, not all
-            for mac, clash in primary_clashes(primary, filter(None, enis.values())).items():
-                eni = enis.pop(mac)
-                where = f"ENI {mac} ({eni.eni_id})" if eni.eni_id else f"ENI {mac}"
-                refused.append(InvalidEni(mac, eni.eni_id,
-                                          f"invalid metadata {source}: {where}: {clash.text()}"))
+        for mac, text in primary_clashes(enis.get(self.mac), enis.values()).items():
+            refused.append(InvalidEni(mac, enis.pop(mac).eni_id,
+                                      f"invalid metadata {source}: {text}"))
         valid = [eni for eni in enis.values() if eni is not None]
         _check_unique_addresses(valid)
         self._metadata = Metadata(primary_mac=self.mac,

@@ -7,8 +7,9 @@ primary NIC with `noprefixroute`, marked like every address of the agent's.
 Nothing else on the primary changes: its DHCP address, its routes and main's
 default route are the image's, and its source for new connections stays the
 image's (an IPv4 secondary is the kernel's "secondary"; an IPv6 one is added
-with preferred_lft 0, as IPv6 would otherwise prefer the newest). No policy rule is needed: the addresses are
-the primary NIC's, and main's default route already leaves through it.
+with preferred_lft 0, as IPv6 would otherwise prefer the newest). No policy
+rule is needed: the addresses are the primary NIC's, and main's default
+route already leaves through it.
 
 Pure: what should be there, given the metadata and an `Observed` snapshot.
 """
@@ -29,6 +30,7 @@ class PrimarySecondaries(NamedTuple):
     addresses: frozenset[Address] = frozenset()  # to hold
     kept: frozenset[Address] = frozenset()  # the agent's, left exactly as they are
     error: str = ""  # why they are left as they are (another NIC holds one)
+    eni_id: str | None = None  # from a full entry
 
 
 def primary_secondaries(metadata, observed: Observed, config: Config,
@@ -58,12 +60,12 @@ def primary_secondaries(metadata, observed: Observed, config: Config,
     clash = first_clash(entry._replace(ipv4_prefixes=(), ipv6_prefixes=()),
                         {ip: who for ip, who in held.items() if ip != entry.primary_ip})
     if clash is not None:
-        return PrimarySecondaries(mac, link, listed, kept=owned, error=(
+        return PrimarySecondaries(mac, link, listed, kept=owned, eni_id=entry.eni_id, error=(
             f"primary ENI {entry.name}: {clash.text()} (another NIC of this host): its "
             "secondary IPs are not added, and those eni-agent added are left as they are"))
     images = {a.ip for a in observed.foreign_addresses if a.index == link.index}
     lengths = {4: entry.cidr.prefixlen,
                6: entry.ipv6_cidr.prefixlen if entry.ipv6_cidr else 128}
-    return PrimarySecondaries(mac, link, listed, addresses=frozenset(
+    return PrimarySecondaries(mac, link, listed, eni_id=entry.eni_id, addresses=frozenset(
         Address(link.index, ip, lengths[ip.version], deprecated=ip.version == 6)
         for ip in listed if ip not in images))

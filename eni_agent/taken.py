@@ -69,15 +69,20 @@ def first_clash(eni, held: Mapping[IP, str],
     return None
 
 
-def primary_clashes(primary, enis) -> dict[str, Clash]:
-    """MAC -> Clash for each ENI in `enis` listing an address (or a prefix
-    holding one) of the primary ENI's full metadata entry."""
+def primary_clashes(primary, enis) -> dict[str, str]:
+    """MAC -> "ENI <mac> (<id>): <clash>" for each ENI in `enis` (None: an
+    invalid one) listing an address, or a prefix holding one, of the primary
+    ENI's full metadata entry (`primary`; None: a thin or invalid entry).
+    Such an ENI is set aside; the document stands."""
+    if primary is None:
+        return {}
     held = {ip: f"the primary ENI {primary.mac}" for ip in (*primary.ips, *primary.ipv6s)}
     found = {}
     for eni in enis:
-        clash = first_clash(eni, held) if eni.mac != primary.mac else None
+        clash = first_clash(eni, held) if eni and eni.mac != primary.mac else None
         if clash is not None:
-            found[eni.mac] = clash
+            where = f"ENI {eni.mac} ({eni.eni_id})" if eni.eni_id else f"ENI {eni.mac}"
+            found[eni.mac] = f"{where}: {clash.text()}"
     return found
 
 

@@ -41,7 +41,8 @@ ENI = Eni(SECOND_MAC, IPv4Address("10.0.1.10"),
     ({"2001:db8:1:0:1:0:0:5": "eth0"},
      ("ipv6-prefixes", "2001:db8:1:0:1::/80", "2001:db8:1:0:1::5", "eth0")),
     # the first listed clash wins: addresses before prefixes
-    ({"10.0.1.70": "eth3", "10.0.1.11": "eth0"}, ("private-ipv4s", "10.0.1.11", "10.0.1.11", "eth0")),
+    ({"10.0.1.70": "eth3", "10.0.1.11": "eth0"},
+     ("private-ipv4s", "10.0.1.11", "10.0.1.11", "eth0")),
 ])
 def test_the_first_listed_address_or_prefix_holding_a_held_address(held, expected):
     clash = first_clash(ENI, {ip_address(ip): who for ip, who in held.items()})
@@ -61,7 +62,8 @@ def test_a_prefix_may_hold_addresses_on_links_that_are_not_nics():
 
 def test_a_clash_says_the_field_the_address_and_who_holds_it():
     clash = first_clash(ENI, {ip_address("10.0.1.70"): "docker0"})
-    assert clash.text() == "ipv4-prefixes: 10.0.1.64/28 holds 10.0.1.70, already an address of docker0"
+    assert clash.text() == \
+        "ipv4-prefixes: 10.0.1.64/28 holds 10.0.1.70, already an address of docker0"
 
 
 # -- the model: an ENI listing the primary's address (the primary's full entry) ----------
@@ -101,7 +103,8 @@ def status_of(metadata, observed: Observed):
 @pytest.mark.parametrize("listed, extra, field", [
     (["10.0.1.10", "10.0.0.5"], {}, "private-ipv4s: 10.0.0.5"),
     (["10.0.0.5", "10.0.1.10"], {}, "primary-ip-address: 10.0.0.5"),
-    (["10.0.1.10"], {"ipv4-prefixes": ["10.0.0.0/28"]}, "ipv4-prefixes: 10.0.0.0/28 holds 10.0.0.5"),
+    (["10.0.1.10"], {"ipv4-prefixes": ["10.0.0.0/28"]},
+     "ipv4-prefixes: 10.0.0.0/28 holds 10.0.0.5"),
 ])
 def test_an_eni_listing_the_primarys_dhcp_address_is_invalid_and_nothing_is_planned_for_it(
         listed, extra, field):
