@@ -303,6 +303,8 @@ def _primary_report(metadata: Metadata | None, observed: Observed, config: Confi
     if primary.error:
         entry.state = EniState.INVALID
         entry.errors.append(primary.error)
+    if primary.warning:
+        entry.warnings.append(primary.warning)
     return entry
 
 

@@ -31,6 +31,7 @@ class PrimarySecondaries(NamedTuple):
     kept: frozenset[Address] = frozenset()  # the agent's, left exactly as they are
     error: str = ""  # why they are left as they are (another NIC holds one)
     eni_id: str | None = None  # from a full entry
+    warning: str = ""  # why they are not managed at all
 
 
 def primary_secondaries(metadata, observed: Observed, config: Config,
@@ -55,6 +56,13 @@ def primary_secondaries(metadata, observed: Observed, config: Config,
         return PrimarySecondaries(mac, links[0] if len(links) == 1 else None, kept=owned)
     link = links[0]
     listed = tuple(ip for ip in entry.ips if ip != entry.primary_ip) + tuple(entry.ipv6s)
+    if not observed.address_marks and listed:
+        # An ENI's address is known as the agent's by its rule (ownership.py);
+        # these get none, so the agent could never tell them from the image's.
+        return PrimarySecondaries(mac, link, listed, eni_id=entry.eni_id, warning=(
+            "this kernel does not keep address marks (Linux < 5.18): eni-agent could not tell "
+            "the primary's secondary IPs from the image's afterwards, so it does not add them; "
+            "configure them in the image's network configuration"))
     held = held_by_others((*observed.foreign_addresses, *kept_elsewhere), own,
                           observed.link_names())
     clash = first_clash(entry._replace(ipv4_prefixes=(), ipv6_prefixes=()),

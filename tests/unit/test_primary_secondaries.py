@@ -114,3 +114,16 @@ def test_an_ipv6_secondary_is_added_never_preferred_as_a_source_and_read_back_so
     assert address_record(back).deprecated
     plain = request(Change(Action.ADD, Address(ETH0.index, V6, 64)), protocol=234)
     assert "IFA_CACHEINFO" not in dict(plain["attrs"])
+
+
+def test_without_address_marks_they_are_not_added_and_status_says_why():
+    """Before Linux 5.18 the agent knows an address as its own only by its
+    rule; these get none, so it could never tell them from the image's."""
+    metadata = parse(doc(FULL))
+    observed = Observed(links=(ETH0, ETH1), foreign_addresses=frozenset({DHCP}),
+                        address_marks=False)
+    result = primary_secondaries(metadata, observed, CONFIG)
+    assert (result.addresses, result.kept) == (frozenset(), frozenset())
+    assert "5.18" in result.warning
+    assert not [c for c in plan(_desired(metadata, observed, CONFIG), observed)
+                if c.ifindex == ETH0.index]
