@@ -16,6 +16,7 @@
                               # suppress_prefixlength 0` at rule_priority - 1
     manage_only = []          # configure only these ENIs (MACs or ENI ids); a CNI
                               # (Terway) owns the others
+    primary_secondary_ips = true  # add the primary ENI's secondary IPs to its NIC
 
 Command-line flags override the file; the merged result is validated once, by
 the pydantic model `Config` (the one declaration of every setting: its type,
@@ -123,6 +124,9 @@ class Config(BaseModel):
     # Configure only these ENIs (MACs or ENI ids); every other one is ignored,
     # and what the agent owns on its NIC is left as it is. Empty: all ENIs.
     manage_only: Annotated[Tuple[StrictStr, ...], AfterValidator(_enis)] = ()
+    # Add the primary ENI's secondary private IPs (its full metadata entry's
+    # private-ipv4s and ipv6s) to the primary NIC: docs/primary-nic.md.
+    primary_secondary_ips: StrictBool = True
 
     @model_validator(mode="after")
     def _room_for_main_table_first(self) -> Config:

@@ -609,7 +609,7 @@ class Daemon:
         self.managed_tables = {eni.table for eni in report.enis if eni.table is not None}
 
     def _log_report(self, report: Report, reasons: str) -> None:
-        for eni in report.enis:
+        for eni in report.entries:  # the primary's secondary IPs too
             where = f"{eni.label}" + (f" {eni.link}" if eni.link else "")
             for change in eni.changes:
                 log.info("%s: %s (%s)", where, change, reasons)

@@ -191,13 +191,16 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
     if ignored:
         return DesiredEni(eni, Match.IGNORED, reason=ignored)
     candidates = [link for link in observed.links if link.mac == eni.mac]
-    unenslaved = [link for link in candidates if link.master is None]
+    # A child stacked on the ENI's NIC (macvlan passthru, VLAN) may share its MAC: not a rival.
+    unenslaved = [link for link in candidates if link.master is None and link.parent is None]
     if not candidates:
         return DesiredEni(eni, Match.PENDING, reason="no link with this MAC yet")
     if len(unenslaved) != 1:
         names = ", ".join(sorted(link.name for link in candidates))
         why = (f"several links carry this MAC: {names}" if len(unenslaved) > 1 else
-               f"every link with this MAC is enslaved to another device: {names}")
+               f"every link with this MAC is enslaved to another device: {names}"
+               if any(link.parent is None for link in candidates) else
+               f"only links stacked on another carry this MAC: {names}")
         return DesiredEni(eni, Match.AMBIGUOUS, reason=why)
     link = unenslaved[0]
     if not link.initialized:

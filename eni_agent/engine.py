@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 from eni_agent.config import Config
 from eni_agent.desired import (Desired, DesiredEni, Match, desired_state, host_warnings,
                                ignored_reason, table_for)
+from eni_agent.model import InvalidEni, Metadata
 from eni_agent.plan import Change, plan
+from eni_agent.primary import primary_secondaries
 from eni_agent.report import EniReport, EniState, Report, invalid_enis
 from eni_agent.state import MAIN_TABLE, Address, Observed, Rule
+from eni_agent.taken import clashing
 
 if TYPE_CHECKING:
-    from eni_agent.model import Metadata
     from eni_agent.netlink import Netlink, Result
 
 __all__ = ["Report", "preview", "reconcile", "waiting_for_udev"]  # Report: the daemon's import
@@ -66,7 +68,7 @@ def preview(nl: Netlink, metadata: Metadata | None, config: Config, *, command: 
     if not is_status:
         report.dry_run = True
         return report
-    report.converged = report.converged and not any(e.changes for e in report.enis) \
+    report.converged = report.converged and not any(e.changes for e in report.entries) \
         and not report.other_changes and not report.host_changes
     _warn_about_others(report, desired, observed)
     return report
@@ -95,6 +97,54 @@ def _settled(nl: Netlink, metadata: Metadata | None, config: Config,
 
 
 def _desired(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
+    """What the kernel should hold: the secondary ENIs (`_desired_enis`), each
+    ENI that would take an address another NIC holds set aside as invalid
+    (see taken.py), and the primary's secondary IPs (primary.py).
+
+    An address held by another NIC is anybody else's, or the agent's own on a
+    link where it stays (an ENI left as it is); the agent's own copy on a link
+    it is about to clean up (an IP moving to another ENI) takes nothing: it
+    goes in the same plan. Setting an ENI aside keeps its addresses, which may
+    clash with another ENI in turn, hence the loop (at most once per ENI).
+    """
+    metadata = _set_aside(metadata, observed, observed.foreign_addresses)
+    while True:
+        desired = _desired_enis(metadata, observed, config)
+        primary = primary_secondaries(metadata, observed, config, _kept_addresses(desired))
+        kept = _kept_addresses(desired) | primary.kept
+        more = _set_aside(metadata, observed, kept)
+        if more is metadata:
+            return desired._replace(addresses=desired.addresses | primary.addresses,
+                                    frozen=desired.frozen | primary.kept)
+        metadata = more
+
+
+def _kept_addresses(desired: Desired) -> frozenset[Address]:
+    return frozenset(a for a in desired.frozen if isinstance(a, Address))
+
+
+def _set_aside(metadata: Metadata | None, observed: Observed, held) -> Metadata | None:
+    """`metadata` with each ENI that lists an address in `held` (on a link
+    not its own) moved to `invalid`; `metadata` itself when there is none."""
+    refused = clashing(metadata, observed, held)
+    if not refused:
+        return metadata
+    return Metadata(primary_mac=metadata.primary_mac,
+                    enis=tuple(eni for eni in metadata.enis if eni.mac not in refused),
+                    invalid=tuple(sorted((*invalid_enis(metadata), *(
+                        InvalidEni(eni.mac, eni.eni_id, refused[eni.mac])
+                        for eni in metadata.enis if eni.mac in refused)))))
+
+
+def _guarded(metadata: Metadata | None, observed: Observed, desired: Desired) -> Metadata | None:
+    """The metadata `_desired` worked from, told by the `desired` it returned."""
+    if metadata is None or len(desired.enis) == len(metadata.secondary_enis):
+        return metadata  # none set aside (the common case: no second look)
+    return _set_aside(_set_aside(metadata, observed, observed.foreign_addresses), observed,
+                      _kept_addresses(desired))
+
+
+def _desired_enis(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
     """`desired_state`, with what the agent owns on the NICs of invalid ENIs
     left as it is: neither configured nor torn down."""
     desired = desired_state(metadata, observed, config)
@@ -143,6 +193,7 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
             applied: bool = True, unapplied_state: EniState = EniState.OUT_OF_SYNC) -> Report:
     """Per-ENI outcome. `applied=False` (dry-run, status): `remaining` is the
     plan still to do; otherwise it is what verification found not done."""
+    metadata = _guarded(metadata, observed, desired)
     names = observed.link_names()
     for d in desired.enis:
         if d.link is not None:
@@ -157,6 +208,16 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
 
     report = Report(command=command)
     report.links = observed.links
+    report.primary = _primary_report(metadata, observed, config, desired)
+    primary_index = report.primary.ifindex if report.primary else None
+
+    def entry_of(change: Change) -> EniReport | None:
+        """The report entry a change belongs to (None: of no listed ENI)."""
+        if primary_index is not None and isinstance(change.target, Address) \
+                and change.ifindex == primary_index:
+            return report.primary
+        d = owner(change)
+        return entries[d.eni.mac] if d else None
     report.warnings = host_warnings(observed, config) if metadata is not None else []
 
     def others(change: Change) -> list[str]:
@@ -185,8 +246,8 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
     for result in results:
         if result.outcome in ("done", "failed"):
             text = result.change.describe(names)
-            d = owner(result.change)
-            target = entries[d.eni.mac].changes if d else others(result.change)
+            entry = entry_of(result.change)
+            target = entry.changes if entry else others(result.change)
             line = text if result.outcome == "done" else f"{text}: FAILED {result.error}"
             if line not in target:  # a change retried in each verify round is listed once
                 target.append(line)
@@ -194,21 +255,21 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
     failed_by_change = {r.change: r for r in results if r.outcome in ("failed", "already")}
     for change in remaining:
         text = change.describe(names)
-        d = owner(change)
+        entry = entry_of(change)
         if not applied:
-            (entries[d.eni.mac].changes if d else others(change)).append(text)
+            (entry.changes if entry else others(change)).append(text)
             continue
         previous = failed_by_change.get(change)
         why = (previous.error if previous and previous.error else
                "already present but not owned by eni-agent" if previous else "did not take effect")
-        (entries[d.eni.mac].errors if d else report.errors).append(f"{text}: {why}")
+        (entry.errors if entry else report.errors).append(f"{text}: {why}")
         report.converged = False
         report.unresolved += 1
 
-    for d in desired.enis:
-        if d.match is not Match.MATCHED:
-            continue
-        entry = entries[d.eni.mac]
+    settled = [entries[d.eni.mac] for d in desired.enis if d.match is Match.MATCHED]
+    if report.primary is not None and report.primary.state is not EniState.INVALID:
+        settled.append(report.primary)
+    for entry in settled:
         if entry.errors:
             entry.state = EniState.FAILED
         elif not entry.changes:
@@ -226,13 +287,34 @@ _STATE_OF_MATCH = {Match.PENDING: EniState.PENDING, Match.IGNORED: EniState.IGNO
                    Match.DOWN: EniState.DOWN}
 
 
+def _primary_report(metadata: Metadata | None, observed: Observed, config: Config,
+                    desired: Desired) -> EniReport | None:
+    """The primary's secondary IPs as `status` lists them: None when there is
+    nothing to say (no secondary IPs listed, none of the agent's on it)."""
+    primary = primary_secondaries(metadata, observed, config, _kept_addresses(desired))
+    if primary.link is None or not (primary.listed or primary.kept or primary.addresses
+                                    or any(a.index == primary.link.index
+                                           for a in observed.addresses)):
+        return None
+    entry = EniReport(mac=primary.mac, eni_id=primary.eni_id, state=EniState.IN_SYNC,
+                      reason="primary NIC: its secondary IPs", link=primary.link.name,
+                      ifindex=primary.link.index,
+                      addresses=[str(ip) for ip in primary.listed])
+    if primary.error:
+        entry.state = EniState.INVALID
+        entry.errors.append(primary.error)
+    if primary.warning:
+        entry.warnings.append(primary.warning)
+    return entry
+
+
 def _invalid_reports(metadata: Metadata | None, observed: Observed,
                      config: Config) -> list[EniReport]:
     """The invalid ENIs: each left as it is, with the reason as its error
     (unless the config leaves its NIC alone anyway: then it is ignored)."""
     reports = []
     for eni in invalid_enis(metadata):
-        links = [link for link in observed.links if link.mac == eni.mac]
+        links = [link for link in observed.links if link.mac == eni.mac and not link.parent]
         link = links[0] if len(links) == 1 else None
         ignored = _ignored(eni, observed, config)
         entry = EniReport(mac=eni.mac, eni_id=eni.eni_id,

@@ -31,6 +31,7 @@ from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr
 from pydantic_core import PydanticCustomError
 
 from eni_agent.errors import InvalidInput, one_line
+from eni_agent.taken import primary_clashes
 
 MAX_DOCUMENT_BYTES = 1 << 20
 _THIS_NETWORK = IPv4Network("0.0.0.0/8")
@@ -513,6 +514,9 @@ class MetadataDocument(BaseModel):
                 enis[mac] = None
                 if mac != self.mac:
                     refused.append(eni)
+        for mac, text in primary_clashes(enis.get(self.mac), enis.values()).items():
+            refused.append(InvalidEni(mac, enis.pop(mac).eni_id,
+                                      f"invalid metadata {source}: {text}"))
         valid = [eni for eni in enis.values() if eni is not None]
         _check_unique_addresses(valid)
         self._metadata = Metadata(primary_mac=self.mac,

@@ -58,7 +58,7 @@ def _route(r) -> Route:
 
 @lru_cache(maxsize=1 << 16)
 def _address(a) -> Address:
-    return Address(a.index, a.ip, a.prefixlen)
+    return Address(a.index, a.ip, a.prefixlen, a.deprecated)
 
 
 def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules: Iterable,
@@ -71,6 +71,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
     agent's routes through that address's link: the agent always creates the
     two together.
     """
+    links = tuple(links)
     owned_addresses, foreign_addresses = set(), set()
     owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
     for r in routes:
@@ -102,7 +103,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         (owned_addresses if ours else foreign_addresses).add(_address(a))
     return Observed(
         links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
-                                udev.initialized(l.index) if udev else True)
+                                udev.initialized(l.index) if udev else True, l.parent)
                            for l in links if l.mac and l.mac != "00:00:00:00:00:00")),
         addresses=frozenset(owned_addresses),
         routes=frozenset(owned_routes),
@@ -113,4 +114,6 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         foreign_default_oifs=frozenset(foreign_default_oifs),
         foreign_rule_priorities=frozenset(foreign_rule_priorities),
         address_marks=marks_addresses,
+        macless_names=tuple((l.index, l.name) for l in links
+                            if not l.mac or l.mac == "00:00:00:00:00:00"),
     )

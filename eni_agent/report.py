@@ -86,6 +86,14 @@ class Report:
         # the agent has done all it can.
         self.unresolved = 0
         self.links: tuple[Link, ...] = ()  # as last observed (the daemon compares events to them)
+        # The primary NIC's secondary IPs (docs/primary-nic.md), when there is
+        # something to say about them; not one of `enis` (not a secondary ENI).
+        self.primary: EniReport | None = None
+
+    @property
+    def entries(self) -> list[EniReport]:
+        """The primary's entry (if any), then the secondary ENIs'."""
+        return ([self.primary] if self.primary else []) + self.enis
 
     @property
     def settled(self) -> bool:
@@ -94,7 +102,7 @@ class Report:
     @property
     def invalid(self) -> list[EniReport]:
         """ENIs left as they are because their own metadata is invalid."""
-        return [eni for eni in self.enis if eni.state is EniState.INVALID]
+        return [eni for eni in self.entries if eni.state is EniState.INVALID]
 
     def tally(self, alias: dict[str, str] | None = None) -> str:
         """'2 configured, 1 pending' (states renamed through `alias`)."""
@@ -120,6 +128,7 @@ class Report:
             "result": "converged" if self.converged else "not-converged",
             "exit_code": int(self.exit_code),
             "enis": [eni.as_dict() for eni in self.enis],
+            "primary": self.primary.as_dict() if self.primary else None,
             "other_changes": self.other_changes,
             "host_changes": self.host_changes,
             "errors": self.errors,
@@ -140,7 +149,7 @@ def report_json(report: Report) -> str:
 
 def report_text(report: Report) -> str:
     lines = []
-    for eni in report.enis:
+    for eni in report.entries:
         where = " ".join(
             part for part in (eni.link, f"table {eni.table}" if eni.table else None) if part
         )
@@ -150,6 +159,8 @@ def report_text(report: Report) -> str:
         lines.append(head)
         if eni.prefixes:
             lines.append(f"  prefixes: {', '.join(eni.prefixes)}")
+        if eni is report.primary and eni.addresses:
+            lines.append(f"  secondary IPs: {', '.join(eni.addresses)}")
         verb = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
         lines.extend(f"  {verb}{change}" for change in eni.changes)
         lines.extend(f"  error: {error}" for error in eni.errors)
@@ -172,7 +183,8 @@ def report_text(report: Report) -> str:
 def _summary(report: Report) -> str:
     parts = report.tally()
     if report.command == "status":
-        verdict = "in sync" if report.converged else "NOT in sync"
+        verdict = ("NOT in sync" if not report.converged else
+                   "NOT in sync (invalid ENIs left as they are)" if report.invalid else "in sync")
     elif report.dry_run:
         verdict = "dry run, nothing changed"
     else:

@@ -47,6 +47,10 @@ class Link(NamedTuple):
     # udev has finished with the link (named it). Until then the agent must
     # not set it up: before Linux 6.2 an UP link cannot be renamed.
     initialized: bool = True
+    # Set on a link stacked on another (a macvlan, VLAN, ipvlan or macvtap):
+    # the index of the link beneath. Such a child may carry its parent's MAC,
+    # but the ENI is the parent, the link with the device behind it.
+    parent: int | None = None
 
     def __str__(self) -> str:
         return self.name
@@ -67,6 +71,10 @@ class Address(NamedTuple):
     index: int  # ifindex of the link holding it
     ip: IP
     prefixlen: int
+    # preferred_lft 0: never picked as the source of a new connection, yet it
+    # answers and a socket bound to it works (an IPv6 secondary IP of the
+    # primary NIC must not become the source of the primary's connections).
+    deprecated: bool = False
 
     @property
     def version(self) -> int:
@@ -76,7 +84,8 @@ class Address(NamedTuple):
         return (self.index, ip_key(self.ip), self.prefixlen)
 
     def describe(self, names: dict[int, str]) -> str:
-        return f"address {self.ip}/{self.prefixlen} dev {names.get(self.index, f'#{self.index}')}"
+        text = f"address {self.ip}/{self.prefixlen} dev {names.get(self.index, f'#{self.index}')}"
+        return text + " preferred_lft 0" if self.deprecated else text
 
     __eq__, __ne__, __hash__ = _same_kind_eq, _same_kind_ne, tuple.__hash__
     __lt__ = _lt_by_sort_key
@@ -197,6 +206,9 @@ class Observed(NamedTuple):
     # The kernel keeps an address's protocol mark (Linux 5.18+). Without it the
     # agent knows its addresses by its rule and routes beside them (ownership.py).
     address_marks: bool = True
+    # Links without a MAC (lo, tunnels, WireGuard), by index: only to name
+    # them, as holders of an address an ENI must not take (taken.py).
+    macless_names: tuple[tuple[int, str], ...] = ()
 
     def link_names(self) -> dict[int, str]:
-        return {link.index: link.name for link in self.links}
+        return {**dict(self.macless_names), **{link.index: link.name for link in self.links}}

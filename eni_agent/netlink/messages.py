@@ -20,7 +20,8 @@ from pyroute2.netlink import NLMSG_NOOP, nla, nlmsg
 from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR,
                                    RTM_NEWLINK, RTM_NEWROUTE, RTM_NEWRULE, RTM_SETLINK)
 from pyroute2.netlink.rtnl.fibmsg import FR_ACT_TO_TBL, fibmsg
-from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_NOPREFIXROUTE, ifaddrmsg
+from pyroute2.netlink.rtnl.ifaddrmsg import (IFA_F_DEPRECATED, IFA_F_NODAD, IFA_F_NOPREFIXROUTE,
+                                             ifaddrmsg)
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
 
@@ -32,6 +33,7 @@ RT_TABLE_LOCAL = 255
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
 RTN_UNICAST = 1
 IPV4_DEVCONF_PROMOTE_SECONDARIES = 20  # include/uapi/linux/ip.h
+INFINITY_LIFE_TIME = 0xFFFFFFFF  # an address's lifetime: forever
 
 
 # -- requests -------------------------------------------------------------------
@@ -112,6 +114,9 @@ def _address(action: Action, a: Address, protocol: Optional[int]):
     attrs.append(("IFA_FLAGS", flags))
     if protocol is not None:
         attrs.append(("IFA_PROTO", protocol))
+    if a.deprecated:
+        attrs.append(("IFA_CACHEINFO", {"ifa_preferred": 0, "ifa_valid": INFINITY_LIFE_TIME,
+                                        "cstamp": 0, "tstamp": 0}))
     msg["attrs"] = attrs
     return _header(msg, RTM_NEWADDR, NLM_F_CREATE | NLM_F_EXCL)
 
@@ -167,10 +172,15 @@ def barrier():
 
 # What the ownership rule and the daemon read of a kernel object: plain named
 # tuples, thousands of them per dump.
-LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries")
+# parent: the link beneath a stacked one (see STACKED_KINDS), else None
+LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries parent",
+                        defaults=(None,))
+# Link kinds stacked on a parent whose MAC they may share: never the ENI itself.
+STACKED_KINDS = frozenset({"macvlan", "macvtap", "vlan", "ipvlan", "ipvtap"})
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
-AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope",
-                           defaults=(RT_SCOPE_UNIVERSE,))
+# deprecated: IFA_F_DEPRECATED (preferred_lft 0)
+AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope deprecated",
+                           defaults=(RT_SCOPE_UNIVERSE, False))
 # dst None: the default route; oif None: no RTA_OIF (multipath, blackhole)
 RouteRecord = namedtuple("RouteRecord", "family table protocol type dst_len dst gateway oif "
                                         "multipath")
@@ -207,13 +217,24 @@ def link_record(msg) -> LinkRecord:
     index = msg["index"]
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
-                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote)
+                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
+                      _parent(a))
+
+
+def _parent(attrs: dict) -> Optional[int]:
+    """The link a stacked link sits on. (A veth's IFLA_LINK names its peer,
+    hence the kind is checked first.)"""
+    info = attrs.get("IFLA_LINKINFO")
+    if info is None or attrs.get("IFLA_LINK") in (None, 0):
+        return None
+    return attrs["IFLA_LINK"] if info.get_attr("IFLA_INFO_KIND") in STACKED_KINDS else None
 
 
 def address_record(msg) -> AddressRecord:
     a = _attrs(msg)
     return AddressRecord(msg["index"], _ip(a.get("IFA_LOCAL") or a.get("IFA_ADDRESS")),
-                         msg["prefixlen"], a.get("IFA_PROTO"), msg["scope"])
+                         msg["prefixlen"], a.get("IFA_PROTO"), msg["scope"],
+                         bool(a.get("IFA_FLAGS", msg["flags"]) & IFA_F_DEPRECATED))
 
 
 def route_record(msg) -> RouteRecord:
