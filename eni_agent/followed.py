@@ -1,0 +1,62 @@
+"""Addresses others put on a managed ENI (keepalived's VIP on a HaVip,
+Pacemaker, an operator's `ip addr add`), followed with a rule.
+
+An address on an ENI's link that the agent did not add, inside the ENI's
+vswitch (IPv6: its IPv6 vswitch), gets `from <address> lookup <ENI table>`
+at the agent's rule priority, marked like the agent's own rules: its replies
+leave through the ENI, as the VPC's source check wants. The address itself
+is never touched. The rule is desired only while the address is there, so it
+goes when the address goes (and with `cleanup`, like every marked rule).
+
+Not followed, and said why in `status`: an address outside the vswitch (the
+VPC would drop what it sends through the ENI), link-local ones (the
+kernel's), and one another link of the host holds too (routing it through
+this ENI would take the other NIC's replies).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from eni_agent.config import Config
+from eni_agent.model import Eni
+from eni_agent.state import Address, Link, Observed, Rule
+
+
+class Following(NamedTuple):
+    followed: frozenset[Address] = frozenset()
+    # (address, why not followed), for `status`
+    unfollowed: tuple[tuple[Address, str], ...] = ()
+
+
+def follow(eni: Eni, link: Link, observed: Observed, config: Config) -> Following:
+    """Which foreign addresses on this ENI's link to route through it."""
+    if not config.follow_addresses:
+        return Following()
+    own = set(eni.ips) | set(eni.ipv6s)
+    prefixes = eni.ipv4_prefixes + eni.ipv6_prefixes
+    elsewhere = {a.ip for a in observed.addresses | observed.foreign_addresses
+                 if a.index != link.index}
+    followed, unfollowed = set(), []
+    for a in sorted(a for a in observed.foreign_addresses if a.index == link.index):
+        if a.ip.is_link_local or a.ip in own or any(a.ip in p for p in prefixes):
+            continue  # the kernel's, or routed already as the ENI's own
+        vswitch = eni.cidr if a.version == 4 else eni.ipv6_cidr
+        if a.ip in elsewhere:
+            unfollowed.append((a, "another link holds it too"))
+        elif vswitch is None or a.ip not in vswitch:
+            where = f"the vswitch {vswitch}" if vswitch else "an IPv6 vswitch (the ENI has none)"
+            unfollowed.append((a, f"outside {where}"))
+        else:
+            followed.add(a)
+    return Following(frozenset(followed), tuple(unfollowed))
+
+
+def followed_rules(following: Following, table: int, config: Config) -> set[Rule]:
+    return {Rule(config.rule_priority, a.ip, table) for a in following.followed}
+
+
+def unfollowed_warnings(following: Following, link_name: str) -> list[str]:
+    return [f"{link_name} also holds {a.ip}/{a.prefixlen}, added by another tool: not routed "
+            f"through the ENI ({why}; the VPC would drop its replies)"
+            for a, why in following.unfollowed]
