@@ -49,7 +49,7 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import NamedTuple
 
 from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
-from eni_agent.followed import Following, follow, followed_rules
+from eni_agent.followed import Following, addressless_rules, follow, followed_rules
 from eni_agent.main_routes import main_routes
 from eni_agent.model import Eni, Metadata
 from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule
@@ -119,6 +119,7 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
     )
     matched = [d for d in enis if d.match is Match.MATCHED]
     frozen = _left_alone(enis, metadata, observed, config)
+    frozen -= addressless_rules(frozen, observed)
     rules = frozenset().union(*(d.rules for d in matched))
     main, notes = main_routes(metadata, [(d.eni, d.link) for d in matched], observed, config)
     return Desired(

@@ -56,6 +56,18 @@ def followed_rules(following: Following, table: int, config: Config) -> set[Rule
     return {Rule(config.rule_priority, a.ip, table) for a in following.followed}
 
 
+def addressless_rules(kept: frozenset, observed: Observed) -> frozenset[Rule]:
+    """Host rules among `kept` (what the agent owns on an ENI it leaves as it
+    is: set down, ambiguous...) whose address is on no link any more: a
+    followed address that went (keepalived gives its VIP up when the ENI goes
+    down). Routing from an address the host does not hold serves nothing,
+    and the peer that holds it now needs the replies."""
+    held = {a.ip for a in observed.addresses | observed.foreign_addresses}
+    return frozenset(r for r in kept if isinstance(r, Rule) and r.suppress_prefixlength is None
+                     and r.src.prefixlen == r.src.max_prefixlen
+                     and r.src.network_address not in held)
+
+
 def unfollowed_warnings(following: Following, link_name: str) -> list[str]:
     return [f"{link_name} also holds {a.ip}/{a.prefixlen}, added by another tool: not routed "
             f"through the ENI ({why}; the VPC would drop its replies)"
