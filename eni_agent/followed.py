@@ -35,12 +35,15 @@ def follow(eni: Eni, link: Link, observed: Observed, config: Config) -> Followin
         return Following()
     own = set(eni.ips) | set(eni.ipv6s)
     prefixes = eni.ipv4_prefixes + eni.ipv6_prefixes
+    candidates = sorted(a for a in observed.foreign_addresses if a.index == link.index
+                        and not a.ip.is_link_local  # the kernel's
+                        and a.ip not in own and not any(a.ip in p for p in prefixes))
+    if not candidates:  # routed already as the ENI's own, or nothing there
+        return Following()
     elsewhere = {a.ip for a in observed.addresses | observed.foreign_addresses
                  if a.index != link.index}
     followed, unfollowed = set(), []
-    for a in sorted(a for a in observed.foreign_addresses if a.index == link.index):
-        if a.ip.is_link_local or a.ip in own or any(a.ip in p for p in prefixes):
-            continue  # the kernel's, or routed already as the ENI's own
+    for a in candidates:
         vswitch = eni.cidr if a.version == 4 else eni.ipv6_cidr
         if a.ip in elsewhere:
             unfollowed.append((a, "another link holds it too"))
@@ -66,6 +69,15 @@ def addressless_rules(kept: frozenset, observed: Observed) -> frozenset[Rule]:
     return frozenset(r for r in kept if isinstance(r, Rule) and r.suppress_prefixlength is None
                      and r.src.prefixlen == r.src.max_prefixlen
                      and r.src.network_address not in held)
+
+
+def foreign_address_reason(kernel_marks_addresses: bool) -> str:
+    """The daemon's reason for reconciling after an unmarked address came or
+    went on a managed ENI: someone's address to follow, not drift to repair,
+    so following a VIP that moves often never looks like a fight with another
+    tool. Where the kernel drops address marks (before Linux 5.18), it may be
+    the agent's own address undone: drift."""
+    return "foreign address event" if kernel_marks_addresses else "address event"
 
 
 def unfollowed_warnings(following: Following, link_name: str) -> list[str]:
