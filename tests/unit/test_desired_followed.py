@@ -108,3 +108,16 @@ def test_a_followed_address_on_a_frozen_eni_keeps_its_rule():
     observed = observed._replace(rules=observed.rules | {rule})
     desired = desired_state(example_metadata(), observed, CONFIG)
     assert rule in desired.frozen and plan(desired, observed) == []
+
+
+def test_an_eni_set_down_lets_go_of_a_followed_rule_once_its_address_is_gone():
+    """keepalived gives its VIP up when the ENI goes down: the rule goes with
+    it, though the ENI's own state stays as it is."""
+    from ._helpers import ETH1_DOWN
+    rule = Rule(CONFIG.rule_priority, VIP, TABLE1)
+    observed = converged_observed(links=(ETH0, ETH1_DOWN))
+    observed = observed._replace(rules=observed.rules | {rule})
+    changes = plan(desired_state(example_metadata(), observed, CONFIG), observed)
+    assert changes == [Change(Action.REMOVE, rule)]
+    still_there = observed._replace(foreign_addresses=on_eth1("10.0.1.100/32"))
+    assert plan(desired_state(example_metadata(), still_there, CONFIG), still_there) == []
