@@ -10,8 +10,9 @@ goes when the address goes (and with `cleanup`, like every marked rule).
 
 Not followed, and said why in `status`: an address outside the vswitch (the
 VPC would drop what it sends through the ENI), link-local ones (the
-kernel's), and one another link of the host holds too (routing it through
-this ENI would take the other NIC's replies).
+kernel's), one another link of the host holds too (routing it through this
+ENI would take the other NIC's replies), and any on a kernel that drops
+address marks (before 5.18: see `follow`).
 """
 
 from __future__ import annotations
@@ -40,6 +41,13 @@ def follow(eni: Eni, link: Link, observed: Observed, config: Config) -> Followin
                         and a.ip not in own and not any(a.ip in p for p in prefixes))
     if not candidates:  # routed already as the ENI's own, or nothing there
         return Following()
+    if not observed.address_marks:
+        # Before Linux 5.18 the agent knows its own addresses by their rule
+        # (ownership.py): a followed address would pass for the agent's and
+        # be removed when the metadata does not list it.
+        return Following(unfollowed=tuple(
+            (a, "this kernel keeps no address marks (Linux < 5.18), so eni-agent could not "
+                "tell it from its own") for a in candidates))
     elsewhere = {a.ip for a in observed.addresses | observed.foreign_addresses
                  if a.index != link.index}
     followed, unfollowed = set(), []

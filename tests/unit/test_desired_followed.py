@@ -121,3 +121,14 @@ def test_an_eni_set_down_lets_go_of_a_followed_rule_once_its_address_is_gone():
     assert changes == [Change(Action.REMOVE, rule)]
     still_there = observed._replace(foreign_addresses=on_eth1("10.0.1.100/32"))
     assert plan(desired_state(example_metadata(), still_there, CONFIG), still_there) == []
+
+
+def test_without_address_marks_nothing_is_followed():
+    """Before Linux 5.18 an unmarked address with the agent's rule beside it
+    passes for the agent's own: following one would get it removed."""
+    observed = converged_observed(foreign_addresses=on_eth1("10.0.1.100/32"))
+    observed = observed._replace(address_marks=False)
+    desired = desired_state(example_metadata(), observed, CONFIG)
+    (d,) = desired.enis
+    assert not d.following.followed and plan(desired, observed) == []
+    assert "no address marks" in d.following.unfollowed[0][1]
