@@ -109,3 +109,25 @@ def test_the_daemon_follows_the_address_notification(with_vip, tmp_path):
         ip(t.guest, "addr", "del", f"{VIP}/32", "dev", "eth1")
         d.wait_until(lambda: not vip_rules(t), timeout=2)
         assert len(owned_rules(t)) == 2
+
+
+def test_ipv6_an_address_in_the_ipv6_vswitch_is_followed_and_the_vswitch_routed(
+        topology_factory, tmp_path):
+    from .netns import primary_eni, run_in
+    vip6 = "2001:db8:1::100"
+    t = topology_factory([make_eni(1, n_ipv6=1)], ipv6=True, primary=primary_eni(ipv6=True))
+    t.route_havip("eth1", vip6)
+    agent = Agent(t, tmp_path)
+    agent.write()
+    defaults = write_config(tmp_path / "defaults.toml", "")  # subnet_routes on
+    agent.converge("--config", defaults)
+    ip(t.guest, "-6", "addr", "add", f"{vip6}/128", "dev", "eth1", "nodad")
+    assert not inbound_handshake(t, vip6, timeout=1)  # replies by eth0: the router drops them
+    res = agent.converge("--config", defaults)
+    assert res.eni("eth1")["followed"] == [f"{vip6}/128"], str(res)
+    assert inbound_handshake(t, vip6)
+    route = run_in(t.guest, "ip", "-6", "route", "get", "2001:db8:1::20").stdout
+    assert "dev eth1" in route and "src 2001:db8:1::10" in route, route
+    ip(t.guest, "-6", "addr", "del", f"{vip6}/128", "dev", "eth1")
+    agent.converge("--config", defaults)
+    assert [r for r in ip_json(t.guest, "-6", "rule") if r.get("src") == vip6] == []
