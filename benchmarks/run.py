@@ -16,7 +16,8 @@ changes in one process.
   --help             whole process
   daemon             hotplug -> a TCP handshake through the new ENI succeeds;
                      failover against the metadata stand-in (benchmarks/failover.py);
-                     a rule deleted -> the rule is back; RSS and CPU at rest
+                     a rule deleted -> the rule is back; an address others add to
+                     an ENI (keepalived's VIP) -> its followed rule; RSS and CPU at rest
 
 Latencies are timed in this process from the kernel's own netlink
 notifications (setns into the guest namespace), not by polling `ip`.
@@ -43,7 +44,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 from pyroute2 import IPRSocket  # noqa: E402  (the benchmark reads notifications too)
-from pyroute2.netlink.rtnl import RTM_NEWLINK, RTM_NEWRULE  # noqa: E402
+from pyroute2.netlink.rtnl import (RTM_DELRULE, RTM_NEWADDR, RTM_NEWLINK,  # noqa: E402
+                                   RTM_NEWRULE)
 
 PY = sys.executable
 AGENT = [PY, "-m", "eni_agent"]  # replaced by an installed copy in main(), unless --editable
@@ -280,6 +282,24 @@ def wait_event(sock: IPRSocket, predicate, timeout: float) -> float | None:
             return now
 
 
+def address_then_rule(sock: IPRSocket, address: str, timeout: float) -> tuple:
+    """(perf_counter() of the address's RTM_NEWADDR, of the RTM_NEWRULE from it)."""
+    appeared = ruled = None
+    deadline = time.perf_counter() + timeout
+    while appeared is None or ruled is None:
+        left = deadline - time.perf_counter()
+        if left <= 0 or not select.select([sock], [], [], left)[0]:
+            break
+        now = time.perf_counter()
+        for msg in sock.get():
+            kind = msg["header"]["type"]
+            if kind == RTM_NEWADDR and msg.get("IFA_LOCAL") == address and appeared is None:
+                appeared = now
+            elif kind == RTM_NEWRULE and msg.get("FRA_SRC") == address and ruled is None:
+                ruled = now
+    return appeared, ruled
+
+
 def handshake_until(dst: str, port: int, deadline: float) -> float | None:
     """Keep trying a TCP handshake from the host namespace; time of the first success."""
     with InNamespace(H):
@@ -359,8 +379,24 @@ def daemon_figures(n: int, m: int, runs: int, workdir: Path) -> dict[str, object
             if back:
                 drift.append(back - start)
             time.sleep(0.2)
+
+        followed = []
+        vip = "10.1.200.100"  # in ENI 1's vswitch, not one of its IPs: a HaVip
+        for _ in range(runs * 2):
+            with InNamespace(G):
+                events = event_socket(0x10 | 0x80)  # RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_RULE
+            ip(G, "addr", "add", f"{vip}/32", "dev", "eth1")
+            appeared, ruled = address_then_rule(events, vip, 5)
+            if appeared and ruled:
+                followed.append(ruled - appeared)
+            ip(G, "addr", "del", f"{vip}/32", "dev", "eth1")
+            # the rule goes with the address; the next run starts once it has
+            wait_event(events, lambda msg: msg["header"]["type"] == RTM_DELRULE
+                       and msg.get("FRA_SRC") == vip, 5)
+            events.close()
+            time.sleep(0.1)
         return {"rss_mb": rss_mb, "cpu_rest_s": cpu_rest, "settle_s": settle, "hotplug": hotplug,
-                "drift": drift}
+                "drift": drift, "followed": followed}
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -479,12 +515,14 @@ def main() -> None:
         print("\ndaemon, 32 ENIs x 20 IPs configured")
         d = daemon_figures(32, 20, runs, workdir)
         results["daemon"] = d
-        hot, drift = d["hotplug"], d["drift"]
+        hot, drift, followed = d["hotplug"], d["drift"], d["followed"]
         print(f"  hotplug -> reachable (TCP handshake through the new ENI): median "
               f"{ms(statistics.median(hot)) if hot else 'n/a'} over {len(hot)} "
               f"(min {ms(min(hot)) if hot else '-'}, max {ms(max(hot)) if hot else '-'})")
         print(f"  drift -> repaired (a rule deleted -> back):                median "
               f"{ms(statistics.median(drift)) if drift else 'n/a'} over {len(drift)}")
+        print(f"  address added (a VIP) -> its followed rule:               median "
+              f"{ms(statistics.median(followed)) if followed else 'n/a'} over {len(followed)}")
         print(f"  RSS at rest: {d['rss_mb']:.1f} MB;  CPU at rest: {d['cpu_rest_s']:.3f} s "
               f"over 5 s (quiet {d['settle_s']:.1f} s after READY)")
         print("\ndaemon failover, against the metadata stand-in (benchmarks/failover.py)")
@@ -513,6 +551,8 @@ def main() -> None:
              "<= 50 ms", bool(hot) and statistics.median(hot) <= 0.050),
             ("drift -> repaired", ms(statistics.median(drift)).strip() if drift else "n/a",
              "<= 50 ms", bool(drift) and statistics.median(drift) <= 0.050),
+            ("VIP -> followed rule", ms(statistics.median(followed)).strip() if followed
+             else "n/a", "<= 50 ms", bool(followed) and statistics.median(followed) <= 0.050),
             ("RSS at rest", f"{d['rss_mb']:.1f} MB", "<= 60 MB", d["rss_mb"] <= 60),
             ("CPU at rest (5 s)", f"{d['cpu_rest_s']:.3f} s", "~0", d["cpu_rest_s"] < 0.02),
             ("--help", ms(results["help"]).strip(), "<= 100 ms", results["help"] <= 0.100),

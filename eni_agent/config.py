@@ -17,6 +17,13 @@
     manage_only = []          # configure only these ENIs (MACs or ENI ids); a CNI
                               # (Terway) owns the others
     primary_secondary_ips = true  # add the primary ENI's secondary IPs to its NIC
+    follow_addresses = true   # route addresses others put on an ENI (keepalived's VIP)
+                              # inside its vswitch through it: docs/ha-clusters.md
+    subnet_routes = true      # `<vswitch> dev <ENI> src <ENI ip>` in main for an ENI
+                              # outside the primary's vswitch: docs/management-networks.md
+    [[routes]]                # repeatable: these destinations through that ENI's gateway,
+    eni = "eni-..."           # in main, src the ENI's primary IP (an ENI id or a MAC)
+    to = ["10.9.0.0/16"]
 
 Command-line flags override the file; the merged result is validated once, by
 the pydantic model `Config` (the one declaration of every setting: its type,
@@ -26,6 +33,7 @@ default, bounds and rules).
 from __future__ import annotations
 
 import re
+from ipaddress import ip_network
 from pathlib import Path
 from typing import Annotated, Literal, Optional, Tuple
 
@@ -94,6 +102,32 @@ def _seconds(value: object) -> float:
     return float(value)
 
 
+def _destinations(value: Tuple[str, ...]) -> tuple:
+    """CIDRs (IPv4 or IPv6), never a default route."""
+    if not value:
+        raise invalid("empty: name at least one destination CIDR")
+    networks = []
+    for item in value:
+        try:
+            network = ip_network(item)
+        except ValueError as e:
+            raise invalid(f"not a CIDR: {item!r} ({e})") from None
+        if network.prefixlen == 0:
+            raise invalid(f"{item!r} is a default route; eni-agent routes only specific "
+                          "destinations in main")
+        networks.append(network)
+    return tuple(networks)
+
+
+class RouteSpec(BaseModel):
+    """One [[routes]] entry: these destinations through this ENI, in main."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    eni: Annotated[StrictStr, AfterValidator(lambda v: _enis((v,))[0])]
+    to: Annotated[Tuple[StrictStr, ...], AfterValidator(_destinations)]
+
+
 # Strict types: TOML is typed, so `protocol = "235"` or `= true` is a mistake.
 Seconds = Annotated[float, BeforeValidator(_seconds)]
 
@@ -127,19 +161,41 @@ class Config(BaseModel):
     # Add the primary ENI's secondary private IPs (its full metadata entry's
     # private-ipv4s and ipv6s) to the primary NIC: docs/primary-nic.md.
     primary_secondary_ips: StrictBool = True
+    # Give a `from <address>` rule to addresses others put on an ENI inside its
+    # vswitch (keepalived's VIP): docs/ha-clusters.md.
+    follow_addresses: StrictBool = True
+    # `<vswitch cidr> dev <ENI> src <ENI primary IP>` in main for an ENI outside
+    # the primary's vswitch: docs/management-networks.md.
+    subnet_routes: StrictBool = True
+    routes: Tuple[RouteSpec, ...] = ()  # [[routes]]: destinations through an ENI, in main
 
     @model_validator(mode="after")
     def _room_for_main_table_first(self) -> Config:
-        if self.main_table_first and self.rule_priority < 2:
-            raise invalid(f"{self.rule_priority} leaves no priority before it for "
-                          "main_table_first's rule (rule_priority - 1); use 2 or more",
+        if self.main_table_first and self.rule_priority < 3:
+            raise invalid(f"{self.rule_priority} leaves no room before it for "
+                          "main_table_first's rules (rule_priority - 2 and - 1); use 3 or more",
                           where="rule_priority")
+        return self
+
+    @model_validator(mode="after")
+    def _each_destination_once(self) -> Config:
+        seen: set = set()
+        for spec in self.routes:
+            for dst in spec.to:
+                if dst in seen:
+                    raise invalid(f"{dst} is claimed twice", where="routes")
+                seen.add(dst)
         return self
 
     @property
     def main_table_priority(self) -> int:
         """The priority of main_table_first's rule: just before the ENI rules."""
         return self.rule_priority - 1
+
+    @property
+    def subnet_rule_priority(self) -> int:
+        """main_table_first's ENI subnet lookups: before `main`'s rule."""
+        return self.rule_priority - 2
 
     def replace(self, **changes: object) -> Config:
         return type(self).model_validate({**dict(self), **changes})

@@ -51,6 +51,7 @@ from eni_agent.coexist import Notices, keep_others_off
 from eni_agent.config import Config, load_config
 from eni_agent.engine import reconcile
 from eni_agent.errors import AgentError, Locked, MetadataUnavailable, PermissionDenied, one_line
+from eni_agent.followed import foreign_address_reason
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, Netlink, link_state
@@ -268,7 +269,7 @@ class Daemon:
             return f"{event.kind} event"
         if event.kind == "address" and event.index in self.managed_indexes \
                 and not event.link_scope:  # fe80::: the kernel's, never planned
-            return "address event"
+            return foreign_address_reason(self.nl is None or self.nl.marks_addresses)
         if event.table is not None and event.table in self.managed_tables:
             return f"{event.kind} event"
         return None

@@ -19,10 +19,20 @@ and, for an ENI with IPv6 (addresses or delegated prefixes), in the same table:
 
 and, with `main_table_first` (containers on the host), for each family the
 ENI rules use:
-  rule   = from all lookup main suppress_prefixlength 0  priority rule_priority - 1
+  rules  = from <src> lookup T suppress_prefixlength 0  priority rule_priority - 2,
+           one per ENI rule: the ENI's own vswitch (and fe80::/64) first;
+           from all lookup main suppress_prefixlength 0  priority rule_priority - 1
            so a destination `main` routes more specifically than by its
            default route (a docker0/cni0 bridge, a VPN) is reached from any
-           source, an ENI's included, the way `main` says.
+           source, an ENI's included, the way `main` says, while the ENI's own
+           vswitch is reached through the ENI even when it is the primary's.
+           (nm-cloud-setup's split into a subnet table and a default table,
+           with one table: a lookup that refuses the default route is the
+           subnet table. No second table number to collide with.)
+
+Addresses others put on an ENI's link inside its vswitch get a rule to T too
+(followed.py); routes in `main` for ENIs in other vswitches and for the
+config's [[routes]] come from main_routes.py.
 
 An ENI the metadata sets aside as invalid (`Metadata.invalid`) is left exactly
 as it is: whatever the agent owns on its link is neither added to nor removed
@@ -39,6 +49,8 @@ from ipaddress import IPv4Network, IPv6Network
 from typing import NamedTuple
 
 from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
+from eni_agent.followed import Following, addressless_rules, follow, followed_rules
+from eni_agent.main_routes import main_routes
 from eni_agent.model import Eni, Metadata
 from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule
 
@@ -76,6 +88,7 @@ class DesiredEni(NamedTuple):
     addresses: frozenset[Address] = frozenset()
     routes: frozenset[Route] = frozenset()
     rules: frozenset[Rule] = frozenset()
+    following: Following = Following()  # addresses others put on the link (followed.py)
 
 
 class Desired(NamedTuple):
@@ -88,6 +101,7 @@ class Desired(NamedTuple):
     # aside as invalid by the metadata): neither added to nor removed,
     # whatever else changes.
     frozen: frozenset[Address | Route | Rule] = frozenset()
+    notes: tuple[str, ...] = ()  # for the operator: config routes waiting for their ENI...
 
 
 def table_for(config: Config, ifindex: int) -> int:
@@ -105,14 +119,17 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
     )
     matched = [d for d in enis if d.match is Match.MATCHED]
     frozen = _left_alone(enis, metadata, observed, config)
+    frozen -= addressless_rules(frozen, observed)
     rules = frozenset().union(*(d.rules for d in matched))
+    main, notes = main_routes(metadata, [(d.eni, d.link) for d in matched], observed, config)
     return Desired(
         enis=enis,
         addresses=frozenset().union(*(d.addresses for d in matched)),
-        routes=frozenset().union(*(d.routes for d in matched)),
-        rules=rules | _main_table_first(rules | frozen, config),
+        routes=frozenset().union(*(d.routes for d in matched)) | main,
+        rules=rules | _main_table_first(rules | frozen, config) | _subnet_first(rules, config),
         up_links=frozenset(d.link for d in matched),
         frozen=frozen,
+        notes=notes,
     )
 
 
@@ -125,6 +142,17 @@ def _main_table_first(kept: frozenset, config: Config) -> frozenset[Rule]:
     versions = {r.version for r in kept if isinstance(r, Rule) and r.table != MAIN_TABLE}
     return frozenset(Rule(config.main_table_priority, FROM_ALL[v], MAIN_TABLE, 0)
                      for v in versions)
+
+
+def _subnet_first(rules: frozenset[Rule], config: Config) -> frozenset[Rule]:
+    """With `main_table_first`, each ENI source looks its table up once before
+    `main`, refusing the default route there (`suppress_prefixlength 0`): its
+    own vswitch stays on the ENI even where `main` has a route for it (an ENI
+    in the primary's vswitch), as nm-cloud-setup's subnet tables do."""
+    if not config.main_table_first:
+        return frozenset()
+    return frozenset(Rule(config.subnet_rule_priority, r.src, r.table, 0) for r in rules
+                     if r.table != MAIN_TABLE and r.suppress_prefixlength is None)
 
 
 def ignored_reason(mac: str, eni_id: str | None, link_name: str | None, config: Config) -> str:
@@ -234,6 +262,8 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
               Route(table, DEFAULT_ROUTE, link.index, eni.gateway)}
     sources = eni.ips + eni.ipv4_prefixes + eni.ipv6s + eni.ipv6_prefixes
     rules = {Rule(config.rule_priority, src, table) for src in sources}
+    following = follow(eni, link, observed, config)
+    rules |= followed_rules(following, table, config)
     if eni.ipv6_cidr is not None:
         addresses |= {Address(link.index, ip, eni.ipv6_cidr.prefixlen) for ip in eni.ipv6s}
         routes |= {Route(table, eni.ipv6_cidr, link.index),
@@ -241,4 +271,4 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
                    Route(table, DEFAULT_ROUTE6, link.index, eni.ipv6_gateway)}
     return DesiredEni(eni, Match.MATCHED, link=link, table=table,
                       addresses=frozenset(addresses), routes=frozenset(routes),
-                      rules=frozenset(rules))
+                      rules=frozenset(rules), following=following)

@@ -13,6 +13,7 @@ from eni_agent.config import Config
 from eni_agent.desired import (Desired, DesiredEni, Match, desired_state, host_warnings,
                                ignored_reason, table_for)
 from eni_agent.model import InvalidEni, Metadata
+from eni_agent.followed import unfollowed_warnings
 from eni_agent.plan import Change, plan
 from eni_agent.primary import primary_secondaries
 from eni_agent.report import EniReport, EniState, Report, invalid_enis
@@ -175,9 +176,10 @@ def _coexistence_warnings(d: DesiredEni, observed: Observed) -> list[str]:
     """Another tool (a DHCP client, a network manager) also working this NIC."""
     if d.link is None or d.match is not Match.MATCHED:
         return []
-    warnings = []
+    warnings = unfollowed_warnings(d.following, d.link.name)
     ours = {a.ip for a in d.addresses}
-    for a in sorted(observed.foreign_addresses, key=Address.sort_key):
+    accounted = d.following.followed | {a for a, _ in d.following.unfollowed}
+    for a in sorted(observed.foreign_addresses - accounted, key=Address.sort_key):
         if a.index == d.link.index and not a.ip.is_link_local:  # fe80::: the kernel's
             source = "listed in the metadata" if a.ip in ours else "not in the metadata"
             warnings.append(f"{d.link.name} also holds {a.ip}/{a.prefixlen}, added by another "
@@ -219,6 +221,7 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
         d = owner(change)
         return entries[d.eni.mac] if d else None
     report.warnings = host_warnings(observed, config) if metadata is not None else []
+    report.warnings += desired.notes
 
     def others(change: Change) -> list[str]:
         """Where a change of no listed ENI is reported."""
@@ -234,6 +237,7 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
                 f"{ip}/{d.eni.ipv6_cidr.prefixlen}" for ip in d.eni.ipv6s],
             prefixes=[str(p) for p in d.eni.ipv4_prefixes + d.eni.ipv6_prefixes],
         )
+        entry.followed = [f"{a.ip}/{a.prefixlen}" for a in sorted(d.following.followed)]
         if d.match in (Match.AMBIGUOUS, Match.CONFLICT):
             entry.errors.append(d.reason)
             report.converged = False

@@ -28,13 +28,14 @@ def owns_route(r, protocol: int) -> bool:
 
 
 def owns_rule(r, protocol: int) -> bool:
-    """Marked, and one of the two shapes the agent creates: `from <host or
-    prefix> lookup <table>`, nothing else selected; or `from all lookup main
-    suppress_prefixlength 0` (the `main_table_first` setting)."""
+    """Marked, and one of the shapes the agent creates: `from <host or
+    prefix> lookup <table>` (with `suppress_prefixlength 0` too: the subnet
+    lookup of `main_table_first`), nothing else selected; or `from all lookup
+    main suppress_prefixlength 0` (the `main_table_first` setting)."""
     if r.protocol != protocol or r.dst_len != 0 or r.action != FR_ACT_TO_TBL or r.selectors:
         return False
     if r.src is not None and r.src_len > 0:
-        return r.suppress_prefixlen is None
+        return r.suppress_prefixlen in (None, 0)
     return r.src_len == 0 and r.table == MAIN_TABLE and r.suppress_prefixlen == 0
 
 
@@ -53,7 +54,7 @@ def _rule(r) -> Rule:
 def _route(r) -> Route:
     unspecified = "0.0.0.0" if r.family == socket.AF_INET else "::"
     return Route(r.table, ip_network(f"{r.dst or unspecified}/{r.dst_len}", strict=False), r.oif,
-                 r.gateway)
+                 r.gateway, getattr(r, "prefsrc", None))
 
 
 @lru_cache(maxsize=1 << 16)
@@ -74,13 +75,16 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
     links = tuple(links)
     owned_addresses, foreign_addresses = set(), set()
     owned_routes, foreign_tables, foreign_default_oifs = set(), set(), set()
+    foreign_main = set()
     for r in routes:
         if owns_route(r, protocol):
             owned_routes.add(_route(r))
         else:
             foreign_tables.add(r.table)
-            if r.table == MAIN_TABLE and r.dst_len == 0 and r.oif:
-                foreign_default_oifs.add(r.oif)
+            if r.table == MAIN_TABLE:
+                foreign_main.add((4 if r.family == socket.AF_INET else 6, r.dst, r.dst_len))
+                if r.dst_len == 0 and r.oif:
+                    foreign_default_oifs.add(r.oif)
     owned_rules, foreign_rule_priorities = set(), set()
     for r in rules:
         if owns_rule(r, protocol):
@@ -113,6 +117,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         named_tables=frozenset(named_tables()),
         foreign_default_oifs=frozenset(foreign_default_oifs),
         foreign_rule_priorities=frozenset(foreign_rule_priorities),
+        foreign_main_destinations=frozenset(foreign_main),
         address_marks=marks_addresses,
         macless_names=tuple((l.index, l.name) for l in links
                             if not l.mac or l.mac == "00:00:00:00:00:00"),

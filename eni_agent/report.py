@@ -57,6 +57,7 @@ class EniReport:
         self.table = table
         self.addresses = addresses or []
         self.prefixes = prefixes or []  # delegated (ipv4-prefixes, ipv6-prefixes), as CIDRs
+        self.followed: list[str] = []  # addresses others put on the NIC, routed through it
         self.changes: list[str] = []
         self.errors: list[str] = []
         self.warnings: list[str] = []
@@ -161,6 +162,8 @@ def report_text(report: Report) -> str:
             lines.append(f"  prefixes: {', '.join(eni.prefixes)}")
         if eni is report.primary and eni.addresses:
             lines.append(f"  secondary IPs: {', '.join(eni.addresses)}")
+        if eni.followed:
+            lines.append(f"  followed: {', '.join(eni.followed)}")
         verb = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
         lines.extend(f"  {verb}{change}" for change in eni.changes)
         lines.extend(f"  error: {error}" for error in eni.errors)

@@ -91,11 +91,15 @@ class Address(NamedTuple):
     __lt__ = _lt_by_sort_key
 
 
+MAIN_TABLE = 254
+
+
 class Route(NamedTuple):
     table: int
     dst: Network
     oif: int
     gateway: IP | None = None  # None: an on-link (scope link) subnet route
+    src: IP | None = None  # the preferred source (`src`), set on the agent's routes in `main`
 
     @property
     def version(self) -> int:
@@ -110,12 +114,14 @@ class Route(NamedTuple):
         # Within a table, more specific routes first: the on-link subnet route
         # goes in before the default route through the gateway it reaches.
         return (self.table, self.version, -self.dst.prefixlen, ip_key(self.dst), self.oif,
-                ip_key(self.gateway))
+                ip_key(self.gateway), ip_key(self.src))
 
     def describe(self, names: dict[int, str]) -> str:
         dst = "default" if self.dst.prefixlen == 0 else str(self.dst)
         via = f" via {self.gateway}" if self.gateway else ""
-        return f"route {dst}{via} dev {names.get(self.oif, f'#{self.oif}')} table {self.table}"
+        src = f" src {self.src}" if self.src else ""
+        table = "main" if self.table == MAIN_TABLE else self.table
+        return f"route {dst}{via} dev {names.get(self.oif, f'#{self.oif}')}{src} table {table}"
 
     __eq__, __ne__, __hash__ = _same_kind_eq, _same_kind_ne, tuple.__hash__
     __lt__ = _lt_by_sort_key
@@ -142,8 +148,6 @@ class _RuleFields(NamedTuple):
     # route's prefix is N bits or shorter (0: a default route is refused)
     suppress_prefixlength: int | None = None
 
-
-MAIN_TABLE = 254
 
 
 class Rule(_RuleFields):
@@ -203,6 +207,9 @@ class Observed(NamedTuple):
     named_tables: frozenset[int] = frozenset()  # from rt_tables files
     foreign_default_oifs: frozenset[int] = frozenset()  # links with someone's main default route
     foreign_rule_priorities: frozenset[int] = frozenset()  # of unmarked rules (Terway's: 512, 2048)
+    # Destinations of unmarked routes in `main`, as (version, network address,
+    # prefix length): the agent never adds a route of its own beside them.
+    foreign_main_destinations: frozenset[tuple] = frozenset()
     # The kernel keeps an address's protocol mark (Linux 5.18+). Without it the
     # agent knows its addresses by its rule and routes beside them (ownership.py).
     address_marks: bool = True

@@ -20,6 +20,7 @@ bootstrap_test_packages() {
     local missing=()
     command -v nft >/dev/null || missing+=(nftables)
     command -v systemd-analyze >/dev/null || missing+=(systemd)
+    command -v keepalived >/dev/null || missing+=(keepalived)
     [ ${#missing[@]} -gt 0 ] || return 0
     echo "== installing ${missing[*]} (tests)"
     export DEBIAN_FRONTEND=noninteractive

@@ -132,6 +132,8 @@ def _route(action: Action, r: Route, protocol: int):
         attrs.append(("RTA_DST", str(r.dst.network_address)))
     if r.gateway is not None:
         attrs.append(("RTA_GATEWAY", str(r.gateway)))
+    if r.src is not None:
+        attrs.append(("RTA_PREFSRC", str(r.src)))
     attrs.append(("RTA_OIF", r.oif))
     msg["attrs"] = attrs
     if action is Action.REMOVE:
@@ -183,7 +185,7 @@ AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope d
                            defaults=(RT_SCOPE_UNIVERSE, False))
 # dst None: the default route; oif None: no RTA_OIF (multipath, blackhole)
 RouteRecord = namedtuple("RouteRecord", "family table protocol type dst_len dst gateway oif "
-                                        "multipath")
+                                        "multipath prefsrc", defaults=(None,))
 # selectors: iif/oif/fwmark/suppress_ifgroup..., so not a rule of the agent's shape;
 # suppress_prefixlen: None when unset
 RuleRecord = namedtuple("RuleRecord", "family table protocol priority src src_len dst_len action "
@@ -241,7 +243,8 @@ def route_record(msg) -> RouteRecord:
     a = _attrs(msg)
     return RouteRecord(msg["family"], a.get("RTA_TABLE") or msg["table"], msg["proto"],
                        msg["type"], msg["dst_len"], _ip(a.get("RTA_DST")),
-                       _ip(a.get("RTA_GATEWAY")), a.get("RTA_OIF"), "RTA_MULTIPATH" in a)
+                       _ip(a.get("RTA_GATEWAY")), a.get("RTA_OIF"), "RTA_MULTIPATH" in a,
+                       _ip(a.get("RTA_PREFSRC")))
 
 
 def rule_record(msg) -> RuleRecord:

@@ -730,6 +730,18 @@ class Topology:
         eni.ips = (*eni.ips, addr)
         return eni
 
+    def route_havip(self, eni: Eni | str, addr: str) -> None:
+        """The VPC routes a HaVip (a floating IP of the vswitch, never in the
+        metadata's private IPs) to the ENI of the VRRP master: the router
+        routes ``addr``/32 to ``eni``'s link, replacing where it went before."""
+        eni = self._lookup(eni)
+        if ipaddress.ip_address(addr).version == 6:
+            ip(self.router, "-6", "route", "del", f"{addr}/128", check=False)
+            self._route_ipv6(eni, addr)
+            return
+        ip(self.router, "route", "replace", f"{addr}/32", "dev", eni.router_ifname,
+           "src", eni.gateway)
+
     def unassign_private_ip(self, eni: Eni | str, addr: str) -> Eni:
         """Cloud-side UnassignPrivateIpAddresses: the router stops routing ``addr``."""
         eni = self._lookup(eni)

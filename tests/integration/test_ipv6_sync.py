@@ -240,7 +240,8 @@ def test_cleanup_removes_the_agents_ipv6_state_and_nothing_else(v6, tmp_path):
     # IPv6 address and route on eth1: all of it must survive sync + cleanup.
     for name in ("eth1", "eth2", "eth3"):
         ip(t.guest, "link", "set", name, "up")
-    ip(t.guest, "-6", "addr", "add", "2001:db8:1::99/64", "dev", "eth1", "nodad",
+    # (outside the ENI's vswitch: not followed, warned about)
+    ip(t.guest, "-6", "addr", "add", "2001:db8:99::99/64", "dev", "eth1", "nodad",
        "noprefixroute")
     ip(t.guest, "-6", "route", "add", "2001:db8:77::/64", "dev", "eth1")
     settle(t)
@@ -250,8 +251,8 @@ def test_cleanup_removes_the_agents_ipv6_state_and_nothing_else(v6, tmp_path):
     agent.converge()
     status = agent.status("--json")
     assert status.code == 0, str(status)
-    assert any("2001:db8:1::99/64" in w for w in status.eni("eth1")["warnings"]), str(status)
-    assert set(global6(t, "eth1")) == {"2001:db8:1::10", "2001:db8:1::11", "2001:db8:1::99"}
+    assert any("2001:db8:99::99/64" in w for w in status.eni("eth1")["warnings"]), str(status)
+    assert set(global6(t, "eth1")) == {"2001:db8:1::10", "2001:db8:1::11", "2001:db8:99::99"}
     assert owned_rules6(t) == expected_rules6(t, "eth1", "eth2")
     assert_traffic6(t, ["2001:db8:1::10", "2001:db8:2::10"])
 
@@ -260,7 +261,7 @@ def test_cleanup_removes_the_agents_ipv6_state_and_nothing_else(v6, tmp_path):
     settle(t)
     assert dumps(guest_state(t)) == before
     assert owned_rules6(t) == []
-    assert set(global6(t, "eth1")) == {"2001:db8:1::99"}
+    assert set(global6(t, "eth1")) == {"2001:db8:99::99"}
     for name in ("eth1", "eth2", "eth3"):
         assert link_local6(t, name), name
         assert {"dst": "fe80::/64", "dev": name, "protocol": "2", "flags": []} in routes6(t, "main")

@@ -101,8 +101,9 @@ def test_foreign_rules_routes_and_addresses_survive_sync_and_cleanup(topology_wi
         assert "10.0.1.99" in address_ips(t, "eth1"), when
         assert _find(table_routes(t, t1), dst="198.51.100.0/24") == user_route_in_t1, when
 
-    res = agent.converge()
-    assert res.eni("eth1")["state"] == "in-sync"
+    res = agent.converge()  # the user's address is in the vswitch: followed by a rule
+    assert res.eni("eth1")["followed"] == ["10.0.1.99/24"]
+    assert agent.converge().eni("eth1")["state"] == "in-sync"
     foreign_state_is_intact("after sync")
     assert_traffic(t, ["10.0.0.5", *eni_ips(t)])
 

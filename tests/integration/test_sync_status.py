@@ -72,8 +72,9 @@ def test_status_warns_about_other_tools_on_a_managed_eni(topology_with_eni, tmp_
     agent = Agent(t, tmp_path)
     agent.write()
     agent.converge()
-    # what a DHCP client or network manager would leave on the ENI
-    ip(t.guest, "addr", "add", "10.0.1.99/24", "dev", "eth1")
+    # what a DHCP client or network manager would leave on the ENI (outside
+    # its vswitch: one inside is followed, test_followed_addresses.py)
+    ip(t.guest, "addr", "add", "10.9.9.99/24", "dev", "eth1")
     ip(t.guest, "route", "add", "default", "via", "10.0.1.253", "dev", "eth1", "onlink",
        "metric", "200")
 
@@ -82,9 +83,9 @@ def test_status_warns_about_other_tools_on_a_managed_eni(topology_with_eni, tmp_
     assert res.code == 0, str(res)  # warnings are not drift
     eth1 = res.eni("eth1")
     assert eth1["state"] == "in-sync"
-    assert any(w.startswith("eth1 also holds 10.0.1.99/24, added by another tool (not in the "
-                            "metadata") for w in eth1["warnings"]), eth1["warnings"]
+    assert any(w.startswith("eth1 also holds 10.9.9.99/24, added by another tool: not routed")
+               for w in eth1["warnings"]), eth1["warnings"]
     assert any("default route via eth1" in w for w in eth1["warnings"]), eth1["warnings"]
     text = agent.status()
-    assert any(line.startswith("  warning: eth1 also holds 10.0.1.99/24")
+    assert any(line.startswith("  warning: eth1 also holds 10.9.9.99/24")
                for line in text.stdout.splitlines()), str(text)

@@ -56,7 +56,7 @@ def address(ip="10.0.1.10", prefixlen=24, index=3, protocol=None, scope=0,
 
 
 def route(dst="10.0.1.0/24", table=10003, oif=3, gateway=None, protocol=234, rtype=1,
-          msg_type=RTM_NEWROUTE, multipath=False, flags=0):
+          msg_type=RTM_NEWROUTE, multipath=False, flags=0, prefsrc=None):
     from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
     net, _, length = dst.partition("/")
@@ -73,6 +73,8 @@ def route(dst="10.0.1.0/24", table=10003, oif=3, gateway=None, protocol=234, rty
         attrs.append(("RTA_GATEWAY", gateway))
     if oif:
         attrs.append(("RTA_OIF", oif))
+    if prefsrc:
+        attrs.append(("RTA_PREFSRC", prefsrc))
     if multipath:
         attrs.append(("RTA_MULTIPATH", [{"oif": oif, "gateway": gateway}]))
     msg["attrs"] = attrs

@@ -80,11 +80,20 @@ def test_link_local_addresses_are_the_kernels():
     d = daemon()
     fe80 = "fe80::216:3eff:fe00:101"
     assert reasons(d, address_message(RT_SCOPE_LINK, fe80)) == [None]
-    assert reasons(d, address_message(RT_SCOPE_UNIVERSE)) == ["address event"]
+    # someone's address (a VIP) to follow: not drift, never counted as a repair
+    assert reasons(d, address_message(RT_SCOPE_UNIVERSE)) == ["foreign address event"]
 
 
 class _Session:
     port = 4242
+    marks_addresses = True
+
+
+def test_without_address_marks_an_unmarked_address_may_be_the_agents_own():
+    d = daemon()
+    d.nl = _Session()
+    d.nl.marks_addresses = False
+    assert reasons(d, address_message(RT_SCOPE_UNIVERSE)) == ["address event"]
 
 
 def test_the_echo_of_the_daemons_own_change_is_not_news():

@@ -14,7 +14,7 @@ from eni_agent.desired import (Match, desired_state, host_warnings, ignored_reas
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, Observed, Route, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH2, IP10, PRIMARY_MAC, SECOND_MAC, THIRD_MAC,
+from ._helpers import (CONFIG, ETH0, ETH1, ETH2, IP10, IP11, PRIMARY_MAC, SECOND_MAC, THIRD_MAC,
                        config_with, converged_observed, eni_fields, eth1_state,
                        example_metadata, make_doc, parse)
 
@@ -41,8 +41,8 @@ def two_enis(**second):
     (MAIN_FIRST, {}, (ETH0, ETH1, ETH2), {MAIN4}),
     (MAIN_FIRST, V6, (ETH0, ETH1, ETH2), {MAIN4, MAIN6}),
     (MAIN_FIRST, {}, (ETH0,), set()),  # no ENI rules: nothing to go before
-    (config_with(main_table_first=True, rule_priority=2), {}, (ETH0, ETH1),
-     {MAIN4._replace(priority=1)}),
+    (config_with(main_table_first=True, rule_priority=3), {}, (ETH0, ETH1),
+     {MAIN4._replace(priority=2)}),
 ], ids=["off", "on", "on with IPv6", "no NIC yet", "priority rule_priority - 1"])
 def test_main_table_first_rule_per_family_of_the_eni_rules(config, second, links, expected):
     desired = desired_state(two_enis(**second), Observed(links=links), config)
@@ -53,15 +53,18 @@ def test_main_table_first_rule_per_family_of_the_eni_rules(config, second, links
 def test_main_table_first_rule_is_added_after_the_eni_rules_and_removed_when_off():
     observed = converged_observed()
     changes = plan(desired_state(example_metadata(), observed, MAIN_FIRST), observed)
-    assert changes == [Change(Action.ADD, MAIN4._replace(priority=9999))]
+    # each ENI source looks its own table up first, refusing its default route
+    subnet_first = [Rule(9998, ip, 10003, 0) for ip in (IP10, IP11)]
+    assert changes == [Change(Action.ADD, r) for r in subnet_first] + [
+        Change(Action.ADD, MAIN4._replace(priority=9999))]
 
-    with_rule = observed._replace(rules=observed.rules | {MAIN4})
+    with_rule = observed._replace(rules=observed.rules | {MAIN4, *subnet_first})
     assert plan(desired_state(example_metadata(), with_rule, MAIN_FIRST), with_rule) == []
     assert plan(desired_state(example_metadata(), with_rule, CONFIG), with_rule) == [
-        Change(Action.REMOVE, MAIN4)]
+        Change(Action.REMOVE, r) for r in [*subnet_first, MAIN4]]
     # cleanup removes it too
-    assert plan(desired_state(None, with_rule, MAIN_FIRST), with_rule)[0] == Change(
-        Action.REMOVE, MAIN4)
+    assert Change(Action.REMOVE, MAIN4) in plan(desired_state(None, with_rule, MAIN_FIRST),
+                                                with_rule)
 
 
 def test_main_table_first_rule_stays_for_an_eni_left_as_it_is():

@@ -68,6 +68,9 @@ SUBNET = Route(10003, ip_network("10.0.1.0/24"), 3)
 DEFAULT = Route(10003, ip_network("0.0.0.0/0"), 3, ip_address("10.0.1.253"))
 DEFAULT6 = Route(10003, ip_network("::/0"), 3, ip_address("fe80::1"))
 LOW_TABLE = Route(100, ip_network("10.0.1.0/24"), 3)
+MAIN_SUBNET = Route(254, ip_network("10.0.1.0/24"), 3, None, ip_address("10.0.1.10"))
+MAIN_VIA = Route(254, ip_network("10.9.0.0/16"), 3, ip_address("10.0.1.253"),
+                 ip_address("10.0.1.10"))
 
 
 @pytest.mark.parametrize("change, msg_type, flags, fields, expected_attrs, absent", [
@@ -87,8 +90,12 @@ LOW_TABLE = Route(100, ip_network("10.0.1.0/24"), 3)
      {"scope": 255, "proto": PROTO, "type": 0},  # RT_SCOPE_NOWHERE matches any scope
      {"RTA_TABLE": 10003, "RTA_DST": "10.0.1.0", "RTA_OIF": 3}, []),
     (Change(Action.ADD, LOW_TABLE), RTM_NEWROUTE, NEW, {"table": 100}, {"RTA_TABLE": 100}, []),
+    (Change(Action.ADD, MAIN_SUBNET), RTM_NEWROUTE, NEW, {"table": 254, "scope": 253},
+     {"RTA_TABLE": 254, "RTA_DST": "10.0.1.0", "RTA_PREFSRC": "10.0.1.10", "RTA_OIF": 3}, []),
+    (Change(Action.ADD, MAIN_VIA), RTM_NEWROUTE, NEW, {"table": 254, "scope": 0, "flags": 4},
+     {"RTA_DST": "10.9.0.0", "RTA_GATEWAY": "10.0.1.253", "RTA_PREFSRC": "10.0.1.10"}, []),
 ], ids=["subnet on-link", "default via gateway", "replace", "IPv6 default", "remove",
-        "table < 256"])
+        "table < 256", "main: vswitch, src", "main: via the gateway, src"])
 def test_route_requests(change, msg_type, flags, fields, expected_attrs, absent):
     msg = sent(change)
     assert msg["header"]["type"] == msg_type

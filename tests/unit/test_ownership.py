@@ -47,6 +47,18 @@ def test_routes(kernel_route, owned):
     assert (table in observed.foreign_tables) is (owned is None)
 
 
+def test_the_main_tables_routes_of_others_are_noted_by_destination():
+    observed = observe(routes=[route("10.0.1.0/24", table=254, oif=4, protocol=2),
+                               route("10.0.2.0/24", table=254, oif=4)])  # kernel; marked
+    assert observed.foreign_main_destinations == {(4, ip_address("10.0.1.0"), 24)}
+
+
+def test_a_marked_route_in_main_keeps_its_preferred_source():
+    observed = observe(routes=[route("10.0.1.0/24", table=254, oif=3, prefsrc="10.0.1.10")])
+    assert observed.routes == {Route(254, ip_network("10.0.1.0/24"), 3, None,
+                                     ip_address("10.0.1.10"))}
+
+
 def test_the_main_tables_default_routes_of_others_are_noted_by_link():
     observed = observe(routes=[route("0.0.0.0/0", table=254, oif=4, gateway="10.0.2.1",
                                      protocol=16)])  # dhcp
@@ -63,10 +75,12 @@ def test_the_main_tables_default_routes_of_others_are_noted_by_link():
     (rule(None), None),  # from all
     (rule("10.0.1.10", FRA_FWMARK=1), None),
     (rule("10.0.1.10", FRA_IIFNAME="eth1"), None),
-    (rule("10.0.1.10", FRA_SUPPRESS_PREFIXLEN=0), None),
+    # main_table_first's subnet lookup
+    (rule("10.0.1.10", FRA_SUPPRESS_PREFIXLEN=0), Rule(10000, ip_address("10.0.1.10"), 10003, 0)),
+    (rule("10.0.1.10", FRA_SUPPRESS_PREFIXLEN=8), None),
     (rule("10.0.1.10", action=2), None),  # goto
 ], ids=["host rule", "IPv6 host rule", "unmarked", "no protocol", "a prefix", "from all",
-        "fwmark", "iif", "suppress_prefixlength", "not lookup"])
+        "fwmark", "iif", "suppress_prefixlength 0", "suppress_prefixlength 8", "not lookup"])
 def test_rules(kernel_rule, owned):
     observed = observe(rules=[kernel_rule])
     assert observed.rules == ({owned} if owned else set())

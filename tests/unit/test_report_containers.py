@@ -50,7 +50,8 @@ def test_main_table_first_rule_is_a_host_wide_change():
     assert not status.converged
     assert status.host_changes == [
         "add rule 9999: from all lookup main suppress_prefixlength 0"]
-    assert status.other_changes == [] and status.enis[0].changes == []
+    assert status.other_changes == [] and status.enis[0].changes == [
+        f"add rule 9998: from 10.0.1.{n} lookup 10003 suppress_prefixlength 0" for n in (10, 11)]
     assert ("host-wide:\n  needs: add rule 9999: from all lookup main suppress_prefixlength 0"
             in report_text(status))
 
