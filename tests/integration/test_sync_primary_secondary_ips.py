@@ -27,10 +27,16 @@ SECONDARY = "10.0.0.6"
 
 
 def _primary_as_the_image_left_it(t) -> str:
-    """eth0's addresses other than the agent's, main's routes (IPv4 and IPv6)."""
+    """eth0's addresses other than the agent's, main's routes (IPv4 and IPv6)
+    other than the agent's (an ENI's vswitch route, `subnet_routes`)."""
     eth0 = [a for a in addresses(t, "eth0") if a["local"] != SECONDARY]
-    return dumps({"eth0": eth0, "main": main_routes(t),
-                  "main6": ip_json(t.guest, "-6", "route", "show", "table", "main")})
+    main6 = ip_json(t.guest, "-6", "route", "show", "table", "main")
+    return dumps({"eth0": eth0, "main": [r for r in main_routes(t) if not _agents(r)],
+                  "main6": [r for r in main6 if not _agents(r)]})
+
+
+def _agents(route: dict) -> bool:
+    return str(route.get("protocol")) in ("234", "eni-agent")
 
 
 def _configured(topology_factory, tmp_path):
