@@ -16,6 +16,8 @@
                               # suppress_prefixlength 0` at rule_priority - 1
     manage_only = []          # configure only these ENIs (MACs or ENI ids); a CNI
                               # (Terway) owns the others
+    burst_for_virtual_links = false  # daemon, for test topologies: a veth (any link
+                              # with a kind) may start a failover burst
 
 Command-line flags override the file; the merged result is validated once, by
 the pydantic model `Config` (the one declaration of every setting: its type,
@@ -123,6 +125,9 @@ class Config(BaseModel):
     # Configure only these ENIs (MACs or ENI ids); every other one is ignored,
     # and what the agent owns on its NIC is left as it is. Empty: all ENIs.
     manage_only: Annotated[Tuple[StrictStr, ...], AfterValidator(_enis)] = ()
+    # A failover burst is for NICs with a device behind them; test topologies
+    # build their ENIs from veths (docs/daemon-behaviour.md).
+    burst_for_virtual_links: StrictBool = False
 
     @model_validator(mode="after")
     def _room_for_main_table_first(self) -> Config:

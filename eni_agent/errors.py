@@ -20,6 +20,7 @@ class ExitCode(enum.IntEnum):
     METADATA_UNAVAILABLE = 5  # metadata could not be read; nothing was changed
     PERMISSION = 6  # not allowed: not root, or an input file others can write
     LOCKED = 7  # another eni-agent holds the lock
+    ALREADY_RUNNING = 8  # another eni-agent daemon runs in this network namespace
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -75,3 +76,9 @@ class Locked(AgentError):
 
     exit_code = ExitCode.LOCKED
 
+
+
+class AlreadyRunning(AgentError):
+    """Another eni-agent daemon runs in this network namespace: stop it first."""
+
+    exit_code = ExitCode.ALREADY_RUNNING

@@ -37,6 +37,7 @@ class Event(NamedTuple):
     # link: `link_state()` of it, None when it is gone
     state: Optional[tuple] = None
     link_scope: bool = False  # address: link-local (fe80::, the kernel's own)
+    link_kind: Optional[str] = None  # link: veth, bridge, ...; None for a NIC (a device behind it)
     port: int = 0  # the netlink port whose request caused it (0: the kernel's doing)
 
 
@@ -74,7 +75,8 @@ def notification(msg) -> Optional[Notification]:
     port = header["pid"]
     if kind == "links":
         event = Event("link", index=record.index, mac=record.mac,
-                      state=None if deleted else link_state(record), port=port)
+                      state=None if deleted else link_state(record), port=port,
+                      link_kind=record.kind)
     elif kind == "addresses":
         event = Event("address", index=record.index, protocol=record.protocol,
                       link_scope=record.scope == RT_SCOPE_LINK, port=port)

@@ -167,7 +167,10 @@ def barrier():
 
 # What the ownership rule and the daemon read of a kernel object: plain named
 # tuples, thousands of them per dump.
-LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries")
+# kind: the netlink link kind (veth, macvlan, bridge, tun, vlan, ...); None for
+# a NIC, which has a device (PCI, virtio) behind it.
+LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries kind",
+                        defaults=(None,))
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
 AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope",
                            defaults=(RT_SCOPE_UNIVERSE,))
@@ -205,9 +208,12 @@ def link_record(msg) -> LinkRecord:
             promote = bool(inet["promote_secondaries"])
     mac = a.get("IFLA_ADDRESS")
     index = msg["index"]
+    info = a.get("IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
-                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote)
+                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
+                      kind or None)
 
 
 def address_record(msg) -> AddressRecord:

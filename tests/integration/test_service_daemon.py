@@ -46,7 +46,8 @@ def daemon_for(t, svc, tmp_path, *, metadata_interval=METADATA_INTERVAL, **kwarg
     (through pathlib, which would fold the URL's `//`), so the URL is given
     again after it: click keeps the last value of a repeated option."""
     config = write_config(tmp_path / "config.toml",
-                          f"metadata_interval = {metadata_interval}\n", 0o600)
+                          f"metadata_interval = {metadata_interval}\n"
+                          "burst_for_virtual_links = true\n", 0o600)  # the ENIs are veths
     return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
                       resync_interval=2, extra_args=("--metadata", svc.url), **kwargs)
 
