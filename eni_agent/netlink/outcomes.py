@@ -8,24 +8,13 @@ the link itself is gone (an ENI detached under our feet).
 
 from __future__ import annotations
 
-import enum
 import errno
 import os
 from typing import FrozenSet, List, NamedTuple, Optional
 
 from eni_agent.errors import PermissionDenied
-from eni_agent.plan import Action, Change
+from eni_agent.plan import Action, Change, Outcome
 from eni_agent.state import Address, Link, Route, Rule
-
-
-class Outcome(str, enum.Enum):
-    DONE = "done"
-    ALREADY = "already"  # present already (add) or gone already (remove)
-    LINK_GONE = "link-gone"
-    FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Result(NamedTuple):

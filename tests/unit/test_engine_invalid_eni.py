@@ -189,7 +189,7 @@ STDERR = f"eni-agent: {MESSAGE}\neni-agent: second message\n"
 
 @pytest.mark.parametrize("args, exit_code", [
     (["sync"], 4), (["sync", "--json"], 4), (["sync", "--dry-run"], 4),
-    (["status"], 3), (["status", "--json"], 3),  # eth1 is not configured yet: not in sync
+    (["status"], 10), (["status", "--json"], 10),  # eth1 is not configured yet: not in sync
 ])
 def test_sync_and_status_print_one_line_per_invalid_eni(run, args, exit_code):
     code, out, err = run(*args)
