@@ -3,7 +3,7 @@
 `ReportLog` writes a report's changes, and each ENI's problems and state
 only when they change. `Repeats` summarizes a warning that keeps coming: the
 first occurrence in full, then at most one line a SUMMARY_EVERY seconds
-counting the repeats since.
+counting the repeats since (each repeat is a debug line).
 """
 
 from __future__ import annotations
@@ -49,6 +49,8 @@ def warn_summarized(repeats: Repeats, key: str, now: float, message: str) -> Non
     elif count:
         log.warning("%s (%d more time(s) in the last %.0fs)", message, count,
                     repeats.every)
+    else:
+        log.debug("%s", message)  # each one, for whoever asked for debug
 
 
 def log_fight(repeats: Repeats, now: float, fight, ended: bool) -> None:
