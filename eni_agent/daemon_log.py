@@ -15,6 +15,7 @@ from eni_agent.report import SETTLED, Report
 log = logging.getLogger("eni_agent.daemon")
 
 SUMMARY_EVERY = 60.0
+MAX_KEYS = 256
 
 
 class Repeats:
@@ -28,6 +29,9 @@ class Repeats:
         it happened N more times since the last line."""
         last = self.logged_at.get(key)
         if last is None:
+            if len(self.logged_at) >= MAX_KEYS:  # bounded memory: start afresh
+                self.logged_at.clear()
+                self.counts.clear()
             self.logged_at[key], self.counts[key] = now, 0
             return 0
         self.counts[key] += 1
@@ -43,12 +47,12 @@ class Repeats:
 
 
 def warn_summarized(repeats: Repeats, key: str, now: float, message: str) -> None:
+    last = repeats.logged_at.get(key)
     count = repeats.note(key, now)
     if count == 0:
         log.warning("%s", message)
     elif count:
-        log.warning("%s (%d more time(s) in the last %.0fs)", message, count,
-                    repeats.every)
+        log.warning("%s (%d more time(s) in the last %.0fs)", message, count, now - last)
     else:
         log.debug("%s", message)  # each one, for whoever asked for debug
 

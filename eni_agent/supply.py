@@ -8,6 +8,7 @@ summarized (a file written in place fails on every write).
 
 from __future__ import annotations
 
+import re
 import selectors
 
 from eni_agent.coexist import keep_others_off
@@ -72,7 +73,6 @@ class MetadataSupply:
         except AgentError as e:
             self.failed(e, now)
             return
-        self.repeats.forget("metadata")
         self.accept(metadata)
 
     def step(self, now: float) -> None:
@@ -112,7 +112,6 @@ class MetadataSupply:
             why = self.feed.failed(now, self.listed_macs)
             self.failed(answer, now)
             return False, why
-        self.repeats.forget("metadata")
         fetched = self.feed.fetched(now, answer, self.metadata, attached)
         for eni in fetched.held:
             log.warning("%s: no longer listed by the metadata service while its NIC is "
@@ -122,7 +121,12 @@ class MetadataSupply:
     def failed(self, error: AgentError, now: float) -> None:
         kept = "keeping the last good document" if self.metadata else "nothing applied yet"
         # A file written in place fails on every write: summarized, not per write.
-        warn_summarized(self.repeats, "metadata", now, f"{error.message}; {kept}")
+        # Keyed by the message without its numbers (a partial JSON document
+        # fails at another offset each time): another kind of failure is news,
+        # the same one is summarized even between good documents (a file
+        # written in place fails, then loads, at every write).
+        key = re.sub(r"\d+", "N", error.message)
+        warn_summarized(self.repeats, key, now, f"{error.message}; {kept}")
         self.waiting_reason = error.message
         if self.metadata is None:
             self.notifier.send(STATUS=f"waiting for metadata: {error.message}"[:200])

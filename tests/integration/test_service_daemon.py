@@ -147,6 +147,9 @@ def test_daemon_rides_out_a_failing_service_and_follows_attach_hotplug_detach(
         fetch_delay = svc.fetches(mark)[0] - plugged_at
         print(f"hotplug -> fetch started {fetch_delay:.3f}s, -> eth3 configured {took:.3f}s")
         # the fetch that configured it was the hotplug's, not the next poll's
+        # (the pass logs its changes after verifying them: the kernel may be first)
+        d.wait_until(lambda: any("metadata fetched after" in line for line in d.log_lines("eth3")),
+                     2.0, what="the pass's log lines")
         why = [line for line in d.log_lines("eth3") if "metadata fetched after" in line]
         assert why and all("unknown NIC appeared" in line and "metadata poll" not in line
                            for line in why), d.log_lines("eth3")
