@@ -8,7 +8,6 @@ summarized (a file written in place fails on every write).
 
 from __future__ import annotations
 
-import re
 import selectors
 
 from eni_agent.coexist import keep_others_off
@@ -20,7 +19,8 @@ from eni_agent.fetcher import FetchWorker
 from eni_agent.model import Metadata
 from eni_agent.notify import Notifier
 from eni_agent.relevance import may_be_an_eni
-from eni_agent.sources import DEFAULT_SOURCE, effective_source, forget_client, is_service, load_metadata
+from eni_agent.sources import (DEFAULT_SOURCE, effective_source, forget_client, is_service,
+                               load_metadata)
 from eni_agent.watch import FileWatch
 
 
@@ -121,11 +121,10 @@ class MetadataSupply:
     def failed(self, error: AgentError, now: float) -> None:
         kept = "keeping the last good document" if self.metadata else "nothing applied yet"
         # A file written in place fails on every write: summarized, not per write.
-        # Keyed by the message without its numbers (a partial JSON document
-        # fails at another offset each time): another kind of failure is news,
-        # the same one is summarized even between good documents (a file
-        # written in place fails, then loads, at every write).
-        key = re.sub(r"\d+", "N", error.message)
+        # Keyed by who must act (invalid or unavailable), not by the text: a
+        # file written in place fails at another offset, with another JSON
+        # error, at every write, and loads in between.
+        key = type(error).__name__
         warn_summarized(self.repeats, key, now, f"{error.message}; {kept}")
         self.waiting_reason = error.message
         if self.metadata is None:

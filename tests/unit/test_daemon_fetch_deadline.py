@@ -98,8 +98,9 @@ def test_a_thread_stuck_60s_is_reported_until_it_ends(loads):
 
 def daemon() -> tuple[Daemon, Recorder]:
     notifier = Recorder()
-    d = Daemon(Config(metadata="http://127.0.0.1:9", resync_interval=3600),
-               notifier=notifier, now=0.0)
+    config = Config(metadata="http://127.0.0.1:9", resync_interval=3600,
+                    keep_managers_off=False)  # a unit test never writes the host's files
+    d = Daemon(config, notifier=notifier, now=0.0)
     d.watchdog, d.next_watchdog = 1.0, 0.0
     return d, notifier
 
