@@ -110,8 +110,9 @@ class Daemon:
 
     def wake_at(self) -> float:
         """The next time `tick` has something to do, events aside."""
+        waiting = not self.ready and self.supply.metadata is None  # (else no busy loop)
         times = [self.schedule.wake_at(), self.supply.feed.wake_at(), self.next_watchdog,
-                 None if self.ready else self.ready_deadline]
+                 self.ready_deadline if waiting else None]
         return min(t for t in times if t is not None)
 
     def tick(self, now: float) -> None:
