@@ -22,13 +22,12 @@ import collections
 import random
 from typing import Callable, NamedTuple
 
+from eni_agent.relevance import DRIFT_REASONS
+
 DEBOUNCE = 0.002  # seconds to gather a burst of events (they arrive together) into one pass
 RETRY_MIN, RETRY_MAX = 0.5, 30.0
 LOCK_RETRY = 0.25
 UDEV_RECHECK = 0.1
-# Triggers that mean someone undid the agent's work (as opposed to a hotplug,
-# a detach or new metadata, which legitimately change things in bursts).
-DRIFT_REASONS = frozenset({"address event", "route event", "rule event"})
 FIGHT_WINDOW, FIGHT_REPAIRS = 10.0, 10
 FIGHT_GAP, FIGHT_GAP_MAX, FIGHT_QUIET = 1.0, 64.0, 30.0
 

@@ -12,10 +12,16 @@ from typing import NamedTuple
 
 from eni_agent.config import Config
 from eni_agent.model import Metadata
-from eni_agent.netlink import Event, link_state
+from eni_agent.netlink import Event, Kind, link_state
 from eni_agent.report import Report
 
 ECS_OUI = "00:16:3e"  # Alibaba Cloud's prefix: every ECS NIC's MAC starts with it
+# Why a notification of each kind makes a pass (the text of the log lines).
+REASON = {Kind.LINKS: "link event", Kind.ADDRESSES: "address event",
+          Kind.ROUTES: "route event", Kind.RULES: "rule event"}
+# Reasons that mean someone undid the agent's work (as opposed to a hotplug, a
+# detach or new metadata, which legitimately change things in bursts).
+DRIFT_REASONS = frozenset({REASON[Kind.ADDRESSES], REASON[Kind.ROUTES], REASON[Kind.RULES]})
 
 
 class Sorted(NamedTuple):
@@ -87,7 +93,7 @@ class EventFilter:
             reason = self.reason(event)
             if reason:
                 reasons.add(reason)
-            elif event.kind == "link" and event.mac and event.mac not in self.eni_macs \
+            elif event.kind is Kind.LINKS and event.mac and event.mac not in self.eni_macs \
                     and event.index not in self.managed_indexes:
                 if event.state is None:
                     gone.append(event.mac)
@@ -104,7 +110,7 @@ class EventFilter:
             # The echo of this daemon's own change: the pass that made it
             # verified it by observing the kernel afterwards.
             return None
-        if event.kind == "link":
+        if event.kind is Kind.LINKS:
             if event.mac in self.eni_macs or event.index in self.managed_indexes:
                 if event.state is not None and self.link_states.get(event.index) == event.state:
                     return None
@@ -112,13 +118,13 @@ class EventFilter:
                     self.link_states.pop(event.index, None)
                 else:
                     self.link_states[event.index] = event.state
-                return "link event"
+                return REASON[Kind.LINKS]
             return None
         if event.protocol == self.protocol:
-            return f"{event.kind} event"
-        if event.kind == "address" and event.index in self.managed_indexes \
+            return REASON[event.kind]
+        if event.kind is Kind.ADDRESSES and event.index in self.managed_indexes \
                 and not event.link_scope:  # fe80::: the kernel's, never planned
-            return "address event"
+            return REASON[Kind.ADDRESSES]
         if event.table is not None and event.table in self.managed_tables:
-            return f"{event.kind} event"
+            return REASON[event.kind]
         return None

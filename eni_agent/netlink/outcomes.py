@@ -8,6 +8,7 @@ the link itself is gone (an ENI detached under our feet).
 
 from __future__ import annotations
 
+import enum
 import errno
 import os
 from typing import FrozenSet, List, NamedTuple, Optional
@@ -61,7 +62,22 @@ def skip_gone_links(results: List[Result]) -> List[Result]:
     return out
 
 
-KINDS = frozenset({"links", "addresses", "routes", "rules"})
+class Kind(str, enum.Enum):
+    """The kinds of kernel object the agent reads, spelled one way everywhere
+    (records, notifications, events). Equal to, and hashed as, its text."""
+
+    LINKS = "links"
+    ADDRESSES = "addresses"
+    ROUTES = "routes"
+    RULES = "rules"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __hash__ = str.__hash__
+
+
+KINDS = frozenset(Kind)
 
 
 def touched_kinds(results: List[Result]) -> Optional[FrozenSet[str]]:
