@@ -154,7 +154,9 @@ def run(tmp_path, monkeypatch, capsys):
     from eni_agent import sources
 
     monkeypatch.delenv("ENI_AGENT_DEBUG", raising=False)
-    config = str(write_file(tmp_path / "config.toml", ""))
+    # keep_managers_off = false: `sync` here runs in the host's namespace, and a
+    # unit test never writes the host's network-manager files
+    config = str(write_file(tmp_path / "config.toml", "keep_managers_off = false\n"))
     nl = FakeNetlink(configured_eth2())
     second = THIRD._replace(mac="00:16:3e:00:03:01", eni_id=None, message="second message")
     monkeypatch.setattr(sources, "load_metadata", lambda source: with_invalid(THIRD, second))
