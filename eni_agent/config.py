@@ -24,6 +24,8 @@
     [[routes]]                # repeatable: these destinations through that ENI's gateway,
     eni = "eni-..."           # in main, src the ENI's primary IP (an ENI id or a MAC)
     to = ["10.9.0.0/16"]
+    burst_for_virtual_links = false  # daemon, for test topologies: a veth (any link
+                              # with a kind) may start a failover burst
 
 Command-line flags override the file; the merged result is validated once, by
 the pydantic model `Config` (the one declaration of every setting: its type,
@@ -168,6 +170,9 @@ class Config(BaseModel):
     # the primary's vswitch: docs/management-networks.md.
     subnet_routes: StrictBool = True
     routes: Tuple[RouteSpec, ...] = ()  # [[routes]]: destinations through an ENI, in main
+    # A failover burst is for NICs with a device behind them; test topologies
+    # build their ENIs from veths (docs/daemon-behaviour.md).
+    burst_for_virtual_links: StrictBool = False
 
     @model_validator(mode="after")
     def _room_for_main_table_first(self) -> Config:

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING
 from eni_agent.config import Config
 from eni_agent.desired import (Desired, DesiredEni, Match, desired_state, host_warnings,
                                ignored_reason, table_for)
-from eni_agent.model import InvalidEni, Metadata
 from eni_agent.followed import unfollowed_warnings
-from eni_agent.plan import Change, plan
+from eni_agent.model import InvalidEni, Metadata
+from eni_agent.plan import Change, Outcome, plan
 from eni_agent.primary import primary_secondaries
 from eni_agent.report import EniReport, EniState, Report, invalid_enis
 from eni_agent.state import MAIN_TABLE, Address, Observed, Rule
@@ -248,15 +248,16 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
         report.enis = sorted([*report.enis, *invalid], key=lambda e: e.mac)
 
     for result in results:
-        if result.outcome in ("done", "failed"):
+        if result.outcome in (Outcome.DONE, Outcome.FAILED):
             text = result.change.describe(names)
             entry = entry_of(result.change)
             target = entry.changes if entry else others(result.change)
-            line = text if result.outcome == "done" else f"{text}: FAILED {result.error}"
+            line = text if result.outcome is Outcome.DONE else f"{text}: FAILED {result.error}"
             if line not in target:  # a change retried in each verify round is listed once
                 target.append(line)
 
-    failed_by_change = {r.change: r for r in results if r.outcome in ("failed", "already")}
+    failed_by_change = {r.change: r for r in results
+                        if r.outcome in (Outcome.FAILED, Outcome.ALREADY)}
     for change in remaining:
         text = change.describe(names)
         entry = entry_of(change)

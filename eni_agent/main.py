@@ -39,7 +39,7 @@ def exit_status(error: BaseException) -> tuple[int, str | None]:
         hint = " (see eni-agent --help)" if isinstance(error, click.UsageError) else ""
         return int(ExitCode.USAGE), one_line(error.format_message()) + hint
     if isinstance(error, (KeyboardInterrupt, click.exceptions.Abort)):
-        return int(ExitCode.INTERNAL), "interrupted"
+        return int(ExitCode.INTERRUPTED), "interrupted"
     if isinstance(error, BrokenPipeError):  # `eni-agent status | head -1`: not an error
         return int(ExitCode.OK), None
     return int(ExitCode.INTERNAL), (f"internal error: {type(error).__name__}: {one_line(error)} "

@@ -99,6 +99,12 @@ class ServiceLimits:
     token_ttl: int = 21600
 
 
+def token_wanted(now: float, refused_at: float | None) -> bool:
+    """Whether to ask for a token: unless one was refused (normal mode) less
+    than TOKEN_RECHECK seconds ago."""
+    return refused_at is None or now - refused_at >= TOKEN_RECHECK
+
+
 class _Retry(Exception):
     """A transient failure of one request: try again if time allows."""
 
@@ -316,7 +322,7 @@ class MetadataService:
         now = time.monotonic()
         if self.token and now < self.token_expires:
             return self.token
-        if self.token_refused_at is not None and now - self.token_refused_at < TOKEN_RECHECK:
+        if not token_wanted(now, self.token_refused_at):
             return None  # normal mode: GETs need no token
         ttl = self.limits.token_ttl
         status, body = self._request("PUT", TOKEN_PATH, {TOKEN_TTL_HEADER: str(ttl)}, deadline,

@@ -25,6 +25,18 @@ class Action(str, enum.Enum):
         return self.value
 
 
+class Outcome(str, enum.Enum):
+    """What became of a change sent to the kernel (netlink.outcomes decides)."""
+
+    DONE = "done"
+    ALREADY = "already"  # present already (add) or gone already (remove)
+    LINK_GONE = "link-gone"
+    FAILED = "failed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
 class Change(NamedTuple):
     action: Action
     target: Link | Address | Route | Rule

@@ -13,9 +13,9 @@ pyroute2 is imported on first use (never for `--help`).
 
 from __future__ import annotations
 
-from eni_agent.netlink.outcomes import Outcome, Result
+from eni_agent.netlink.outcomes import Kind, Outcome, Result
 
-__all__ = ["Event", "Netlink", "Outcome", "Result", "link_state"]
+__all__ = ["Event", "Kind", "Netlink", "Outcome", "Result", "link_state"]
 
 
 def __getattr__(name: str):

@@ -4,7 +4,7 @@ daemon's picture of the kernel current, the events say whether to reconcile."""
 from __future__ import annotations
 
 import socket
-from typing import NamedTuple, Optional
+from typing import NamedTuple, Optional, Union
 
 from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_DELRULE,
                                    RTM_NEWADDR, RTM_NEWLINK, RTM_NEWROUTE, RTM_NEWRULE,
@@ -14,22 +14,23 @@ from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_D
 
 from eni_agent.netlink.messages import (RT_SCOPE_LINK, RT_TABLE_LOCAL, address_record,
                                         link_record, route_record, rule_record)
+from eni_agent.netlink.outcomes import Kind
 
 GROUPS = (RTMGRP_LINK | RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_ROUTE | RTMGRP_IPV4_RULE
           | RTMGRP_IPV6_IFADDR | RTMGRP_IPV6_ROUTE | RTMGRP_IPV6_RULE)
 # message type -> (kind, deleted, record reader)
 NOTIFICATIONS = {
-    RTM_NEWLINK: ("links", False, link_record), RTM_DELLINK: ("links", True, link_record),
-    RTM_NEWADDR: ("addresses", False, address_record),
-    RTM_DELADDR: ("addresses", True, address_record),
-    RTM_NEWROUTE: ("routes", False, route_record), RTM_DELROUTE: ("routes", True, route_record),
-    RTM_NEWRULE: ("rules", False, rule_record), RTM_DELRULE: ("rules", True, rule_record),
+    RTM_NEWLINK: (Kind.LINKS, False, link_record), RTM_DELLINK: (Kind.LINKS, True, link_record),
+    RTM_NEWADDR: (Kind.ADDRESSES, False, address_record),
+    RTM_DELADDR: (Kind.ADDRESSES, True, address_record),
+    RTM_NEWROUTE: (Kind.ROUTES, False, route_record),
+    RTM_DELROUTE: (Kind.ROUTES, True, route_record),
+    RTM_NEWRULE: (Kind.RULES, False, rule_record), RTM_DELRULE: (Kind.RULES, True, rule_record),
 }
-_EVENT_KIND = {"links": "link", "addresses": "address", "routes": "route", "rules": "rule"}
 
 
 class Event(NamedTuple):
-    kind: str  # link | address | route | rule | overflow
+    kind: Union[Kind, str]  # a Kind, or "overflow" (notifications were lost)
     index: Optional[int] = None  # link, address
     mac: Optional[str] = None  # link
     protocol: Optional[int] = None  # address, route, rule
@@ -37,6 +38,7 @@ class Event(NamedTuple):
     # link: `link_state()` of it, None when it is gone
     state: Optional[tuple] = None
     link_scope: bool = False  # address: link-local (fe80::, the kernel's own)
+    link_kind: Optional[str] = None  # link: veth, bridge, ...; None for a NIC (a device behind it)
     port: int = 0  # the netlink port whose request caused it (0: the kernel's doing)
 
 
@@ -50,7 +52,7 @@ def link_state(link) -> tuple:
 
 
 class Notification(NamedTuple):
-    kind: str  # links | addresses | routes | rules
+    kind: Kind
     deleted: bool
     record: tuple
     replace: bool  # a route that replaced the one with its key
@@ -68,18 +70,19 @@ def notification(msg) -> Optional[Notification]:
     if known is None:
         return None
     kind, deleted, read = known
-    if kind == "links" and msg["family"] == socket.AF_INET6:
+    if kind is Kind.LINKS and msg["family"] == socket.AF_INET6:
         return None  # IPv6 protocol state of a link (RA flags, tokens): never planned on
     record = read(msg)
     port = header["pid"]
-    if kind == "links":
-        event = Event("link", index=record.index, mac=record.mac,
-                      state=None if deleted else link_state(record), port=port)
-    elif kind == "addresses":
-        event = Event("address", index=record.index, protocol=record.protocol,
+    if kind is Kind.LINKS:
+        event = Event(kind, index=record.index, mac=record.mac,
+                      state=None if deleted else link_state(record), port=port,
+                      link_kind=record.kind)
+    elif kind is Kind.ADDRESSES:
+        event = Event(kind, index=record.index, protocol=record.protocol,
                       link_scope=record.scope == RT_SCOPE_LINK, port=port)
     else:
-        if kind == "routes" and record.table == RT_TABLE_LOCAL:
+        if kind is Kind.ROUTES and record.table == RT_TABLE_LOCAL:
             return None  # the kernel's own, two per address; reserved for it
-        event = Event(_EVENT_KIND[kind], protocol=record.protocol, table=record.table, port=port)
+        event = Event(kind, protocol=record.protocol, table=record.table, port=port)
     return Notification(kind, deleted, record, bool(header["flags"] & NLM_F_REPLACE), event)

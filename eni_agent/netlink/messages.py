@@ -174,9 +174,11 @@ def barrier():
 
 # What the ownership rule and the daemon read of a kernel object: plain named
 # tuples, thousands of them per dump.
-# parent: the link beneath a stacked one (see STACKED_KINDS), else None
-LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries parent",
-                        defaults=(None,))
+# parent: the link beneath a stacked one (see STACKED_KINDS), else None.
+# kind: the netlink link kind (veth, macvlan, bridge, tun, vlan, ...); None for
+# a NIC, which has a device (PCI, virtio) behind it.
+LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries parent kind",
+                        defaults=(None, None))
 # Link kinds stacked on a parent whose MAC they may share: never the ENI itself.
 STACKED_KINDS = frozenset({"macvlan", "macvtap", "vlan", "ipvlan", "ipvtap"})
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
@@ -217,19 +219,20 @@ def link_record(msg) -> LinkRecord:
             promote = bool(inet["promote_secondaries"])
     mac = a.get("IFLA_ADDRESS")
     index = msg["index"]
+    info = a.get("IFLA_LINKINFO")
+    kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
                       bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
-                      _parent(a))
+                      _parent(a, kind), kind or None)
 
 
-def _parent(attrs: dict) -> Optional[int]:
+def _parent(attrs: dict, kind: Optional[str]) -> Optional[int]:
     """The link a stacked link sits on. (A veth's IFLA_LINK names its peer,
     hence the kind is checked first.)"""
-    info = attrs.get("IFLA_LINKINFO")
-    if info is None or attrs.get("IFLA_LINK") in (None, 0):
+    if kind not in STACKED_KINDS or attrs.get("IFLA_LINK") in (None, 0):
         return None
-    return attrs["IFLA_LINK"] if info.get_attr("IFLA_INFO_KIND") in STACKED_KINDS else None
+    return attrs["IFLA_LINK"]
 
 
 def address_record(msg) -> AddressRecord:

@@ -14,18 +14,8 @@ import os
 from typing import FrozenSet, List, NamedTuple, Optional
 
 from eni_agent.errors import PermissionDenied
-from eni_agent.plan import Action, Change
+from eni_agent.plan import Action, Change, Outcome
 from eni_agent.state import Address, Link, Route, Rule
-
-
-class Outcome(str, enum.Enum):
-    DONE = "done"
-    ALREADY = "already"  # present already (add) or gone already (remove)
-    LINK_GONE = "link-gone"
-    FAILED = "failed"
-
-    def __str__(self) -> str:
-        return self.value
 
 
 class Result(NamedTuple):
@@ -72,7 +62,22 @@ def skip_gone_links(results: List[Result]) -> List[Result]:
     return out
 
 
-KINDS = frozenset({"links", "addresses", "routes", "rules"})
+class Kind(str, enum.Enum):
+    """The kinds of kernel object the agent reads, spelled one way everywhere
+    (records, notifications, events). Equal to, and hashed as, its text."""
+
+    LINKS = "links"
+    ADDRESSES = "addresses"
+    ROUTES = "routes"
+    RULES = "rules"
+
+    def __str__(self) -> str:
+        return self.value
+
+    __hash__ = str.__hash__
+
+
+KINDS = frozenset(Kind)
 
 
 def touched_kinds(results: List[Result]) -> Optional[FrozenSet[str]]:

@@ -32,7 +32,9 @@ BUSY = 10.0
 
 def daemon_for(t, svc, tmp_path, extra_config: str = ""):
     config = write_config(tmp_path / "config.toml",
-                          f"metadata_interval = {POLL}\n{extra_config}", 0o600)
+                          f"metadata_interval = {POLL}\n"
+                          f"burst_for_virtual_links = true\n{extra_config}",  # veth ENIs
+                          0o600)
     return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
                       extra_args=("--metadata", svc.url))
 

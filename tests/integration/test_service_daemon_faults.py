@@ -38,7 +38,9 @@ MACS = "/latest/meta-data/network/interfaces/macs"
 
 
 def daemon_for(t, svc, tmp_path, config_text=f"metadata_interval = {INTERVAL}\n", **kwargs):
-    config = write_config(tmp_path / "config.toml", config_text, 0o600)
+    config = write_config(tmp_path / "config.toml",
+                          config_text + "burst_for_virtual_links = true\n",  # veth ENIs
+                          0o600)
     return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
                       extra_args=("--metadata", svc.url), **kwargs)
 

@@ -27,7 +27,7 @@ def decoded(*messages, port: int = 0) -> list:
 
 
 def link(index=3, name="eth1", mac="00:16:3e:00:01:01", up=True, msg_type=RTM_NEWLINK,
-         family=socket.AF_UNSPEC, master=None):
+         family=socket.AF_UNSPEC, master=None, kind=None):
     msg = ifinfmsg()
     msg["family"] = family
     msg["index"] = index
@@ -35,6 +35,8 @@ def link(index=3, name="eth1", mac="00:16:3e:00:01:01", up=True, msg_type=RTM_NE
     attrs = [("IFLA_IFNAME", name), ("IFLA_ADDRESS", mac)]
     if master is not None:
         attrs.append(("IFLA_MASTER", master))
+    if kind is not None:
+        attrs.append(("IFLA_LINKINFO", {"attrs": [("IFLA_INFO_KIND", kind)]}))
     msg["attrs"] = attrs
     msg["header"]["type"] = msg_type
     return msg

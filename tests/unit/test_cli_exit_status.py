@@ -48,7 +48,7 @@ def raising(monkeypatch, error: BaseException) -> None:
     (errors.MetadataUnavailable("no service"), 5, "eni-agent: no service\n"),
     (errors.PermissionDenied("not root"), 6, "eni-agent: not root\n"),
     (errors.Locked("held"), 7, "eni-agent: held\n"),
-    (KeyboardInterrupt(), 1, "eni-agent: interrupted\n"),
+    (KeyboardInterrupt(), 130, "eni-agent: interrupted\n"),
     (BrokenPipeError(), 0, ""),
     (ZeroDivisionError("division\nby zero"), 1,
      "eni-agent: internal error: ZeroDivisionError: division by zero "
@@ -112,7 +112,7 @@ def test_the_returned_code_is_the_exit_code(run, monkeypatch):
 
 @pytest.mark.parametrize("error, expected", [
     (click.exceptions.Exit(0), (0, None)),
-    (click.exceptions.Abort(), (1, "interrupted")),
+    (click.exceptions.Abort(), (130, "interrupted")),
     (click.UsageError("no"), (2, "no (see eni-agent --help)")),
     (click.ClickException("file trouble"), (2, "file trouble")),
 ])

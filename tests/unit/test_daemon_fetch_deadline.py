@@ -1,18 +1,16 @@
-"""A metadata fetch that outlives its deadline is abandoned and the next one
-started; its late answer is ignored; a fetch thread stuck for good stops the
-watchdog pings, so systemd restarts the daemon."""
+"""A metadata fetch still running 15 s after it started is abandoned and the
+next one started; its late answer is ignored; a fetch thread stuck for 60 s
+stops the watchdog pings, so systemd restarts the daemon."""
 
 from __future__ import annotations
 
-import math
-import socket
 import threading
 
 import pytest
 
-from eni_agent import daemon as daemon_module
 from eni_agent.config import Config
-from eni_agent.daemon import FETCH_ABANDON, FETCH_STUCK, Daemon
+from eni_agent.daemon import Daemon
+from eni_agent.fetcher import FetchWorker
 from eni_agent.model import parse_metadata
 
 from ._helpers import EXAMPLE_BYTES
@@ -27,88 +25,120 @@ class Recorder:
         return True
 
 
-@pytest.fixture
-def blocked(monkeypatch):
-    """load_metadata blocks until its release event is set; returns the events."""
-    releases: list[threading.Event] = []
+class BlockedLoads:
+    """A load_metadata whose calls block until released, in call order."""
 
-    def load(source):
+    def __init__(self):
+        self.releases: list[threading.Event] = []
+        self.called = threading.Condition()
+
+    def __call__(self, source):
         release = threading.Event()
-        releases.append(release)
+        with self.called:
+            self.releases.append(release)
+            self.called.notify_all()
         release.wait(30)
         return parse_metadata(EXAMPLE_BYTES)
 
-    monkeypatch.setattr(daemon_module, "load_metadata", load)
-    yield releases
-    for release in releases:
-        release.set()
+    def wait_calls(self, count: int) -> None:
+        with self.called:
+            assert self.called.wait_for(lambda: len(self.releases) >= count, 5)
+
+    def release_all(self):
+        for release in self.releases:
+            release.set()
 
 
-def make_daemon() -> tuple[Daemon, Recorder]:
-    notifier = Recorder()
-    d = Daemon(Config(metadata="http://127.0.0.1:9"), notifier=notifier)
-    d._fetch_wake_r, d._fetch_wake_w = socket.socketpair()
-    d._fetch_wake_r.setblocking(False)
-    d.due = None  # no reconcile in these tests: no netlink
-    d.next_resync = math.inf
-    d.watchdog, d.next_watchdog = 1.0, 0.0
-    return d, notifier
+@pytest.fixture
+def loads(monkeypatch):
+    blocked = BlockedLoads()
+    monkeypatch.setattr("eni_agent.supply.load_metadata", blocked)
+    yield blocked
+    blocked.release_all()
+
+
+def answers_within(worker: FetchWorker, timeout: float = 5.0) -> list:
+    done = threading.Event()
+    for _ in range(int(timeout / 0.01)):
+        answers = worker.answers()
+        if answers:
+            return answers
+        done.wait(0.01)
+    return []
 
 
 def pings(notifier: Recorder) -> int:
     return sum(1 for fields in notifier.sent if fields.get("WATCHDOG") == 1)
 
 
-def wait_for(predicate, timeout=5.0):
-    event = threading.Event()
-    for _ in range(int(timeout / 0.01)):
-        if predicate():
-            return
-        event.wait(0.01)
-    raise AssertionError("timed out")
+def test_an_abandoned_fetchs_late_answer_is_ignored_and_the_next_taken(loads):
+    worker = FetchWorker(loads)
+    worker.start("http://127.0.0.1:9", 0.0)
+    loads.wait_calls(1)
+    worker.abandon()
+    worker.start("http://127.0.0.1:9", 15.0)
+    loads.wait_calls(2)
+    loads.releases[0].set()
+    assert answers_within(worker, 0.5) == []
+    loads.releases[1].set()
+    assert [a.primary_mac for a in answers_within(worker)] == ["00:16:3e:00:00:01"]
 
 
-def test_a_fetch_past_its_deadline_is_abandoned_and_the_next_started(blocked):
-    d, notifier = make_daemon()
-    d._want_fetch("test", gap=False)
-    first, started = d.fetching, d.fetch_started
-    d._tick(started + 1)
-    assert d.fetching is first and pings(notifier) == 1
-
-    d._tick(started + FETCH_ABANDON + 0.1)
-    assert d.fetching is not None and d.fetching is not first, "no new fetch started"
-    assert any("waiting for metadata" in str(f.get("STATUS", "")) and "abandoned" in
-               str(f.get("STATUS", "")) for f in notifier.sent), notifier.sent
-
-    # the abandoned fetch answers late: ignored, the new one still awaited
-    blocked[0].set()
-    wait_for(lambda: not first.is_alive())
-    d._on_fetched()
-    assert d.metadata is None and d.fetching is not None
-    # the new fetch's answer is taken
-    wait_for(lambda: len(blocked) == 2)
-    blocked[1].set()
-    wait_for(lambda: not d._fetched.empty())
-    d._on_fetched()
-    assert d.metadata is not None and d.fetching is None
+def test_a_thread_stuck_60s_is_reported_until_it_ends(loads):
+    worker = FetchWorker(loads)
+    worker.start("http://127.0.0.1:9", 100.0)
+    loads.wait_calls(1)
+    worker.abandon()
+    assert worker.stuck_since(160.0) is None
+    assert worker.stuck_since(160.1) == 100.0
+    loads.releases[0].set()
+    worker.abandoned[0][0].join(5)
+    assert worker.stuck_since(200.0) is None
 
 
-def test_a_stuck_fetch_thread_stops_the_watchdog(blocked):
-    d, notifier = make_daemon()
-    d._want_fetch("test", gap=False)
-    started = d.fetch_started
-    d._tick(started + FETCH_ABANDON + 0.1)  # abandoned; the next one hangs too
+def daemon() -> tuple[Daemon, Recorder]:
+    notifier = Recorder()
+    config = Config(metadata="http://127.0.0.1:9", resync_interval=3600,
+                    keep_managers_off=False)  # a unit test never writes the host's files
+    d = Daemon(config, notifier=notifier, now=0.0)
+    d.watchdog, d.next_watchdog = 1.0, 0.0
+    return d, notifier
+
+
+def test_the_daemon_abandons_a_fetch_at_15s_and_starts_the_next(loads):
+    d, notifier = daemon()
+    d.tick(0.0)  # the start-up pass asks for the metadata
+    loads.wait_calls(1)
+    assert d.wake_at() == 1.0  # the watchdog; the abandon is at 15
+    d.next_watchdog = None
+    assert d.wake_at() == 10.0  # READY without metadata at 10 s
+    d.tick(10.0)
+    assert d.wake_at() == 15.0
+    d.tick(14.9)
+    assert len(loads.releases) == 1
+    d.tick(15.0)
+    loads.wait_calls(2)
+    assert any("abandoned" in str(f.get("STATUS", "")) for f in notifier.sent), notifier.sent
+    assert d.wake_at() == 30.0
+
+
+def test_a_stuck_fetch_thread_stops_the_watchdog(loads):
+    d, notifier = daemon()
+    d.tick(0.0)
+    loads.wait_calls(1)
+    assert pings(notifier) == 1
+    d.tick(15.0)  # abandoned; the next one hangs too
+    loads.wait_calls(2)
     before = pings(notifier)
     d.next_watchdog = 0.0
-    d._tick(started + FETCH_ABANDON + 1)
-    assert pings(notifier) == before + 1, "fed while the stuck thread is young"
+    d.tick(59.0)
+    assert pings(notifier) == before + 1, "not fed while the stuck thread is young"
     d.next_watchdog = 0.0
-    d._tick(started + FETCH_STUCK + 1)
+    d.tick(60.1)
     assert pings(notifier) == before + 1, "fed although a fetch thread is stuck"
-    # once the stuck thread ends, the watchdog is fed again
-    for release in blocked:
-        release.set()
-    wait_for(lambda: not any(t.is_alive() for t, _ in d.abandoned))
+    loads.release_all()
+    for thread, _ in d.supply.fetcher.abandoned:
+        thread.join(5)
     d.next_watchdog = 0.0
-    d._tick(started + FETCH_STUCK + 2)
+    d.tick(61.0)
     assert pings(notifier) == before + 2

@@ -6,9 +6,8 @@ from __future__ import annotations
 import socket
 from typing import Optional
 
-from eni_agent.config import Config
-from eni_agent.daemon import Daemon
 from eni_agent.model import parse_metadata
+from eni_agent.relevance import EventFilter
 from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK
 
 from eni_agent.netlink.events import OVERFLOW, notification
@@ -40,15 +39,15 @@ def parse_events(messages) -> list:
     return events
 
 
-def daemon() -> Daemon:
-    d = Daemon(Config())
-    d.metadata = parse_metadata(EXAMPLE_BYTES)
-    d.managed_indexes = {INDEX}
+def daemon() -> EventFilter:
+    d = EventFilter(protocol=234)
+    d.know(parse_metadata(EXAMPLE_BYTES))
+    d.managed_indexes = frozenset({INDEX})
     return d
 
 
-def reasons(d: Daemon, messages) -> list:
-    return [d._relevance(event) for event in parse_events(messages)]
+def reasons(d: EventFilter, messages) -> list:
+    return [d.reason(event) for event in parse_events(messages)]
 
 
 def test_a_repeated_link_notification_is_ignored():
@@ -84,21 +83,15 @@ def test_link_local_addresses_are_the_kernels():
     assert reasons(d, address_message(RT_SCOPE_UNIVERSE)) == ["foreign address event"]
 
 
-class _Session:
-    port = 4242
-    marks_addresses = True
-
-
 def test_without_address_marks_an_unmarked_address_may_be_the_agents_own():
     d = daemon()
-    d.nl = _Session()
-    d.nl.marks_addresses = False
+    d.kernel_marks_addresses = False  # Linux < 5.18
     assert reasons(d, address_message(RT_SCOPE_UNIVERSE)) == ["address event"]
 
 
 def test_the_echo_of_the_daemons_own_change_is_not_news():
     d = daemon()
-    d.nl = _Session()
+    d.own_port = 4242
     ours = address_message(RT_SCOPE_UNIVERSE, port=4242, protocol=234)
     someone_elses = address_message(RT_SCOPE_UNIVERSE, port=777, protocol=234)
     the_kernels = address_message(RT_SCOPE_UNIVERSE, port=0, protocol=234)
@@ -113,7 +106,7 @@ def test_links_as_last_observed_are_not_news():
     d = daemon()
     report = Report("sync")
     report.links = (Link(INDEX, "eth1", SECOND_MAC, True),)
-    d._remember(report)
+    d.remember(report)
     assert reasons(d, link_message()) == [None]
     assert reasons(d, link_message(up=False)) == ["link event"]
 
@@ -121,5 +114,15 @@ def test_links_as_last_observed_are_not_news():
 def test_an_overflow_forgets_what_links_looked_like():
     d = daemon()
     reasons(d, link_message())
-    assert d._relevance(OVERFLOW) == "netlink events lost"
+    assert d.reason(OVERFLOW) == "netlink events lost"
     assert reasons(d, link_message()) == ["link event"]
+
+
+def test_nics_the_metadata_does_not_know_are_sorted_out():
+    d = daemon()
+    new = [link(7, "eth7", "00:16:3e:00:09:01")]
+    gone = [link(8, "eth8", "00:16:3e:00:09:02", msg_type=RTM_DELLINK)]
+    found = d.sort(parse_events(new + gone + link_message(up=False)))
+    assert found.reasons == {"link event"}
+    assert [e.mac for e in found.appeared] == ["00:16:3e:00:09:01"]
+    assert found.gone == ("00:16:3e:00:09:02",)

@@ -154,7 +154,9 @@ def run(tmp_path, monkeypatch, capsys):
     from eni_agent import sources
 
     monkeypatch.delenv("ENI_AGENT_DEBUG", raising=False)
-    config = str(write_file(tmp_path / "config.toml", ""))
+    # keep_managers_off = false: `sync` here runs in the host's namespace, and a
+    # unit test never writes the host's network-manager files
+    config = str(write_file(tmp_path / "config.toml", "keep_managers_off = false\n"))
     nl = FakeNetlink(configured_eth2())
     second = THIRD._replace(mac="00:16:3e:00:03:01", eni_id=None, message="second message")
     monkeypatch.setattr(sources, "load_metadata", lambda source: with_invalid(THIRD, second))
@@ -189,7 +191,7 @@ STDERR = f"eni-agent: {MESSAGE}\neni-agent: second message\n"
 
 @pytest.mark.parametrize("args, exit_code", [
     (["sync"], 4), (["sync", "--json"], 4), (["sync", "--dry-run"], 4),
-    (["status"], 3), (["status", "--json"], 3),  # eth1 is not configured yet: not in sync
+    (["status"], 10), (["status", "--json"], 10),  # eth1 is not configured yet: not in sync
 ])
 def test_sync_and_status_print_one_line_per_invalid_eni(run, args, exit_code):
     code, out, err = run(*args)

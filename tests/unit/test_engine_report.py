@@ -276,14 +276,14 @@ def test_cleanup_removes_owned_state_only():
     assert {c.target for c in removed} == owned  # all of it, and not the foreign addresses
 
 
-def test_status_out_of_sync_exits_three_and_changes_nothing():
+def test_status_out_of_sync_exits_ten_and_changes_nothing():
     nl = fresh()
     before = nl.state
     report = preview(nl, example_metadata(), CONFIG)
 
     assert nl.applied == [] and nl.state == before
     assert report.command == "status"
-    assert not report.converged and report.exit_code == 3
+    assert not report.converged and report.exit_code == 10
     (eni,) = report.enis
     assert eni.state == "out-of-sync" and len(eni.changes) == 8 and eni.errors == []
 
@@ -301,7 +301,7 @@ def test_status_with_stale_state_of_a_departed_eni_is_out_of_sync():
     doc = example_doc()
     del macs_of(doc)[SECOND_MAC]
     report = preview(nl, parse(doc), CONFIG)
-    assert report.exit_code == 3 and len(report.other_changes) == 6
+    assert report.exit_code == 10 and len(report.other_changes) == 6
 
 
 def test_status_warns_about_other_tools_on_the_nic():

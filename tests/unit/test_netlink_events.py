@@ -12,6 +12,7 @@ from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINK, RTM_DELROUTE, RTM_D
 from eni_agent.netlink.cache import Records
 from eni_agent.netlink.events import Event, notification
 from eni_agent.netlink.messages import address_record, link_record, route_record, rule_record
+from eni_agent.netlink.outcomes import Kind
 
 from ._netlink import address, decoded, link, route, rule
 
@@ -21,14 +22,14 @@ def notes(*messages, port=0):
 
 
 @pytest.mark.parametrize("message, event", [
-    (link(), Event("link", index=3, mac="00:16:3e:00:01:01",
+    (link(), Event(Kind.LINKS, index=3, mac="00:16:3e:00:01:01",
                    state=("eth1", "00:16:3e:00:01:01", True, None, True))),
-    (link(msg_type=RTM_DELLINK), Event("link", index=3, mac="00:16:3e:00:01:01")),
-    (address(protocol=234), Event("address", index=3, protocol=234)),
+    (link(msg_type=RTM_DELLINK), Event(Kind.LINKS, index=3, mac="00:16:3e:00:01:01")),
+    (address(protocol=234), Event(Kind.ADDRESSES, index=3, protocol=234)),
     (address("fe80::216:3eff:fe00:101", 64, scope=253),
-     Event("address", index=3, link_scope=True)),
-    (route(), Event("route", protocol=234, table=10003)),
-    (rule(msg_type=RTM_DELRULE), Event("rule", protocol=234, table=10003)),
+     Event(Kind.ADDRESSES, index=3, link_scope=True)),
+    (route(), Event(Kind.ROUTES, protocol=234, table=10003)),
+    (rule(msg_type=RTM_DELRULE), Event(Kind.RULES, protocol=234, table=10003)),
 ], ids=["link", "link gone", "address", "link-local address", "route", "rule removed"])
 def test_what_a_notification_says(message, event):
     (n,) = notes(message)

@@ -1,0 +1,60 @@
+"""One daemon per network namespace: a second `eni-agent daemon` in the same
+namespace exits at once with code 8 and one line naming the first's PID,
+changing nothing, while the first keeps working; daemons in two namespaces
+both run (the name they hold is scoped to the namespace)."""
+
+from __future__ import annotations
+
+import os
+import time
+
+import pytest
+
+from .daemon_proc import eni_problems, metadata_file, run_daemon, traffic_failures
+from .netns import build_metadata, ip, make_eni
+
+pytestmark = [
+    pytest.mark.integration,
+    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
+]
+
+ALREADY_RUNNING = 8
+
+
+def test_a_second_daemon_in_the_namespace_exits_8_naming_the_first(topology_with_eni,
+                                                                     tmp_path):
+    t = topology_with_eni
+    eni = t.eni("eth1")
+    path = metadata_file(tmp_path, build_metadata(t))
+    with run_daemon(t, path, tmp_path / "first") as first:
+        first.wait_ready()
+        with run_daemon(t, path, tmp_path / "second") as second:
+            started = time.monotonic()
+            assert second.wait_exit(timeout=10) == ALREADY_RUNNING
+            took = time.monotonic() - started
+            lines = second.log_text().splitlines()
+            assert lines == [f"eni-agent: daemon: another eni-agent daemon (pid "
+                             f"{first.python_pid()}) already runs in this network namespace"]
+            assert second.messages("READY") == []
+            print(f"second daemon exited {ALREADY_RUNNING} after {took:.2f}s")
+        # the first one keeps working
+        ip(t.guest, "addr", "del", "10.0.1.10/24", "dev", "eth1")
+        first.wait_until(lambda: not eni_problems(t, eni), 5.0, what="drift repaired")
+        assert traffic_failures(t, eni.ips) == []
+        assert first.alive()
+
+
+def test_daemons_in_two_namespaces_both_run(topology_factory, tmp_path):
+    a = topology_factory([make_eni(1)])
+    b = topology_factory([make_eni(1)])
+    for name in ("a", "b"):
+        (tmp_path / name).mkdir()
+    with run_daemon(a, metadata_file(tmp_path / "a", build_metadata(a)), tmp_path / "a") as da, \
+            run_daemon(b, metadata_file(tmp_path / "b", build_metadata(b)), tmp_path / "b") as db:
+        da.wait_ready()
+        db.wait_ready()
+        for t in (a, b):
+            eni = t.eni("eth1")
+            assert not eni_problems(t, eni)
+            assert traffic_failures(t, eni.ips) == []
+        assert da.alive() and db.alive()
