@@ -19,14 +19,14 @@ Exit codes:
   0  converged (ENIs whose NIC is not there yet are pending, not failed)
   1  internal error (a bug)
   2  bad command line
-  3  some change failed or did not verify, or an ENI needs an operator
+  3  not converged: some change failed or did not verify, or an ENI needs
+     an operator; status: not in sync
   4  invalid metadata or config: nothing changed, or only the named
      invalid ENIs were left as they are
   5  metadata unavailable (nothing was changed)
   6  permission denied (not root, or an input file others can write)
   7  another eni-agent is applying changes (waited 10 s for the lock)
   8  daemon: another eni-agent daemon runs in this network namespace
- 10  status: not in sync (the kernel differs from the metadata)
 130 interrupted (Ctrl-C)
 """
 

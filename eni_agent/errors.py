@@ -15,14 +15,15 @@ class ExitCode(enum.IntEnum):
     OK = 0  # converged (pending ENIs are not a failure)
     INTERNAL = 1  # a bug: please report it
     USAGE = 2  # bad command line (click's own code)
-    CHANGE_FAILED = 3  # sync/cleanup: some change did not apply or verify, or an ENI needs
-    #                    an operator (conflict, ambiguous)
+    # One meaning, "not converged": the kernel is not as the metadata says.
+    # sync/cleanup: after trying (a change failed or did not verify, or an ENI
+    # needs an operator: conflict, ambiguous, defeated); status: as it stands.
+    NOT_CONVERGED = 3
     INVALID_INPUT = 4  # metadata or config is invalid; nothing was changed
     METADATA_UNAVAILABLE = 5  # metadata could not be read; nothing was changed
     PERMISSION = 6  # not allowed: not root, or an input file others can write
     LOCKED = 7  # another eni-agent holds the lock
     ALREADY_RUNNING = 8  # another eni-agent daemon runs in this network namespace
-    NOT_IN_SYNC = 10  # `status`: the kernel differs from the metadata (nothing was tried)
     INTERRUPTED = 130  # a one-shot command stopped by Ctrl-C (SIGINT), as shells count it
 
 

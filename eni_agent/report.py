@@ -116,11 +116,11 @@ class Report:
 
     @property
     def exit_code(self) -> ExitCode:
-        """3 when something the agent tried did not work (10 for `status`: not
-        in sync, nothing tried); else 4 when it left invalid ENIs alone (the
-        rest is done); else 0."""
+        """3 when the kernel is not as the metadata says (after `sync` tried;
+        for `status`, as it stands); else 4 when invalid ENIs were left alone
+        (the rest is done); else 0."""
         if not self.converged:
-            return ExitCode.NOT_IN_SYNC if self.command == "status" else ExitCode.CHANGE_FAILED
+            return ExitCode.NOT_CONVERGED
         return ExitCode.INVALID_INPUT if self.invalid else ExitCode.OK
 
     def as_dict(self) -> dict:

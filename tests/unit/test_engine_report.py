@@ -140,7 +140,7 @@ def test_failed_change_is_not_converged_with_the_error_on_its_eni():
     report = reconcile(nl, example_metadata(), CONFIG)
 
     assert not report.converged
-    assert report.exit_code == ExitCode.CHANGE_FAILED == 3
+    assert report.exit_code == ExitCode.NOT_CONVERGED == 3
     assert report.as_dict()["result"] == "not-converged"
     (eni,) = report.enis
     assert eni.state == "failed"
@@ -283,7 +283,7 @@ def test_status_out_of_sync_exits_ten_and_changes_nothing():
 
     assert nl.applied == [] and nl.state == before
     assert report.command == "status"
-    assert not report.converged and report.exit_code == 10
+    assert not report.converged and report.exit_code == 3
     (eni,) = report.enis
     assert eni.state == "out-of-sync" and len(eni.changes) == 8 and eni.errors == []
 
@@ -301,7 +301,7 @@ def test_status_with_stale_state_of_a_departed_eni_is_out_of_sync():
     doc = example_doc()
     del macs_of(doc)[SECOND_MAC]
     report = preview(nl, parse(doc), CONFIG)
-    assert report.exit_code == 10 and len(report.other_changes) == 6
+    assert report.exit_code == 3 and len(report.other_changes) == 6
 
 
 def test_status_warns_about_other_tools_on_the_nic():
