@@ -337,4 +337,4 @@ def test_agent_route_replaced_by_another_tool_is_not_clobbered_and_sync_reports_
                               "already present but not owned by eni-agent"]
     assert _find(table_routes(t, t1), dst="default") == theirs
     status = agent.status("--json")
-    assert status.code == 10 and status.eni("eth1")["state"] == "out-of-sync", str(status)
+    assert status.code == 3 and status.eni("eth1")["state"] == "out-of-sync", str(status)
