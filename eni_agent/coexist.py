@@ -320,11 +320,12 @@ def keep_others_off(config, metadata) -> None:
     from eni_agent.host import in_initial_netns
 
     if in_initial_netns():
-        apply(config, metadata)
+        apply(config, metadata, PATHS)  # (looked up now: the unit tests move it)
 
 
-def remove_all(paths: Paths = PATHS) -> list[Path]:
+def remove_all(paths: Paths | None = None) -> list[Path]:
     """For `eni-agent cleanup`: remove every file `apply` wrote; reload the managers."""
+    paths = paths or PATHS
     removed = []
     for path in owned_paths(paths):
         try:

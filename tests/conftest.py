@@ -37,3 +37,57 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
         report.outcome = "failed"
         report.longrepr = (f"integration test skipped ({reason}), which CI does not allow "
                            "(CI=true or ENI_AGENT_REQUIRE_INTEGRATION=1; see tests/conftest.py)")
+
+
+# Where eni-agent keeps the host's network managers off the ENIs (coexist.py).
+# A test must never change them: an agent run outside a namespace of its own
+# would reconfigure the network of whoever runs the suite.
+HOST_MANAGER_DIRS = (Path("/run/systemd/network"), Path("/etc/NetworkManager/conf.d"),
+                     Path("/etc/dhcp/dhclient-enter-hooks.d"))
+
+
+def snapshot(directory: Path) -> dict[str, tuple] | None:
+    """{name: (mode, size, mtime_ns, link target or None)} of a directory's
+    entries, or None if it does not exist."""
+    try:
+        names = sorted(os.listdir(directory))
+    except FileNotFoundError:
+        return None
+    entries = {}
+    for name in names:
+        path = directory / name
+        try:
+            st = path.lstat()
+        except FileNotFoundError:
+            continue
+        target = os.readlink(path) if path.is_symlink() else None
+        entries[name] = (st.st_mode, st.st_size, st.st_mtime_ns, target)
+    return entries
+
+
+def host_changes(before: dict[Path, dict | None], after: dict[Path, dict | None]) -> list[str]:
+    """What differs between two snapshots, one line per entry."""
+    changes = []
+    for directory in before:
+        old, new = before[directory], after[directory]
+        if old is None or new is None:
+            if old != new:
+                changes.append(f"{directory}: {'created' if old is None else 'removed'}")
+            continue
+        for name in sorted(set(old) | set(new)):
+            if old.get(name) != new.get(name):
+                what = ("added" if name not in old else "removed" if name not in new
+                        else "changed")
+                changes.append(f"{directory / name}: {what}")
+    return changes
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _host_network_managers_untouched():
+    """Fail the run if the host's network-manager files changed during it."""
+    before = {d: snapshot(d) for d in HOST_MANAGER_DIRS}
+    yield
+    changes = host_changes(before, {d: snapshot(d) for d in HOST_MANAGER_DIRS})
+    if changes:
+        pytest.fail("the test run changed the host's network-manager files: "
+                    + "; ".join(changes), pytrace=False)
