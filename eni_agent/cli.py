@@ -25,6 +25,8 @@ Exit codes:
   5  metadata unavailable (nothing was changed)
   6  permission denied (not root, or an input file others can write)
   7  another eni-agent is applying changes (waited 10 s for the lock)
+  9  a runtime path under /run cannot be written (full or read-only;
+     nothing was changed)
 """
 
 

@@ -51,13 +51,15 @@ def sync(config, dry_run: bool = False, as_json: bool = False) -> int:
         with _netlink(config) as nl:
             return _emit(preview(nl, metadata, config, command="sync", udev_wait=UDEV_WAIT),
                          as_json)
+    from eni_agent.coexist import keep_others_off
     from eni_agent.engine import reconcile
 
-    from eni_agent.coexist import keep_others_off
-
-    keep_others_off(config, metadata)  # (it reads the settings that decide)
-    with _writer_lock(), _netlink(config) as nl:
-        return _emit(reconcile(nl, metadata, config, udev_wait=UDEV_WAIT), as_json)
+    # The lock first: a full or read-only /run stops the sync (exit 9) before
+    # any file or the kernel changes.
+    with _writer_lock():
+        keep_others_off(config, metadata, strict=True)  # (it reads the settings that decide)
+        with _netlink(config) as nl:
+            return _emit(reconcile(nl, metadata, config, udev_wait=UDEV_WAIT), as_json)
 
 
 def status(config, as_json: bool = False) -> int:

@@ -410,8 +410,9 @@ class Daemon:
             log.debug("another eni-agent is applying changes; retrying shortly")
             self._schedule(LOCK_RETRY, "lock held")
             return
-        except AgentError as e:
+        except AgentError as e:  # e.g. RuntimePathUnusable: /run full or read-only
             log.error("%s", e.message)
+            self._say_blocked(e.message)
             self._retry(e.message)
             return
         except Exception as e:  # netlink or socket trouble: reopen, resync, never die
@@ -448,6 +449,16 @@ class Daemon:
         else:
             self._retry("not converged", quiet=True)
         self.notifier.send(STATUS=_summary(report))
+
+    def _say_blocked(self, why: str) -> None:
+        """Nothing can be applied: say why in STATUS=; as with the wait for
+        metadata, boot is not held for it (READY=1 once READY_GRACE is past)."""
+        status = f"cannot apply: {why}"[:200]
+        if not self.ready and time.monotonic() >= (self.ready_deadline or 0):
+            self.ready = True
+            self.notifier.send(READY=1, STATUS=status)
+        else:
+            self.notifier.send(STATUS=status)
 
     def _load_metadata(self) -> None:
         """A file source: read it now (it is local and small)."""

@@ -8,6 +8,7 @@ exit status.
 from __future__ import annotations
 
 import enum
+import errno
 import sys
 
 
@@ -20,6 +21,7 @@ class ExitCode(enum.IntEnum):
     METADATA_UNAVAILABLE = 5  # metadata could not be read; nothing was changed
     PERMISSION = 6  # not allowed: not root, or an input file others can write
     LOCKED = 7  # another eni-agent holds the lock
+    RUNTIME_PATH_UNUSABLE = 9  # a runtime path (/run/eni-agent, ...) cannot be written
 
 
 def one_line(text: object, limit: int = 300) -> str:
@@ -75,3 +77,16 @@ class Locked(AgentError):
 
     exit_code = ExitCode.LOCKED
 
+
+class RuntimePathUnusable(AgentError):
+    """A path under /run the agent writes (the apply lock, the files keeping
+    the network managers off the ENIs) cannot be written: /run is full or
+    read-only. The operator must free or remount it."""
+
+    exit_code = ExitCode.RUNTIME_PATH_UNUSABLE
+
+    @classmethod
+    def from_os_error(cls, path: object, error: OSError) -> RuntimePathUnusable:
+        name = errno.errorcode.get(error.errno or 0, f"errno {error.errno}")
+        return cls(f"cannot write the runtime path {error.filename or path}: "
+                   f"{error.strerror or error} ({name}); is /run full or read-only?")

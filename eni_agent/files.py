@@ -110,7 +110,7 @@ def read_trusted(path: Path, what: str) -> bytes:
         data = f.read(MAX_FILE_BYTES + 1)  # (+1: a file grown since the fstat shows it)
     if max(st.st_size, len(data)) > MAX_FILE_BYTES:
         # Never part of it: a setting past the cut would be silently dropped.
-        raise InvalidInput(f"{what} {path}: larger than {MAX_FILE_BYTES} bytes "
+        raise InvalidInput(f"invalid {what} {path}: larger than {MAX_FILE_BYTES} bytes "
                            f"({max(st.st_size, len(data))}); refusing it rather than reading "
                            "part of it")
     return data

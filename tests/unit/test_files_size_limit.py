@@ -50,7 +50,7 @@ def test_the_command_exits_4_with_one_line(tmp_path):
                          "--metadata", str(write_file(tmp_path / "m.json", EXAMPLE_BYTES))],
                         cwd=REPO, capture_output=True, text=True, timeout=60)
     assert cp.returncode == 4, cp
-    assert cp.stderr.count("\n") == 1 and cp.stderr.startswith("eni-agent: config "), cp.stderr
+    assert cp.stderr.count("\n") == 1 and cp.stderr.startswith("eni-agent: invalid config "), cp.stderr
     assert "larger than" in cp.stderr and cp.stdout == ""
 
 
@@ -62,7 +62,7 @@ def test_a_metadata_file_over_1_mib_is_refused_by_the_reader(tmp_path):
         load_metadata(str(path))
     assert info.value.exit_code == 4
     assert_one_line(info.value.message)
-    assert info.value.message == (f"metadata {path}: larger than 1048576 bytes ({MIB + 1}); "
+    assert info.value.message == (f"invalid metadata {path}: larger than 1048576 bytes ({MIB + 1}); "
                                   "refusing it rather than reading part of it")
 
 
