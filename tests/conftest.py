@@ -1,11 +1,17 @@
-"""Suite-wide rule: where the integration tests are required, a skip is a failure.
+"""Suite-wide rules: where a tier is required, a skip is a failure; and the
+run leaves the host's network-manager files as it found them.
 
-Under CI (CI=true, as CI services set it) or with ENI_AGENT_REQUIRE_INTEGRATION=1
-(.ci/run sets it), an integration test (tests/integration) that skips — not
-root, no systemd-analyze, no nft, ... — is reported as failed with the skip's
-reason, so a green run means they ran. Elsewhere a skip stays a skip (a
-developer without root runs the unit tests). The real-VM tests (tests/vm)
-keep their own switch, ENI_AGENT_VM_TESTS.
+Required tiers:
+  - tests/unit and tests/integration under CI (CI=true, as CI services set it)
+    or with ENI_AGENT_REQUIRE_INTEGRATION=1 (.ci/run sets it): a test that
+    skips (not root, no systemd-analyze, no nft, ...) is reported as failed
+    with the skip's reason, so a green run means they ran;
+  - tests/vm with ENI_AGENT_VM_TESTS=1 (.ci/run's default): a VM test that
+    skips (no /dev/net/tun, no qemu, vagrant not installable) fails.
+A skip at collection (a module-level `pytest.skip`, a conftest that skips a
+directory) in a required tier is a collection error. Elsewhere a skip stays a
+skip (a developer without root runs the unit tests). Every tier's count is
+checked against its minimum by .ci/tier.py.
 """
 
 from __future__ import annotations
@@ -15,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-INTEGRATION_DIR = Path(__file__).resolve().parent / "integration"
+TESTS_DIR = Path(__file__).resolve().parent
 
 
 def integration_required() -> bool:
@@ -23,20 +29,43 @@ def integration_required() -> bool:
             or os.environ.get("ENI_AGENT_REQUIRE_INTEGRATION") == "1")
 
 
-def is_integration(item: pytest.Item) -> bool:
-    return INTEGRATION_DIR in Path(str(item.path)).resolve().parents
+def required_tier(path: object) -> str | None:
+    """The name of the required tier (what switches it on) `path` belongs
+    to, or None."""
+    resolved = Path(str(path)).resolve()
+    for tier in ("unit", "integration"):
+        if TESTS_DIR / tier in (resolved, *resolved.parents) and integration_required():
+            return f"{tier} (CI=true or ENI_AGENT_REQUIRE_INTEGRATION=1)"
+    if TESTS_DIR / "vm" in (resolved, *resolved.parents) \
+            and os.environ.get("ENI_AGENT_VM_TESTS") == "1":
+        return "vm (ENI_AGENT_VM_TESTS=1)"
+    return None
+
+
+def _reason(longrepr: object) -> object:
+    return longrepr[2] if isinstance(longrepr, tuple) else longrepr
 
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     outcome = yield
     report = outcome.get_result()
-    if (report.skipped and not hasattr(report, "wasxfail") and integration_required()
-            and is_integration(item)):
-        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else report.longrepr
+    tier = required_tier(item.path) if report.skipped else None
+    if tier is not None and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
-        report.longrepr = (f"integration test skipped ({reason}), which CI does not allow "
-                           "(CI=true or ENI_AGENT_REQUIRE_INTEGRATION=1; see tests/conftest.py)")
+        report.longrepr = (f"skipped ({_reason(report.longrepr)}) in the required tier {tier}, "
+                           "which does not allow it (see tests/conftest.py)")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_make_collect_report(collector: pytest.Collector):
+    outcome = yield
+    report = outcome.get_result()
+    tier = required_tier(collector.path) if report.skipped else None
+    if tier is not None:
+        report.outcome = "failed"
+        report.longrepr = (f"skipped at collection ({_reason(report.longrepr)}) in the required "
+                           f"tier {tier}, which does not allow it (see tests/conftest.py)")
 
 
 # Where eni-agent keeps the host's network managers off the ENIs (coexist.py).
