@@ -163,6 +163,7 @@ class MetadataService:
             body = self._get(MAC_PATH, deadline)
             if body is None:
                 raise MetadataUnavailable(f"metadata service {self.base_url}: {MAC_PATH} not found")
+            self._refuse_a_page(MAC_PATH, body)
             primary = self.primary_mac = body.strip()
         listed = _macs_of(doc)
         if listed is None:
@@ -190,6 +191,7 @@ class MetadataService:
             self.all_missing_at = now
             return {}
         self.all_missing_at = None
+        self._refuse_a_page(ALL_PATH, body)
         try:
             doc = json.loads(body)
         except ValueError as e:
@@ -203,6 +205,7 @@ class MetadataService:
         listing = self._get(LISTING_PATH, deadline)
         if listing is None:
             raise MetadataUnavailable(f"metadata service {self.base_url}: no ENI listing")
+        self._refuse_a_page(LISTING_PATH, body=listing)
         macs = []
         for line in listing.splitlines():
             mac = line.strip().rstrip("/")
@@ -288,7 +291,6 @@ class MetadataService:
                 status, body = self._request("GET", path, headers, deadline,
                                              max_body or self.limits.max_body)
                 if status == 200:
-                    self._refuse_a_page(path, body)
                     return body
                 if status == 404:
                     return None
@@ -344,7 +346,9 @@ class MetadataService:
 
     def _refuse_a_page(self, path: str, body: str) -> None:
         """A captive portal or a proxy answers every request with its web page:
-        the service is not reachable (try again later), not wrong."""
+        the service is not reachable (try again later), not wrong. Asked of the
+        answers every fetch starts with (the token, `all`, the MAC, the listing);
+        one ENI's field that is markup is that ENI's invalid value."""
         if _is_markup(body):
             raise MetadataUnavailable(
                 f"metadata service {self.base_url}{path}: answered a web page, not metadata "
