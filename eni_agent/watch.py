@@ -2,14 +2,17 @@
 reached through a symlink that is swapped.
 
 inotify through ctypes (the standard library has no binding). The path is
-resolved as the kernel resolves it, and every name looked up on the way is
-watched in its directory: each directory, each symlink met (a Kubernetes
+resolved as the kernel resolves it, and the names on the way that decide what
+it leads to are watched in their directories: each symlink met (a Kubernetes
 ConfigMap's `name -> ..data/name` and the `..data -> ..2024_01_01_...` that
 kubelet swaps by rename; a directory symlink swapped with `ln -sfn`), the
 file itself, or the first name that does not exist yet. When one of them
-changes, the watches are set again along the new chain. So
-an editor's or a config manager's write-temp-then-rename, a symlink swap and
-a directory that appears, disappears or is replaced are all seen at once. A
+changes, or a watched directory is removed or moved, the watches are set
+again along the new chain. So an editor's or a config manager's
+write-temp-then-rename, a symlink swap and a directory that appears,
+disappears or is replaced are seen at once. Plain directories above are not
+watched (a busy /tmp or /etc would wake the daemon at rest): a directory
+above the file's own one renamed away is left to the periodic resync. A
 file descriptor to select() on; no polling.
 """
 
@@ -43,11 +46,11 @@ MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
 
 
 def watched_names(path: str) -> tuple[list[tuple[str, str]], tuple[str, str]]:
-    """([(directory, name)] of every lookup made to open the absolute `path`,
-    (directory, name) of the file it leads to), resolving symlinks as the
-    kernel does. Resolution stops at the first name that does not exist (or
-    is not a directory where one is needed): that name is watched for its
-    arrival."""
+    """([(directory, name)] whose change can change what the absolute `path`
+    leads to, (directory, name) of the file it leads to), resolving symlinks
+    as the kernel does: each symlink met, and the file itself. Resolution
+    stops at the first name that does not exist (or is not a directory where
+    one is needed): that name is watched for its arrival instead."""
     names: list[tuple[str, str]] = []
     links = 0
 
@@ -66,13 +69,13 @@ def watched_names(path: str) -> tuple[list[tuple[str, str]], tuple[str, str]]:
                     raise
                 names.append((resolved, part))  # watch for its arrival
                 return None
-            names.append((resolved, part))  # replaced, it leads elsewhere
             if not stat.S_ISLNK(lst.st_mode):
                 resolved = candidate
                 continue
             links += 1
             if links > MAX_SYMLINKS:
                 raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+            names.append((resolved, part))  # a symlink: swapped, it leads elsewhere
             target = os.readlink(candidate)
             resolved = walk(target, "/" if target.startswith("/") else resolved)
             if resolved is None:
@@ -80,6 +83,8 @@ def watched_names(path: str) -> tuple[list[tuple[str, str]], tuple[str, str]]:
         return resolved
 
     final = walk(path, "/")
+    if final is not None and final != "/":
+        names.append(os.path.split(final))
     return names, (os.path.split(final) if final is not None else ("", ""))
 
 

@@ -1,7 +1,7 @@
 """The metadata file's directory missing at start, or replaced while running.
 
-The daemon watches the file's path with inotify (every directory it runs
-through). If the directory does not exist when the daemon starts, or is deleted and re-created later (a
+The daemon watches the file's path with inotify (its directory, and every
+symlink on the way). If the directory does not exist when the daemon starts, or is deleted and re-created later (a
 config manager or cloud-init re-creating /etc/eni-agent), the watch must be
 re-established, or metadata changes are only noticed by the periodic resync
 (30 s by default) instead of at once; and the periodic resync must keep
