@@ -39,8 +39,9 @@ byte at a time cannot hold a fetch past it.
 
 Anything short of a complete, consistent answer raises `MetadataUnavailable`:
 a timeout, a 5xx or 429 after bounded retries, a truncated or oversized body,
-an ENI vanishing mid-fetch, a web page (a captive portal or a proxy answering
-every request with 200 and HTML). It is never read as "no ENIs" or "no addresses".
+an ENI vanishing mid-fetch, a web page where a fetch starts (a captive portal
+or a proxy answering every request with 200 and HTML). It is never read as
+"no ENIs" or "no addresses".
 Values go to the model as the service wrote them (text stripped): it reads
 the text forms of lists, and refuses a value that cannot be what it claims
 as invalid (exit 4, naming the source, the ENI and the field).
