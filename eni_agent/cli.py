@@ -27,6 +27,8 @@ Exit codes:
   6  permission denied (not root, or an input file others can write)
   7  another eni-agent is applying changes (waited 10 s for the lock)
   8  daemon: another eni-agent daemon runs in this network namespace
+  9  a runtime path under /run cannot be written (full or read-only;
+     nothing was changed)
 130 interrupted (Ctrl-C)
 """
 

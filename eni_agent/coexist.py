@@ -36,6 +36,8 @@ import tempfile
 from pathlib import Path
 from typing import Iterable, NamedTuple
 
+from eni_agent.errors import RuntimePathUnusable
+
 log = logging.getLogger("eni_agent.coexist")
 
 NM_CONF_NAME = "90-eni-agent-unmanaged.conf"
@@ -270,18 +272,22 @@ class Applied(NamedTuple):
 
 
 def apply(config, metadata, paths: Paths = PATHS, managers: Managers | None = None,
-          reload: bool = True) -> Applied:
+          reload: bool = True, strict: bool = False) -> Applied:
     """Bring eni-agent's files for the managers in line with `metadata`'s ENIs
-    and make each manager read them. Never raises: a failure is logged (the
-    routing matters more). Call at start, on every metadata change, on SIGHUP."""
+    and make each manager read them. A failure is logged (the routing matters
+    more), except with `strict` (the one-shot `sync`) where a file under /run
+    that cannot be written raises `RuntimePathUnusable` before the others are
+    touched. Call at start, on every metadata change, on SIGHUP."""
     managers = detect(paths) if managers is None else managers
     ignored = {m.lower() for m in getattr(config, "ignore_macs", ())}
     macs = [eni.mac for eni in metadata.secondary_enis if eni.mac not in ignored]
     desired = desired_files(macs, managers, enabled(config), paths)
     existing = {p: _read(p) or "" for p in owned_paths(paths)}
-    changes = plan_files(desired, existing)
-    failed = []
-    done = []
+    runtime = (paths.run_dir, paths.networkd_runtime_dir)
+    # The files under /run first: a full or read-only /run is found before the rest.
+    changes = sorted(plan_files(desired, existing),
+                     key=lambda c: not any(d in c.path.parents for d in runtime))
+    failed, done = [], []
     for change in changes:
         try:
             if change.text is None:
@@ -293,6 +299,8 @@ def apply(config, metadata, paths: Paths = PATHS, managers: Managers | None = No
         except FileNotFoundError:
             done.append(change)
         except OSError as e:
+            if strict and any(d in change.path.parents for d in runtime):
+                raise RuntimePathUnusable.from_os_error(change.path, e) from None
             failed.append(f"{change.path}: {e.strerror or e}")
             log.warning("cannot keep %s off the ENIs: %s: %s", change.manager, change.path,
                         e.strerror or e)
@@ -312,7 +320,7 @@ def _running(unit: str) -> bool:
     return result is not None and result.returncode == 0
 
 
-def keep_others_off(config, metadata) -> None:
+def keep_others_off(config, metadata, strict: bool = False) -> None:
     """The daemon's and `sync`'s entry point: `apply`, where the host's network
     managers look after the links, its own network namespace. An agent in a
     namespace of its own (a container, the namespace tests) leaves the host's
@@ -320,11 +328,12 @@ def keep_others_off(config, metadata) -> None:
     from eni_agent.host import in_initial_netns
 
     if in_initial_netns():
-        apply(config, metadata)
+        apply(config, metadata, PATHS, strict=strict)  # (PATHS looked up now: tests move it)
 
 
-def remove_all(paths: Paths = PATHS) -> list[Path]:
+def remove_all(paths: Paths | None = None) -> list[Path]:
     """For `eni-agent cleanup`: remove every file `apply` wrote; reload the managers."""
+    paths = paths or PATHS
     removed = []
     for path in owned_paths(paths):
         try:

@@ -54,8 +54,11 @@ def sync(config, dry_run: bool = False, as_json: bool = False) -> int:
     from eni_agent.coexist import keep_others_off
     from eni_agent.engine import reconcile
 
-    with _writer_lock():  # the network managers' files too are changes
-        keep_others_off(config, metadata)  # (it reads the settings that decide)
+    # The lock first: the network managers' files too are changes, and a full
+    # or read-only /run stops the sync (exit 9) before any file or the kernel
+    # changes.
+    with _writer_lock():
+        keep_others_off(config, metadata, strict=True)  # (it reads the settings that decide)
         with _netlink(config) as nl:
             return _emit(reconcile(nl, metadata, config, udev_wait=UDEV_WAIT), as_json)
 

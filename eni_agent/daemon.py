@@ -262,8 +262,9 @@ class Daemon:
             log.debug("another eni-agent is applying changes; retrying shortly")
             self.schedule.lock_held(now)
             return
-        except AgentError as e:
+        except AgentError as e:  # e.g. RuntimePathUnusable: /run full or read-only
             log.error("%s", e.message)
+            _say_blocked(self, now, e.message)
             self._retry(now, e.message)
             return
         except Exception as e:  # netlink or socket trouble: reopen, resync, never die
@@ -304,6 +305,17 @@ class Daemon:
         if not quiet:
             log.info("retrying in %.1fs (%s)", delay, why)
         self.reload_metadata = self.reload_metadata or self.supply.metadata is None
+
+
+def _say_blocked(daemon: Daemon, now: float, why: str) -> None:
+    """Nothing can be applied: say why in STATUS=; as with the wait for
+    metadata, boot is not held for it (READY=1 once READY_GRACE is past)."""
+    status = f"cannot apply: {why}"[:200]
+    if not daemon.ready and now >= daemon.ready_deadline:
+        daemon.ready = True
+        daemon.notifier.send(READY=1, STATUS=status)
+    else:
+        daemon.notifier.send(STATUS=status)
 
 
 def _check_privileges() -> None:

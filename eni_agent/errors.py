@@ -8,6 +8,7 @@ exit status.
 from __future__ import annotations
 
 import enum
+import errno
 import sys
 
 
@@ -24,6 +25,7 @@ class ExitCode(enum.IntEnum):
     PERMISSION = 6  # not allowed: not root, or an input file others can write
     LOCKED = 7  # another eni-agent holds the lock
     ALREADY_RUNNING = 8  # another eni-agent daemon runs in this network namespace
+    RUNTIME_PATH_UNUSABLE = 9  # a runtime path (/run/eni-agent, ...) cannot be written
     INTERRUPTED = 130  # a one-shot command stopped by Ctrl-C (SIGINT), as shells count it
 
 
@@ -86,3 +88,17 @@ class AlreadyRunning(AgentError):
     """Another eni-agent daemon runs in this network namespace: stop it first."""
 
     exit_code = ExitCode.ALREADY_RUNNING
+
+
+class RuntimePathUnusable(AgentError):
+    """A path under /run the agent writes (the apply lock, the files keeping
+    the network managers off the ENIs) cannot be written: /run is full or
+    read-only. The operator must free or remount it."""
+
+    exit_code = ExitCode.RUNTIME_PATH_UNUSABLE
+
+    @classmethod
+    def from_os_error(cls, path: object, error: OSError) -> RuntimePathUnusable:
+        name = errno.errorcode.get(error.errno or 0, f"errno {error.errno}")
+        return cls(f"cannot write the runtime path {error.filename or path}: "
+                   f"{error.strerror or error} ({name}); is /run full or read-only?")

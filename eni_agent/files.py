@@ -89,7 +89,8 @@ def read_trusted(path: Path, what: str) -> bytes:
     """Read a small regular file after checking its permissions.
 
     Raises OSError for a missing or unreadable file (the caller decides what
-    that means), `InvalidInput` for something that is not a regular file and
+    that means), `InvalidInput` for something that is not a regular file or
+    is larger than MAX_FILE_BYTES (read whole or not at all), and
     `PermissionDenied` for a loose one or one this user may not read.
     """
     try:
@@ -106,7 +107,13 @@ def read_trusted(path: Path, what: str) -> bytes:
         if not stat.S_ISREG(st.st_mode):
             _refuse_kind(path, what, st)
         check_not_loose(path, what, st)
-        return f.read(MAX_FILE_BYTES + 1)
+        data = f.read(MAX_FILE_BYTES + 1)  # (+1: a file grown since the fstat shows it)
+    if max(st.st_size, len(data)) > MAX_FILE_BYTES:
+        # Never part of it: a setting past the cut would be silently dropped.
+        raise InvalidInput(f"invalid {what} {path}: larger than {MAX_FILE_BYTES} bytes "
+                           f"({max(st.st_size, len(data))}); refusing it rather than reading "
+                           "part of it")
+    return data
 
 
 def _refuse_kind(path: Path, what: str, st: os.stat_result) -> None:

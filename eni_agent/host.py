@@ -84,7 +84,7 @@ def named_tables() -> Set[int]:
     for path in paths:
         try:
             with open(path, encoding="utf-8", errors="replace") as f:
-                lines = f.read(1 << 20).splitlines()
+                lines = f.read().splitlines()  # whole: a table named past a cut stays named
         except OSError:
             continue
         for line in lines:

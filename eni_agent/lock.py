@@ -10,7 +10,7 @@ import os
 import time
 from collections.abc import Iterator
 
-from eni_agent.errors import Locked, PermissionDenied
+from eni_agent.errors import Locked, PermissionDenied, RuntimePathUnusable
 
 DEFAULT_LOCK_PATH = "/run/eni-agent/apply.lock"
 
@@ -19,7 +19,8 @@ DEFAULT_LOCK_PATH = "/run/eni-agent/apply.lock"
 def apply_lock(path: str | None = None, timeout: float = 10.0) -> Iterator[None]:
     """Hold the lock, waiting up to `timeout` seconds, else raise `Locked`
     (`PermissionDenied` if this user may not take it: changing the kernel's
-    routing needs root anyway)."""
+    routing needs root anyway; `RuntimePathUnusable` if its directory cannot
+    be written)."""
     path = path or os.environ.get("ENI_AGENT_LOCK", DEFAULT_LOCK_PATH)
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
@@ -27,6 +28,8 @@ def apply_lock(path: str | None = None, timeout: float = 10.0) -> Iterator[None]
     except PermissionError as e:
         raise PermissionDenied(f"cannot take the lock {path}: {e.strerror}; changing the "
                                "routing needs root") from None
+    except OSError as e:  # EROFS, ENOSPC, EDQUOT, ...: /run read-only or full
+        raise RuntimePathUnusable.from_os_error(path, e) from None
     try:
         deadline = time.monotonic() + timeout
         while True:

@@ -39,7 +39,9 @@ byte at a time cannot hold a fetch past it.
 
 Anything short of a complete, consistent answer raises `MetadataUnavailable`:
 a timeout, a 5xx or 429 after bounded retries, a truncated or oversized body,
-an ENI vanishing mid-fetch. It is never read as "no ENIs" or "no addresses".
+an ENI vanishing mid-fetch, a web page where a fetch starts (a captive portal
+or a proxy answering every request with 200 and HTML). It is never read as
+"no ENIs" or "no addresses".
 Values go to the model as the service wrote them (text stripped): it reads
 the text forms of lists, and refuses a value that cannot be what it claims
 as invalid (exit 4, naming the source, the ENI and the field).
@@ -168,6 +170,7 @@ class MetadataService:
             body = self._get(MAC_PATH, deadline)
             if body is None:
                 raise MetadataUnavailable(f"metadata service {self.base_url}: {MAC_PATH} not found")
+            self._refuse_a_page(MAC_PATH, body)
             primary = self.primary_mac = body.strip()
         listed = _macs_of(doc)
         if listed is None:
@@ -195,6 +198,7 @@ class MetadataService:
             self.all_missing_at = now
             return {}
         self.all_missing_at = None
+        self._refuse_a_page(ALL_PATH, body)
         try:
             doc = json.loads(body)
         except ValueError as e:
@@ -208,6 +212,7 @@ class MetadataService:
         listing = self._get(LISTING_PATH, deadline)
         if listing is None:
             raise MetadataUnavailable(f"metadata service {self.base_url}: no ENI listing")
+        self._refuse_a_page(LISTING_PATH, body=listing)
         macs = []
         for line in listing.splitlines():
             mac = line.strip().rstrip("/")
@@ -328,6 +333,7 @@ class MetadataService:
         status, body = self._request("PUT", TOKEN_PATH, {TOKEN_TTL_HEADER: str(ttl)}, deadline,
                                      self.limits.max_body)
         if status == 200:
+            self._refuse_a_page(TOKEN_PATH, body)
             token = body.strip()
             if not _TOKEN_RE.fullmatch(token):
                 raise MetadataUnavailable(
@@ -344,6 +350,17 @@ class MetadataService:
             raise _Retry(f"token: HTTP {status}")
         raise MetadataUnavailable(f"metadata service {self.base_url}: token request answered "
                                   f"HTTP {status}")
+
+    def _refuse_a_page(self, path: str, body: str) -> None:
+        """A captive portal or a proxy answers every request with its web page:
+        the service is not reachable (try again later), not wrong. Asked of the
+        answers every fetch starts with (the token, `all`, the MAC, the listing);
+        one ENI's field that is markup is that ENI's invalid value."""
+        if _is_markup(body):
+            raise MetadataUnavailable(
+                f"metadata service {self.base_url}{path}: answered a web page, not metadata "
+                f"({len(body)} bytes starting {json.dumps(body.strip()[:20])}): a captive "
+                "portal or a proxy in the way?")
 
     def _request(self, method: str, path: str, headers: dict, deadline: float,
                  max_body: int) -> tuple[int, str]:
@@ -420,6 +437,12 @@ class MetadataService:
             conn, self._conn, self._sock = self._conn, None, None
         if conn is not None:
             conn.close()
+
+
+def _is_markup(body: str) -> bool:
+    """An HTML or XML page. No metadata answer starts with `<`: a value is an
+    address, a MAC, an id or a CIDR, a listing names MACs, `all` is JSON."""
+    return body.lstrip("\ufeff \t\r\n").startswith("<")
 
 
 def _macs_of(doc: dict) -> dict | None:

@@ -1,11 +1,19 @@
-"""Wake up when a file changes, written in place or replaced by rename.
+"""Wake up when a file changes: written in place, replaced by rename, or
+reached through a symlink that is swapped.
 
-inotify through ctypes (the standard library has no binding). The file's
-directory is watched, so an editor's or a config manager's write-temp-then-
-rename is seen like a write in place. If the directory does not exist yet, or
-is deleted or replaced later, the nearest existing ancestor is watched until
-the path reappears, then the watch moves back down. A file descriptor to
-select() on; no polling.
+inotify through ctypes (the standard library has no binding). The path is
+resolved as the kernel resolves it, and the names on the way that decide what
+it leads to are watched in their directories: each symlink met (a Kubernetes
+ConfigMap's `name -> ..data/name` and the `..data -> ..2024_01_01_...` that
+kubelet swaps by rename; a directory symlink swapped with `ln -sfn`), the
+file itself, or the first name that does not exist yet. When one of them
+changes, or a watched directory is removed or moved, the watches are set
+again along the new chain. So an editor's or a config manager's
+write-temp-then-rename, a symlink swap and a directory that appears,
+disappears or is replaced are seen at once. Plain directories above are not
+watched (a busy /tmp or /etc would wake the daemon at rest): a directory
+above the file's own one renamed away is left to the periodic resync. A
+file descriptor to select() on; no polling.
 """
 
 from __future__ import annotations
@@ -14,6 +22,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import stat
 import struct
 
 IN_MODIFY = 0x002
@@ -28,11 +37,55 @@ IN_MOVE_SELF = 0x800
 IN_Q_OVERFLOW = 0x4000
 IN_IGNORED = 0x8000
 IN_ONLYDIR = 0x01000000
+IN_DONT_FOLLOW = 0x02000000
 _EVENT = struct.Struct("iIII")
 _SELF = IN_DELETE_SELF | IN_MOVE_SELF
-_DIR_MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
-             | IN_DELETE | _SELF | IN_ONLYDIR)
-_ANCESTOR_MASK = IN_CREATE | IN_MOVED_TO | _SELF | IN_ONLYDIR
+_MASK = (IN_MODIFY | IN_ATTRIB | IN_CLOSE_WRITE | IN_MOVED_FROM | IN_MOVED_TO | IN_CREATE
+         | IN_DELETE | _SELF | IN_ONLYDIR | IN_DONT_FOLLOW)
+MAX_SYMLINKS = 40  # the kernel's own limit (ELOOP)
+
+
+def watched_names(path: str) -> tuple[list[tuple[str, str]], tuple[str, str]]:
+    """([(directory, name)] whose change can change what the absolute `path`
+    leads to, (directory, name) of the file it leads to), resolving symlinks
+    as the kernel does: each symlink met, and the file itself. Resolution
+    stops at the first name that does not exist (or is not a directory where
+    one is needed): that name is watched for its arrival instead."""
+    names: list[tuple[str, str]] = []
+    links = 0
+
+    def walk(path: str, resolved: str) -> str | None:
+        nonlocal links
+        parts = [p for p in path.split("/") if p not in ("", ".")]
+        for part in parts:
+            if part == "..":
+                resolved = os.path.dirname(resolved)
+                continue
+            candidate = os.path.join(resolved, part)
+            try:
+                lst = os.lstat(candidate)
+            except OSError as e:
+                if e.errno not in (errno.ENOENT, errno.ENOTDIR, errno.EACCES):
+                    raise
+                names.append((resolved, part))  # watch for its arrival
+                return None
+            if not stat.S_ISLNK(lst.st_mode):
+                resolved = candidate
+                continue
+            links += 1
+            if links > MAX_SYMLINKS:
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP), path)
+            names.append((resolved, part))  # a symlink: swapped, it leads elsewhere
+            target = os.readlink(candidate)
+            resolved = walk(target, "/" if target.startswith("/") else resolved)
+            if resolved is None:
+                return None
+        return resolved
+
+    final = walk(path, "/")
+    if final is not None and final != "/":
+        names.append(os.path.split(final))
+    return names, (os.path.split(final) if final is not None else ("", ""))
 
 
 class FileWatch:
@@ -42,12 +95,12 @@ class FileWatch:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
         self._add, self._rm = libc.inotify_add_watch, libc.inotify_rm_watch
         self.path = os.path.abspath(path)
-        self.directory, self.name = os.path.split(self.path)
         self.fd = libc.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
         if self.fd < 0:
             raise OSError(ctypes.get_errno(), "inotify_init1 failed")
-        self.wd: int | None = None  # on self.directory, or on an ancestor
-        self.next_name: str | None = None  # set while watching an ancestor
+        self.watches: dict[int, set[str]] = {}  # wd -> the names that matter in that directory
+        self.target: tuple[str, str] = ("", "")  # (directory, name) of the file itself
+        self.target_wd: int | None = None
         try:
             self._arm()
         except OSError:
@@ -55,26 +108,42 @@ class FileWatch:
             raise
 
     def _arm(self) -> None:
-        """Watch the file's directory, or its nearest existing ancestor."""
-        if self.wd is not None:
-            self._rm(self.fd, self.wd)  # fails harmlessly if the kernel dropped it
-        directory, below = self.directory, None
-        while True:
-            wd = self._add(self.fd, directory.encode(),
-                           _DIR_MASK if below is None else _ANCESTOR_MASK)
-            if wd >= 0:
-                self.wd, self.next_name = wd, below
+        """Watch the directories of every name along the path as it resolves now."""
+        for _ in range(MAX_SYMLINKS):
+            names, self.target = watched_names(self.path)
+            by_directory: dict[str, set[str]] = {}
+            for directory, name in names:
+                by_directory.setdefault(directory, set()).add(name)
+            watches: dict[int, set[str]] = {}
+            self.target_wd = None
+            for directory, wanted in by_directory.items():
+                wd = self._add(self.fd, directory.encode(), _MASK)
+                if wd < 0:
+                    err = ctypes.get_errno()
+                    if err not in (errno.ENOENT, errno.ENOTDIR):
+                        raise OSError(err, f"cannot watch {directory}: {os.strerror(err)}")
+                    break  # changed while we looked: resolve again
+                watches.setdefault(wd, set()).update(wanted)
+                if directory == self.target[0]:
+                    self.target_wd = wd
+            else:
+                self._keep_only(watches)
                 return
-            err = ctypes.get_errno()
-            if err not in (errno.ENOENT, errno.ENOTDIR) or directory == "/":
-                raise OSError(err, f"cannot watch {directory}: {os.strerror(err)}")
-            directory, below = os.path.split(directory)
+        raise OSError(errno.ELOOP, f"cannot watch {self.path}: it keeps changing")
+
+    def _keep_only(self, watches: dict[int, set[str]]) -> None:
+        for wd in set(self.watches) - set(watches):
+            self._rm(self.fd, wd)  # fails harmlessly if the kernel dropped it
+        self.watches = watches
 
     def fileno(self) -> int:
         return self.fd
 
     def changed(self) -> bool:
-        """Drain pending events; True if one may concern the watched file."""
+        """Drain pending events; True if one may concern the watched file.
+
+        The chain is watched anew after a change to a symlink or a directory
+        along it: what the path leads to may have been replaced."""
         hit = rearm = False
         while True:
             try:
@@ -87,17 +156,14 @@ class FileWatch:
                 name = data[offset + _EVENT.size: offset + _EVENT.size + length]
                 offset += _EVENT.size + length
                 name = name.rstrip(b"\0").decode(errors="replace")
-                if mask & IN_Q_OVERFLOW or (wd == self.wd and mask & (_SELF | IN_IGNORED)):
-                    hit = rearm = True  # lost events, or our directory went away
-                elif wd != self.wd:
-                    continue  # a watch we already replaced
-                elif self.next_name is None:
-                    hit = hit or name == self.name
-                elif name == self.next_name:
-                    hit = rearm = True  # the path is coming back: move the watch down
+                if mask & IN_Q_OVERFLOW or (wd in self.watches and mask & (_SELF | IN_IGNORED)):
+                    hit = rearm = True  # lost events, or a directory on the way went away
+                elif name in self.watches.get(wd, ()):
+                    hit = True
+                    # the file written in place leaves the chain as it is
+                    rearm = rearm or not (wd == self.target_wd and name == self.target[1])
         if rearm:
             self._arm()
-            # Re-armed lower: a file created meanwhile would produce no event.
         return hit
 
     def close(self) -> None:

@@ -24,6 +24,9 @@ Faults and modes are read from CONTROL.json on every request, so a test
 changes the behaviour by rewriting that file:
   {"status": 500}             every request answers 500 (or 429, 403, ...)
   {"hang": true}              requests never answer
+  {"portal": true}            every request answers 200 with an HTML page (a captive
+                              portal, a proxy); "GET": only GETs (the token PUT
+                              answers as it would)
   {"drip": {"what": "headers", "every": 1.5}}   one header line every 1.5 s,
                               forever; "what": "body": the body one byte at a time
   {"not_found": "ipv6s"}      that field answers 404 (a path suffix, or a list
@@ -56,6 +59,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 META = "/latest/meta-data"
 THIN_PRIMARY = ("gateway", "netmask", "network-interface-id")
 THIN_ENI = ("vpc-cidr-block", "netmask")
+PORTAL_PAGE = ("<!DOCTYPE html>\n<html><head><title>Sign in</title></head>\n"
+               "<body><a href=\"/login\">Sign in to continue</a></body></html>\n")
 
 
 def text_form(name: str, value) -> str:
@@ -176,6 +181,10 @@ def make_handler(args):
                 time.sleep(3600)
             if control.get("status"):
                 self.reply(int(control["status"]), "fault\n")
+                return True
+            portal = control.get("portal")
+            if portal is True or portal == self.command:
+                self.reply(200, PORTAL_PAGE, content_type="text/html; charset=utf-8")
                 return True
             return False
 

@@ -1,7 +1,7 @@
 """The metadata file's directory missing at start, or replaced while running.
 
-The daemon watches the file's directory with inotify. If the directory does
-not exist when the daemon starts, or is deleted and re-created later (a
+The daemon watches the file's path with inotify (its directory, and every
+symlink on the way). If the directory does not exist when the daemon starts, or is deleted and re-created later (a
 config manager or cloud-init re-creating /etc/eni-agent), the watch must be
 re-established, or metadata changes are only noticed by the periodic resync
 (30 s by default) instead of at once; and the periodic resync must keep
@@ -10,6 +10,7 @@ applying what no watch can see.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 
@@ -20,6 +21,7 @@ from .daemon_proc import (
     eni_problems,
     metadata_file,
     run_daemon,
+    write_in_place,
     write_json_atomically,
 )
 from .netns import build_metadata
@@ -77,10 +79,11 @@ def test_changes_are_seen_at_once_after_the_directory_was_re_created(topology_wi
 
 def test_periodic_resync_still_applies_changes_after_the_directory_was_re_created(
         topology_with_eni, tmp_path):
-    """With --resync-interval 1. The last change is one the watch cannot see:
-    the re-created directory holds a symlink to a file elsewhere, and that
-    file is rewritten (the watch is on the symlink's directory). Only the
-    periodic resync can apply it."""
+    """With --resync-interval 1. The re-created directory holds a symlink to a
+    file elsewhere (the watch follows it). The last change is one no watch can
+    see: the file written in place through a hard link in another directory
+    (inotify reports a write in the directory it was opened through). Only
+    the periodic resync can apply it."""
     t = topology_with_eni
     path = metadata_file(tmp_path, build_metadata(t))
     elsewhere = tmp_path / "elsewhere"
@@ -97,9 +100,13 @@ def test_periodic_resync_still_applies_changes_after_the_directory_was_re_create
         d.wait_until(lambda: not eni_problems(t, t.eni("eth1"), ips=THREE_IPS), 5.0,
                      what="the symlinked document applied")
 
+        alias = tmp_path / "alias"
+        alias.mkdir(mode=0o700)
+        os.link(target, alias / "metadata.json")
         t.assign_private_ip("eth1", "10.0.1.13")
-        write_json_atomically(build_metadata(t), target)  # no event in the watched directory
+        write_in_place(alias / "metadata.json", json.dumps(build_metadata(t)).encode())
         d.wait_until(lambda: not eni_problems(t, t.eni("eth1"), ips=FOUR_IPS), 5.0,
                      what="the change applied by the periodic resync")
+        d.wait_log("add address 10.0.1.13/")  # logged just after the kernel has it
         (added,) = d.log_lines("add address 10.0.1.13/")
         assert "periodic resync" in added and "metadata file changed" not in added, added

@@ -131,10 +131,27 @@ def test_an_all_document_that_is_not_json_is_invalid(two_enis, tmp_path):
     with serve_metadata(t, tmp_path, all="complete") as svc:
         before = dumps(guest_state(t))
         # a body with a correct Content-Length that is not JSON: not a cut, a bad document
-        svc.fault(replace_body={"path": "/meta-data/all", "body": "<html>hi</html>"})
+        svc.fault(replace_body={"path": "/meta-data/all", "body": "{mac: 00:16:3e"})
         line = assert_one_error_line(agent.sync(metadata=svc.url), 4)
         assert "meta-data/all" in line and "JSON" in line, line
         assert dumps(guest_state(t)) == before
+
+
+@pytest.mark.parametrize("portal", [True, "GET"], ids=["every-request", "gets-only"])
+def test_a_captive_portal_is_the_service_unavailable(two_enis, tmp_path, portal):
+    """200 and an HTML page for every request: exit 5 (the one-shot unit
+    retries it), not 4; nothing changed; the service back, the next sync works."""
+    t = two_enis
+    agent = Agent(t, tmp_path)
+    with serve_metadata(t, tmp_path, tokens="refused") as svc:
+        assert agent.sync(metadata=svc.url).code == 0
+        converged = dumps(guest_state(t))
+        svc.fault(portal=portal)
+        line = assert_one_error_line(agent.sync(metadata=svc.url), 5)
+        assert line.startswith("eni-agent: metadata service ") and "web page" in line, line
+        assert dumps(guest_state(t)) == converged
+        svc.fault()
+        assert agent.sync(metadata=svc.url).code == 0
 
 
 def test_hardened_only_after_a_refused_token_within_one_fetch(two_enis, tmp_path):

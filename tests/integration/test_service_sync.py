@@ -98,7 +98,7 @@ FAULTS = [
     pytest.param({"drip": {"what": "headers", "every": 1.5}}, "deadline", id="drip-headers"),
     pytest.param({"drip": {"what": "body", "every": 1.5}}, "deadline", id="drip-body"),
     # anything that is not a plausible token is an unavailable answer
-    pytest.param({"token_body": "<html><body>Service Unavailable</body></html>"}, "not a token",
+    pytest.param({"token_body": "<html><body>Service Unavailable</body></html>"}, "web page",
                  id="html-token"),
     pytest.param({"token_body": " \n"}, "not a token", id="blank-token"),
     pytest.param({"token_body": "a" * 300}, "not a token", id="long-token"),

@@ -71,7 +71,15 @@ install -m 0644 "$repo/examples/metadata.json" "$root/tmp/metadata.json"
 pkg_chroot "$root" true
 before=$(cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp \) -prune -o -print | sort)
 rpmdb=(--dbpath /var/lib/rpm)
-rpm -i --nodeps "${rpmdb[@]}" --root "$root" "$root/tmp/${rpm##*/}" 2>&1 | grep -v 'should not be used\|However assuming' || true
+# rpm's status kept; only its warnings about --root on a foreign system hidden.
+rpm_quietly() {
+    local out rc=0
+    out=$("$@" 2>&1) || rc=$?
+    grep -v 'should not be used\|However assuming' <<<"$out" || true
+    return "$rc"
+}
+rpm_quietly rpm -i --nodeps "${rpmdb[@]}" --root "$root" "$root/tmp/${rpm##*/}" ||
+    fail "rpm -i exited $?"
 rpm -q "${rpmdb[@]}" --root "$root" eni-agent >/dev/null || fail "rpm -i did not install it"
 pkg_chroot "$root" bash -euo pipefail -c '
     eni-agent --version
@@ -88,7 +96,8 @@ pkg_chroot "$root" bash -euo pipefail -c '
     fail "the installed package does not work (above)"
 # Erase in a network namespace of its own: the scriptlet's cleanup must not
 # touch this machine's network.
-unshare --net -- rpm -e "${rpmdb[@]}" --root "$root" eni-agent 2>&1 | grep -v 'should not be used\|However assuming' || true
+rpm_quietly unshare --net -- rpm -e "${rpmdb[@]}" --root "$root" eni-agent ||
+    fail "rpm -e exited $?"
 ! rpm -q "${rpmdb[@]}" --root "$root" eni-agent >/dev/null 2>&1 || fail "rpm -e did not erase it"
 after=$(cd "$root" && find . -xdev \( -path ./proc -o -path ./sys -o -path ./dev -o -path ./run -o -path ./tmp \) -prune -o -print | sort)
 # (rpm's database aside; and /usr/lib/systemd/system, which the scratch root

@@ -55,12 +55,19 @@ else
 fi
 
 pkg_log "pytest under $(pkg_chroot "$root" "$venv/bin/python" --version) in a bullseye root: $*"
+# ENI_AGENT_JUNIT=PATH: pytest's JUnit report copied there (.ci/tier.py counts it).
+junit=()
+[ -z "${ENI_AGENT_JUNIT:-}" ] || junit=(--junitxml=/tmp/eni-agent-junit.xml)
 rc=0
 pkg_chroot "$root" sh -ec '
     venv=$1; shift
     cd /src
     export ENI_AGENT_REQUIRE_INTEGRATION=1  # a skipped integration test fails (tests/conftest.py)
     "$venv/bin/python" -m pip install -q --no-index --no-deps --no-build-isolation -e .
-    exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"' py39 "$venv" "$@" || rc=$?
+    exec "$venv/bin/python" -m pytest -q -p no:cacheprovider "$@"' py39 "$venv" "${junit[@]}" "$@" \
+    || rc=$?
+if [ -n "${ENI_AGENT_JUNIT:-}" ] && ! cp "$root/tmp/eni-agent-junit.xml" "$ENI_AGENT_JUNIT"; then
+    [ "$rc" -ne 0 ] || rc=1  # no report: the tier cannot show what ran
+fi
 pkg_log "Python 3.9 suite: exit $rc, $(( $(date +%s) - start )) s"
 exit $rc
