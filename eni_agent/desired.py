@@ -38,9 +38,10 @@ import fnmatch
 from ipaddress import IPv4Network, IPv6Network
 from typing import NamedTuple
 
+from eni_agent.altnames import cleanup_altnames, desired_altnames
 from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
 from eni_agent.model import Eni, Metadata
-from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule
+from eni_agent.state import MAIN_TABLE, Address, AltName, Link, Observed, Route, Rule
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 DEFAULT_ROUTE6 = IPv6Network("::/0")
@@ -88,6 +89,10 @@ class Desired(NamedTuple):
     # aside as invalid by the metadata): neither added to nor removed,
     # whatever else changes.
     frozen: frozenset[Address | Route | Rule] = frozenset()
+    # Each configured ENI's id as its NIC's altname (altnames.py); an altname
+    # is removed only when it is in `releasable_altnames` and not wanted.
+    altnames: frozenset[AltName] = frozenset()
+    releasable_altnames: frozenset[AltName] = frozenset()
 
 
 def table_for(config: Config, ifindex: int) -> int:
@@ -98,13 +103,16 @@ def table_for(config: Config, ifindex: int) -> int:
 def desired_state(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
     """The target state; `metadata=None` means "own nothing" (cleanup)."""
     if metadata is None:
-        return Desired()
+        return Desired(releasable_altnames=cleanup_altnames(observed))
     owned_tables = {r.table for r in observed.routes} | {r.table for r in observed.rules}
     enis = tuple(
         _desired_eni(eni, observed, config, owned_tables) for eni in metadata.secondary_enis
     )
     matched = [d for d in enis if d.match is Match.MATCHED]
-    frozen = _left_alone(enis, metadata, observed, config)
+    left_alone = _left_alone_indexes(enis, metadata, observed, config)
+    frozen = _left_alone(left_alone, observed, config)
+    altnames, releasable_altnames = desired_altnames(
+        {d.eni.mac: d.eni.eni_id for d in enis}, (d.link for d in matched), observed, left_alone)
     rules = frozenset().union(*(d.rules for d in matched))
     return Desired(
         enis=enis,
@@ -113,6 +121,8 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
         rules=rules | _main_table_first(rules | frozen, config),
         up_links=frozenset(d.link for d in matched),
         frozen=frozen,
+        altnames=altnames,
+        releasable_altnames=releasable_altnames,
     )
 
 
@@ -152,10 +162,10 @@ def host_warnings(observed: Observed, config: Config) -> list[str]:
     return []
 
 
-def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Observed,
-                config: Config) -> frozenset[Address | Route | Rule]:
-    """What the agent owns on the links of ambiguous or conflict ENIs, and of
-    ENIs whose metadata is invalid.
+def _left_alone_indexes(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Observed,
+                        config: Config) -> set[int]:
+    """The links of ambiguous, conflict or down ENIs, of ENIs whose metadata
+    is invalid, and (with manage_only) of ENIs not named there.
 
     Such an ENI needs an operator; until then whatever the agent configured
     on it earlier keeps carrying traffic. (A detached ENI, by contrast, has
@@ -173,6 +183,12 @@ def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Obse
         named = set(config.manage_only)
         named |= {e.mac for e in (*metadata.enis, *metadata.invalid) if e.eni_id in named}
         indexes |= {link.index for link in observed.links if link.mac not in named}
+    return indexes
+
+
+def _left_alone(indexes: set[int], observed: Observed,
+                config: Config) -> frozenset[Address | Route | Rule]:
+    """What the agent owns on the links `_left_alone_indexes` names."""
     if not indexes:
         return frozenset()
     addresses = {a for a in observed.addresses if a.index in indexes}

@@ -17,15 +17,16 @@ from typing import Optional
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
 from pyroute2.netlink import NLMSG_NOOP, nla, nlmsg
-from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR,
-                                   RTM_NEWLINK, RTM_NEWROUTE, RTM_NEWRULE, RTM_SETLINK)
+from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINKPROP, RTM_DELROUTE, RTM_DELRULE,
+                                   RTM_NEWADDR, RTM_NEWLINK, RTM_NEWLINKPROP, RTM_NEWROUTE,
+                                   RTM_NEWRULE, RTM_SETLINK)
 from pyroute2.netlink.rtnl.fibmsg import FR_ACT_TO_TBL, fibmsg
 from pyroute2.netlink.rtnl.ifaddrmsg import IFA_F_NODAD, IFA_F_NOPREFIXROUTE, ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
 
 from eni_agent.plan import Action, Change
-from eni_agent.state import Address, Link, Route
+from eni_agent.state import Address, AltName, Link, Route
 
 RT_TABLE_COMPAT = 252  # rtm_table when the real id (> 255) is in RTA_TABLE
 RT_TABLE_LOCAL = 255
@@ -75,6 +76,8 @@ def request(change: Change, protocol: int, marks_addresses: bool = True):
         msg["attrs"] = [("IFLA_AF_SPEC", {"attrs": [("AF_INET", {"attrs": [
             ("IFLA_INET_CONF", {"attrs": [("IPV4_DEVCONF_PROMOTE_SECONDARIES", 1)]})]})]})]
         return _header(msg, RTM_SETLINK, 0)
+    if isinstance(target, AltName):
+        return _altname(action, target)
     if isinstance(target, Link):
         msg = ifinfmsg()
         msg["index"] = target.index
@@ -91,6 +94,16 @@ def _header(msg, msg_type: int, flags: int):
     msg["header"]["type"] = msg_type
     msg["header"]["flags"] = NLM_F_REQUEST | flags
     return msg
+
+
+def _altname(action: Action, altname: AltName):
+    """`ip link property add|del dev <link> altname <name>`."""
+    msg = ifinfmsg()
+    msg["index"] = altname.index
+    msg["attrs"] = [("IFLA_PROP_LIST", {"attrs": [("IFLA_ALT_IFNAME", altname.name)]})]
+    if action is Action.REMOVE:
+        return _header(msg, RTM_DELLINKPROP, 0)
+    return _header(msg, RTM_NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL)
 
 
 def _address(action: Action, a: Address, protocol: Optional[int]):
@@ -167,7 +180,9 @@ def barrier():
 
 # What the ownership rule and the daemon read of a kernel object: plain named
 # tuples, thousands of them per dump.
-LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries")
+# altnames: a tuple of names (IFLA_PROP_LIST; empty before Linux 5.5)
+LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries altnames",
+                        defaults=((),))
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
 AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope",
                            defaults=(RT_SCOPE_UNIVERSE,))
@@ -205,9 +220,12 @@ def link_record(msg) -> LinkRecord:
             promote = bool(inet["promote_secondaries"])
     mac = a.get("IFLA_ADDRESS")
     index = msg["index"]
+    props = a.get("IFLA_PROP_LIST")
+    altnames = tuple(props.altnames()) if props is not None else ()
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
-                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote)
+                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
+                      altnames)
 
 
 def address_record(msg) -> AddressRecord:

@@ -43,7 +43,7 @@ from eni_agent.netlink.outcomes import (KINDS, Result, classify, skip_gone_links
                                         touched_kinds)
 from eni_agent.ownership import observed_from
 from eni_agent.plan import Change
-from eni_agent.state import Address, Link, Observed
+from eni_agent.state import Address, AltName, Link, Observed
 
 BATCH = 128  # requests per send; their error replies must fit the receive buffer
 RCVBUF = 4 << 20
@@ -185,6 +185,8 @@ class Netlink:
             # queue), and routes vanish silently with a link's last address.
             self.records.stale_links |= {r.change.ifindex for r in results
                                          if isinstance(r.change.target, (Address, Link))}
+            if any(isinstance(r.change.target, AltName) for r in results):
+                self.stale.add("links")  # the kernel's notification of it may come later
         return results
 
     def _apply_batch(self, changes: List[Change]) -> List[Result]:
