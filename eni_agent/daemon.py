@@ -48,8 +48,10 @@ from pathlib import Path
 from typing import Any
 
 from eni_agent.coexist import Notices, keep_others_off
+from eni_agent.daemon_ops import Operations
 from eni_agent.config import Config, load_config
 from eni_agent.engine import reconcile
+from eni_agent.journal import eni_fields
 from eni_agent.errors import AgentError, Locked, MetadataUnavailable, PermissionDenied, one_line
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
@@ -135,6 +137,7 @@ class Daemon:
         self.selector = selectors.DefaultSelector()
         self.nl: Netlink | None = None  # follows notifications: the selector reads it
         self.watch: FileWatch | None = None
+        self.ops = Operations(config)  # ops hook (issue 19): state file, metrics, STATUS=
 
     # -- lifecycle -----------------------------------------------------------
 
@@ -166,12 +169,14 @@ class Daemon:
         abandon = self.fetch_started + FETCH_ABANDON if self.fetching is not None else None
         ready = self.ready_deadline if not self.ready else None
         deadlines = [d for d in (self.due, self.next_resync, self.next_watchdog, self.next_fetch,
-                                 abandon, ready) if d is not None]
+                                 abandon, ready, self.ops.publish_at) if d is not None]
         timeout = max(0.0, min(deadlines) - time.monotonic())
         for key, _ in self.selector.select(timeout):
             key.data()
 
     def _tick(self, now: float) -> None:
+        if self.ops.publish_at is not None and now >= self.ops.publish_at:
+            self.ops.publish()  # ops hook: a change held back by the once-a-second limit
         if self.next_watchdog is not None and now >= self.next_watchdog:
             if not self._fetch_stuck(now):
                 self.notifier.send(WATCHDOG=1)
@@ -245,6 +250,7 @@ class Daemon:
     def _relevance(self, event: Event) -> str | None:
         """Why this event matters, or None if it concerns nothing of ours."""
         if event.kind == "overflow":
+            self.ops.notifications_lost()  # ops hook: notifications lost
             self.link_states.clear()
             return "netlink events lost"
         if event.port and self.nl is not None and event.port == self.nl.port:
@@ -372,6 +378,7 @@ class Daemon:
             config = config.replace(protocol=self.config.protocol)
         source_changed = config.metadata != self.config.metadata
         self.config = config
+        self.ops.configure(config)  # ops hook: metrics_file may have changed
         logging.getLogger("eni_agent").setLevel(config.log_level.upper())
         if self.metadata is not None:
             keep_others_off(self.config, self.metadata)  # the settings may have changed
@@ -403,6 +410,7 @@ class Daemon:
             if not service:  # a fetch in flight or scheduled brings the first document
                 self._retry("no valid metadata yet")
             return
+        started = time.monotonic()
         try:
             with apply_lock(timeout=LOCK_WAIT):
                 report = reconcile(self.nl, self.metadata, self.config)
@@ -428,6 +436,9 @@ class Daemon:
             # (bounded: the adapter stops waiting for udev after 10 s).
             self._schedule(UDEV_RECHECK, "udev check of a new NIC")
         changed = any(eni.changes for eni in report.enis) or report.other_changes
+        # ops hook (issue 19): a report was produced
+        self.ops.pass_done(report, triggers, time.monotonic() - started,
+                           repair=bool(changed) and triggers <= DRIFT_REASONS)
         if changed and triggers <= DRIFT_REASONS:
             self.repairs.append(now)
             if self._fighting():
@@ -442,20 +453,23 @@ class Daemon:
             self.failures = 0
             if not self.ready:
                 self.ready = True
-                self.notifier.send(READY=1, STATUS=_summary(report))
-                log.info("ready: %s", _summary(report))
+                self.notifier.send(READY=1, STATUS=self.ops.status_line())  # ops hook: STATUS
+                log.info("ready: %s", self.ops.status_line())
                 return
         else:
             self._retry("not converged", quiet=True)
-        self.notifier.send(STATUS=_summary(report))
+        self.notifier.send(STATUS=self.ops.status_line())  # ops hook: STATUS computed
 
     def _load_metadata(self) -> None:
         """A file source: read it now (it is local and small)."""
+        started = time.monotonic()
         try:
             metadata = load_metadata(self.config.metadata)
         except AgentError as e:
+            self.ops.fetch_done(e, time.monotonic() - started, None)  # ops hook: fetch finished
             self._metadata_failed(e)
             return
+        self.ops.fetch_done(None, time.monotonic() - started, None)  # ops hook: fetch finished
         self._accept_metadata(metadata)
 
     def _metadata_failed(self, error: AgentError) -> None:
@@ -529,6 +543,9 @@ class Daemon:
                 if self._accept_metadata(self._hold_unlisted(result, now)) or not self.ready:
                     why = ", ".join(sorted(self.fetch_reasons)) or "poll"
                     self._schedule(0, f"metadata fetched after: {why}")
+            # ops hook (issue 19): a fetch finished
+            self.ops.fetch_done(result if isinstance(result, AgentError) else None,
+                                now - self.fetch_started, self.next_fetch - now)
             self._burst_next(now)
             self.fetch_reasons.clear()
         if self.fetch_again and self.fetching is None:
@@ -566,9 +583,11 @@ class Daemon:
         self.fetch_generation += 1  # its answer, if it ever comes, is ignored
         forget_client(self.config.metadata)
         self.fetch_failures += 1
-        self._metadata_failed(MetadataUnavailable(
+        error = MetadataUnavailable(
             f"metadata service {effective_source(self.config.metadata)}: a fetch did not end "
-            f"within {FETCH_ABANDON:g}s; abandoned it"))
+            f"within {FETCH_ABANDON:g}s; abandoned it")
+        self.ops.fetch_done(error, time.monotonic() - started, 0, kind="timeout")  # ops hook
+        self._metadata_failed(error)
         self._want_fetch("the last fetch was abandoned", gap=False)
 
     def _fetch_stuck(self, now: float) -> bool:
@@ -609,22 +628,27 @@ class Daemon:
         self.managed_tables = {eni.table for eni in report.enis if eni.table is not None}
 
     def _log_report(self, report: Report, reasons: str) -> None:
+        # ops hook (issue 19): journald fields ENI_ID, MAC, IFNAME, EVENT on lines about an ENI
+        done = "repaired" if set(reasons.split(", ")) <= DRIFT_REASONS else "configured"
         for eni in report.enis:
             where = f"{eni.label}" + (f" {eni.link}" if eni.link else "")
             for change in eni.changes:
-                log.info("%s: %s (%s)", where, change, reasons)
+                log.info("%s: %s (%s)", where, change, reasons, extra=eni_fields(eni, done))
             errors = tuple(eni.errors)
             if errors != self.eni_errors.get(eni.mac, ()):  # once per new problem, not per pass
                 for error in errors:
-                    log.warning("%s: %s", where, error)
+                    log.warning("%s: %s", where, error, extra=eni_fields(
+                        eni, "invalid" if eni.state is EniState.INVALID else "failed"))
             self.eni_errors[eni.mac] = errors
             previous = self.eni_states.get(eni.mac)
             steady = eni.state if eni.state not in SETTLED else "ok"
             if steady != previous and steady != "ok":
-                log.info("%s: %s%s", where, eni.state, f" ({eni.reason})" if eni.reason else "")
+                log.info("%s: %s%s", where, eni.state, f" ({eni.reason})" if eni.reason else "",
+                         extra=eni_fields(eni, str(eni.state)))
             self.eni_states[eni.mac] = steady
         for change in report.other_changes:
-            log.info("%s (ENI detached or no longer listed; %s)", change, reasons)
+            log.info("%s (ENI detached or no longer listed; %s)", change, reasons,
+                     extra={"event": "removed"})
         for change in report.host_changes:
             log.info("%s (host-wide; %s)", change, reasons)
         for error in report.errors:
@@ -650,9 +674,3 @@ def _check_privileges() -> None:
         return
     raise PermissionDenied("daemon: needs CAP_NET_ADMIN to configure the network: run it as "
                            "root (the eni-agent systemd unit does)")
-
-
-def _summary(report: Report) -> str:
-    parts = report.tally({EniState.CONFIGURED: "in sync", EniState.IN_SYNC: "in sync"})
-    verdict = "converged" if report.converged else "NOT converged"
-    return f"{verdict}: {parts} (pid {os.getpid()})"

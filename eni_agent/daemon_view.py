@@ -131,34 +131,32 @@ class DaemonView:
 
 
 def status_line(doc: dict[str, Any], now: float) -> str:
-    """systemd's STATUS=: where the daemon stands, in one line
-    (`2 ENIs configured, 1 pending (no NIC yet); metadata read 22:41:05 UTC`).
-    Absolute times: systemctl shows the line long after it was sent."""
+    """systemd's STATUS=: where the daemon stands, in one line, e.g.
+    `converged: 2 in sync, 1 pending (no NIC yet); metadata read 22:41:05 UTC (pid 42)`.
+    Clock times, not ages: systemctl shows the line long after it was sent."""
     counts: dict[str, int] = {}
     why: dict[str, set[str]] = {}
     for e in doc["enis"]:
-        state = "configured" if e["state"] in ("configured", "in-sync") else e["state"]
+        state = "in sync" if e["state"] in ("configured", "in-sync") else e["state"]
         counts[state] = counts.get(state, 0) + 1
-        if e["reason"] and state not in ("configured", "out-of-sync", "failed"):
+        if e["reason"] and state in ("pending", "down"):
             why.setdefault(state, set()).add(_short(e["reason"]))
-    order = ["configured", *sorted(s for s in counts if s != "configured")]
-    parts = []
-    for i, state in enumerate(s for s in order if s in counts):
-        noun = ("ENI" if counts[state] == 1 else "ENIs") if i == 0 else ""
-        reasons = f" ({', '.join(sorted(why[state]))})" if state in why and len(why[state]) <= 2 \
-            else ""
-        parts.append(" ".join(p for p in (str(counts[state]), noun, state) if p) + reasons)
-    line = ", ".join(parts) or "no secondary ENIs"
+    parts = [f"{n} {state}" + (f" ({', '.join(sorted(why[state]))})" if state in why else "")
+             for state, n in sorted(counts.items())]
+    last = doc["last_pass"]
+    verdict = "converged" if last is None or last["converged"] else "NOT converged"
+    line = f"{verdict}: {', '.join(parts) or 'no secondary ENIs'}"
     fetch = doc["metadata"]["last_fetch"]
     if fetch is None:
-        line += "; metadata not read yet"
+        pass
     elif fetch["outcome"] == "ok":
         line += f"; metadata read {_clock(fetch['at'])}"
     else:
         ok = doc["metadata"]["last_success_at"]
         line += f"; metadata read FAILED {_clock(fetch['at'])} ({fetch['kind']})" + (
             f", last read {_clock(ok)}" if ok else "")
-    return line[:250]
+    suffix = f" (pid {doc['pid']})"
+    return line[:199 - len(suffix)] + suffix
 
 
 def _short(reason: str) -> str:
@@ -180,3 +178,90 @@ def netns_inode() -> int | None:
         return os.stat("/proc/self/ns/net").st_ino
     except OSError:
         return None
+
+
+# -- reading it back (`eni-agent status`) ---------------------------------------------------
+
+def daemon_alive(pid: int) -> bool:
+    """A process with this PID runs, and it is an eni-agent daemon (not a
+    process that got the PID of one that died)."""
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            argv = f.read().split(b"\0")
+    except OSError:
+        return False
+    return b"daemon" in argv and any(b"eni-agent" in a or b"eni_agent" in a for a in argv)
+
+
+def read_live(path: Path, alive=daemon_alive, netns: int | None = None) -> dict[str, Any] | None:
+    """The document a live daemon of this network namespace wrote, or None
+    (no file, unreadable, another schema, its writer gone)."""
+    try:
+        doc = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(doc, dict) or doc.get("schema") != SCHEMA or not isinstance(
+            doc.get("pid"), int):
+        return None
+    if netns is not None and doc.get("netns") not in (None, netns):
+        return None
+    return doc if alive(doc["pid"]) else None
+
+
+def view_exit_code(doc: dict[str, Any]) -> int:
+    """As `status` says it of its own view: 3 not in sync, 4 invalid ENIs, else 0."""
+    from eni_agent.errors import ExitCode
+
+    last = doc.get("last_pass")
+    if last is not None and not last["converged"]:
+        return int(ExitCode.CHANGE_FAILED)
+    if any(e["state"] == str(EniState.INVALID) for e in doc["enis"]):
+        return int(ExitCode.INVALID_INPUT)
+    return int(ExitCode.OK)
+
+
+def view_json(doc: dict[str, Any], now: float) -> str:
+    return json.dumps({"view": "daemon", "age_seconds": round(max(0.0, now - doc["written_at"]), 3),
+                       "exit_code": view_exit_code(doc), **doc}, indent=2)
+
+
+def view_text(doc: dict[str, Any], now: float) -> str:
+    from eni_agent.errors import printable
+
+    age = max(0.0, now - doc["written_at"])
+    lines = [f"the running daemon's view (pid {doc['pid']}, written {age:.0f} s ago; "
+             "`eni-agent status --fresh` computes one now)"]
+    for e in doc["enis"]:
+        label = f"{e['eni_id']} {e['mac']}" if e["eni_id"] else e["mac"]
+        where = " ".join(p for p in (e["link"], f"table {e['table']}" if e["table"] else None) if p)
+        head = f"{label}{' ' + where if where else ''}: {e['state']} since {_clock(e['state_since'])}"
+        if e["reason"] and e["state"] not in ("configured", "in-sync"):
+            head += f" ({e['reason']})"
+        lines.append(head)
+        if e["addresses"]:
+            lines.append(f"  addresses: {', '.join(e['addresses'])}")
+        if e["followed_addresses"]:
+            lines.append(f"  followed: {', '.join(e['followed_addresses'])}")
+        if e["last_change"]:
+            lines.append(f"  last change {_clock(e['last_change_at'])}: {e['last_change']}")
+        lines.extend(f"  error: {error}" for error in e["errors"])
+    metadata, fetch = doc["metadata"], doc["metadata"]["last_fetch"]
+    if fetch is None:
+        lines.append(f"metadata {metadata['source']}: not read yet")
+    else:
+        outcome = "ok" if fetch["outcome"] == "ok" else f"FAILED ({fetch['kind']}: {fetch['error']})"
+        lines.append(f"metadata {metadata['source']}: read {_clock(fetch['at'])}: {outcome}")
+    if metadata["next_fetch_at"] is not None:
+        lines.append(f"  next read {_clock(metadata['next_fetch_at'])}")
+    c = doc["counters"]
+    kinds = ", ".join(f"{k} {v}" for k, v in sorted(c["changes"].items())) or "none"
+    failures = ", ".join(f"{k} {v}" for k, v in sorted(c["fetch_failures"].items())) or "none"
+    lines.append(f"since {_clock(doc['started_at'])}: {c['passes']} passes, {c['repairs']} "
+                 f"repairs, notifications lost {c['notifications_lost']}")
+    lines.append(f"  changes: {kinds}; metadata read failures: {failures}")
+    last = doc["last_pass"]
+    if last is not None:
+        lines.append(f"last pass {_clock(last['at'])}, {last['duration_seconds'] * 1000:.1f} ms "
+                     f"({', '.join(last['triggers'])})")
+    lines.append(f"status: {status_line(doc, now)}")
+    return "\n".join(printable(line) for line in lines)

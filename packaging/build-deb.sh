@@ -9,9 +9,11 @@
 # tomli on bullseye) travels inside the package in a private venv,
 # /usr/lib/eni-agent, on Debian's own /usr/bin/python3 of that release. The
 # venv is built AT ITS FINAL PATH inside a fresh root of RELEASE (mmdebstrap,
-# cached by packaging/lib.sh), from PyPI, so its scripts, its pyvenv.cfg and
-# its compiled .pyc files name the paths they will have on the target: no
-# relocation step, no path rewriting. Needs the network (Debian's mirror, PyPI).
+# cached by packaging/lib.sh), from PyPI, so its scripts and its pyvenv.cfg
+# name the paths they will have on the target: no relocation step, no path
+# rewriting; postinst compiles its bytecode there. Needs the network (Debian's
+# mirror, PyPI). `lintian` on the result: no errors (docs/operating.md lists
+# the warnings and why they stay).
 #
 # Layout: /usr/sbin/eni-agent -> /usr/lib/eni-agent/bin/eni-agent; the man
 # pages eni-agent(8) and eni-agent.toml(5) and bash and zsh completions, made
@@ -74,10 +76,9 @@ pkg_chroot "$root" sh -ec '
         case ${f##*/} in python*|eni-agent|activate) ;; *) rm -f "$f" ;; esac
     done
     rm -rf "$venv/share"
+    # No bytecode in the package (Debian policy; lintian): postinst compiles
+    # it on the target, prerm removes it (debian/postinst, debian/prerm).
     find "$venv" -name __pycache__ -prune -exec rm -rf {} +
-    # Compiled once here, at the final path: the .pyc files belong to the
-    # package (dpkg removes them), and the daemon never writes its own.
-    "$venv/bin/python" -m compileall -q "$venv/lib"
     "$venv/bin/eni-agent" --version
     python3 -c "import sys; print(\"%d.%d\" % sys.version_info[:2])" > /python-version
     dpkg --print-architecture > /arch' build "$venv" "$source_date" >&2
@@ -115,7 +116,7 @@ eni-agent ($version) unstable; urgency=medium
 
   * Built from the eni-agent repository (see README.md there).
 
- -- eni-agent developers <eni-agent@localhost>  $(date -R -u -d "@$source_date")
+ -- eni-agent developers <eni-agent@users.noreply.github.com>  $(date -R -u -d "@$source_date")
 EOF
 install -D -m 0644 "$root/generated/eni-agent.bash" "$stage/usr/share/bash-completion/completions/eni-agent"
 install -D -m 0644 "$root/generated/_eni-agent" "$stage/usr/share/zsh/vendor-completions/_eni-agent"
@@ -135,7 +136,7 @@ cat > "$stage/DEBIAN/control" <<EOF
 Package: eni-agent
 Version: $version
 Architecture: $arch
-Maintainer: eni-agent developers <eni-agent@localhost>
+Maintainer: eni-agent developers <eni-agent@users.noreply.github.com>
 Installed-Size: $size
 Depends: python3 (>= $pyver~), python3 (<< $next_minor), iproute2, procps, init-system-helpers (>= 1.54~), libc6
 Section: net
