@@ -1,7 +1,7 @@
 """What the daemon publishes for operators (issue 19), behind the few calls
 daemon.py makes: a pass's report, a metadata read's end, lost notifications,
-and the STATUS= line; the state file and the metrics file are written from
-here when they changed, at most once a second (`publish_at`: when the daemon
+and the STATUS= line; the state file is written from here when it changed,
+the metrics file too but at most once a second (`publish_at`: when the daemon
 must call `publish()` for a change held back by that limit)."""
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """The running daemon's own view, kept for operators: per ENI where it stands,
 the metadata fetches, counters since start. Written as one root-only JSON
-file beside the apply lock (/run/eni-agent/state.json) when it changes, at
-most once a second; `eni-agent status` shows it while the daemon that wrote
-it lives; `metrics_file` gets the same in the Prometheus text format.
+file beside the apply lock (/run/eni-agent/state.json) when it changes;
+`eni-agent status` shows it while the daemon that wrote it lives;
+`metrics_file` gets the same in the Prometheus text format, at most once a
+second.
 
 `DaemonView` is fed by the daemon (a pass's report, a fetch's outcome, lost
 notifications) and takes every time from its caller (wall-clock seconds,
@@ -20,7 +21,7 @@ from eni_agent.report import EniState, Report
 
 SCHEMA = 1
 STATE_NAME = "state.json"
-WRITE_GAP = 1.0  # seconds: the files are rewritten at most this often
+WRITE_GAP = 1.0  # seconds: the metrics file is rewritten at most this often
 # An error class's name -> the kind of a failed metadata fetch.
 FETCH_FAILURE_KINDS = {"MetadataUnavailable": "unavailable", "InvalidInput": "invalid",
                        "PermissionDenied": "permission"}

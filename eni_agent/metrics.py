@@ -106,28 +106,31 @@ def write_atomically(path: Path, text: str, mode: int) -> None:
 
 
 class Publisher:
-    """Writes the state file (root only) and the metrics file (readable by
-    node_exporter) when what they say changed, at most once per `gap` seconds.
+    """Writes the state file (root only) whenever what it says changed, and the
+    metrics file (readable by node_exporter) when it changed, at most once per
+    `gap` seconds (a scrape every few seconds needs no more).
 
-    `flush(document_at, now)` is called after each change and when its last
-    answer (seconds until the next write is due, or None) comes due."""
+    `flush(document_at, now)` is called after each change, and again when its
+    last answer (seconds until a held-back write is due, or None) comes due."""
 
     def __init__(self, state_path: Path | None, metrics_path: Path | None, gap: float):
         self.paths = {"state": state_path, "metrics": metrics_path}
-        self.gap = gap
+        self.gaps = {"state": 0.0, "metrics": gap}
         self.written: dict[str, str] = {}
-        self.last_write = float("-inf")
+        self.last_write = {"state": float("-inf"), "metrics": float("-inf")}
         self.failed: dict[str, str] = {}  # what failed to write, and why (logged once each)
 
     def flush(self, document_at, now: float) -> float | None:
-        if now - self.last_write < self.gap and now >= self.last_write:
-            return self.last_write + self.gap - now if self._pending(document_at(now)) else None
         doc = document_at(now)
-        texts = self._texts(doc)
-        changed = {k: t for k, t in texts.items() if self.written.get(k) != _stable(k, t)}
-        if not changed:
-            return None
-        for kind, text in changed.items():
+        wait = None
+        for kind, text in self._texts(doc).items():
+            if self.written.get(kind) == _stable(kind, text):
+                continue
+            since = now - self.last_write[kind]
+            if 0 <= since < self.gaps[kind]:  # (a clock stepped back: write now)
+                held = self.gaps[kind] - since
+                wait = held if wait is None else min(wait, held)
+                continue
             try:
                 write_atomically(self.paths[kind], text, 0o600 if kind == "state" else 0o644)
             except OSError as e:
@@ -135,11 +138,8 @@ class Publisher:
                 continue
             self.failed.pop(kind, None)
             self.written[kind] = _stable(kind, text)
-        self.last_write = now
-        return None
-
-    def _pending(self, doc: dict[str, Any]) -> bool:
-        return any(self.written.get(k) != _stable(k, t) for k, t in self._texts(doc).items())
+            self.last_write[kind] = now
+        return wait
 
     def _texts(self, doc: dict[str, Any]) -> dict[str, str]:
         texts = {}

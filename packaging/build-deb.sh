@@ -60,6 +60,7 @@ pkg_source_tree "$repo" "$root/src"
 pkg_log "building $venv in a $release root"
 pkg_chroot "$root" sh -ec '
     venv=$1
+    export PYTHONDONTWRITEBYTECODE=1  # no bytecode in the package: postinst makes it
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
     "$venv/bin/python" -m pip install -q --no-compile /src

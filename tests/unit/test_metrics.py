@@ -4,6 +4,7 @@ they changed, at most once a second, atomically and with their modes."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 
@@ -66,7 +67,7 @@ def paths(tmp_path):
     return tmp_path / "run" / "state.json", tmp_path / "textfile" / "eni-agent.prom"
 
 
-def test_written_on_change_at_most_once_a_second_with_their_modes(paths):
+def test_written_on_change_metrics_at_most_once_a_second_with_their_modes(paths):
     state, metrics = paths
     v = busy_view()
     p = Publisher(state, metrics, gap=1.0)
@@ -83,6 +84,7 @@ def test_written_on_change_at_most_once_a_second_with_their_modes(paths):
     v.notifications_lost()
     assert p.flush(v.document, T0 + 5.5) == pytest.approx(0.7)  # held back: come back then
     assert samples(metrics.read_text())[("eni_agent_netlink_notifications_lost_total", ())] == 2
+    assert json.loads(state.read_text())["counters"]["notifications_lost"] == 3  # at once
     assert p.flush(v.document, T0 + 6.2) is None
     assert samples(metrics.read_text())[("eni_agent_netlink_notifications_lost_total", ())] == 3
     assert sorted(os.listdir(state.parent)) == ["state.json"]  # no temporary file left
