@@ -123,7 +123,8 @@ class DaemonView:
                          "last_success_at": self.last_fetch_ok_at,
                          "next_fetch_at": self.next_fetch_at},
             "enis": [self.enis[mac] for mac in sorted(self.enis)],
-            "counters": json.loads(json.dumps(self.counters, sort_keys=True)),
+            "counters": {**self.counters, "changes": dict(self.counters["changes"]),
+                         "fetch_failures": dict(self.counters["fetch_failures"])},
             "last_pass": self.last_pass,
         }
 

@@ -123,8 +123,8 @@ class Publisher:
     def flush(self, document_at, now: float) -> float | None:
         doc = document_at(now)
         wait = None
-        for kind, text in self._texts(doc).items():
-            if self.written.get(kind) == _stable(kind, text):
+        for kind, (text, stable) in self._texts(doc).items():
+            if self.written.get(kind) == stable:
                 continue
             since = now - self.last_write[kind]
             if 0 <= since < self.gaps[kind]:  # (a clock stepped back: write now)
@@ -137,23 +137,19 @@ class Publisher:
                 self.failed[kind] = f"{self.paths[kind]}: {e.strerror or e}"
                 continue
             self.failed.pop(kind, None)
-            self.written[kind] = _stable(kind, text)
+            self.written[kind] = stable
             self.last_write[kind] = now
         return wait
 
-    def _texts(self, doc: dict[str, Any]) -> dict[str, str]:
+    def _texts(self, doc: dict[str, Any]) -> dict[str, tuple[str, str]]:
+        """Each file's text, and what says whether it changed (the state
+        document but its own write time). Compact JSON: the C encoder."""
         texts = {}
         if self.paths["state"] is not None:
-            texts["state"] = json.dumps(doc, indent=1, sort_keys=True) + "\n"
+            stable = json.dumps({k: v for k, v in doc.items() if k != "written_at"},
+                                sort_keys=True)
+            texts["state"] = (json.dumps(doc, sort_keys=True) + "\n", stable)
         if self.paths["metrics"] is not None:
-            texts["metrics"] = render_metrics(doc)
+            text = render_metrics(doc)
+            texts["metrics"] = (text, text)
         return texts
-
-
-def _stable(kind: str, text: str) -> str:
-    """What says whether a file changed: the state document but its own write time."""
-    if kind != "state":
-        return text
-    doc = json.loads(text)
-    doc.pop("written_at", None)
-    return json.dumps(doc, sort_keys=True)
