@@ -147,7 +147,7 @@ def eni_agent_toml_5(config_model) -> str:
     out += [".SH NAME", "eni\\-agent.toml \\- eni\\-agent's config file",
             ".SH SYNOPSIS", f".I {roff(str(DEFAULT_CONFIG_PATH))}",
             ".SH DESCRIPTION",
-            roff(f"A TOML file, read by every eni-agent command (another with --config). "
+            roff("A TOML file, read by every eni-agent command (another with --config). "
                  "Every setting is optional; a command-line flag overrides the file. The file "
                  "and its directories must be writable by root only. Unknown settings, wrong "
                  "types and values out of range are refused (exit status 4). The daemon "
