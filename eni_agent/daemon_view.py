@@ -77,15 +77,16 @@ class DaemonView:
         enis = {}
         for e in report.enis:
             was = self.enis.get(e.mac, {})
-            state = str(e.state)
+            # Configured in this pass and verified: in sync now, as `status`
+            # computing its own view would say (last_change says what was done).
+            state = str(EniState.IN_SYNC if e.state is EniState.CONFIGURED else e.state)
             enis[e.mac] = {
                 "mac": e.mac, "eni_id": e.eni_id, "state": state, "reason": e.reason,
                 "link": e.link, "ifindex": e.ifindex, "table": e.table,
                 "addresses": list(e.addresses), "prefixes": list(e.prefixes),
                 "followed_addresses": [],  # addresses followed from elsewhere (not yet)
                 "errors": list(e.errors),
-                "state_since": was.get("state_since", now) if was.get("state") == state
-                or {was.get("state"), state} <= {"configured", "in-sync"} else now,
+                "state_since": was.get("state_since", now) if was.get("state") == state else now,
                 "last_change": e.changes[-1] if e.changes else was.get("last_change"),
                 "last_change_at": now if e.changes else was.get("last_change_at"),
             }

@@ -55,7 +55,7 @@ def test_status_shows_the_daemons_view_and_its_repairs(topology_with_eni, tmp_pa
         assert view["view"] == "daemon" and view["pid"] == d.python_pid()
         assert 0 <= view["age_seconds"] < 30
         (one,) = view["enis"]
-        assert (one["mac"], one["link"], one["state"]) == (eni.mac, "eth1", "configured")
+        assert (one["mac"], one["link"], one["state"]) == (eni.mac, "eth1", "in-sync")
         assert view["metadata"]["last_fetch"]["outcome"] == "ok"
         text = eni_agent_cli(t, d, "status").stdout
         assert text.startswith(f"the running daemon's view (pid {d.python_pid()}, written ")
@@ -76,7 +76,7 @@ def test_status_shows_the_daemons_view_and_its_repairs(topology_with_eni, tmp_pa
             ("eni_agent_repairs_total", ())) == view["counters"]["repairs"], 5,
             what="the repair in the metrics file")
         m = metrics(prom)
-        assert m[("eni_agent_enis", (("state", "configured"),))] == 1
+        assert m[("eni_agent_enis", (("state", "in-sync"),))] == 1
         assert m[("eni_agent_metadata_last_success_timestamp_seconds", ())] > time.time() - 60
         assert m[("eni_agent_last_pass_duration_seconds", ())] < 5
         assert stat.S_IMODE(prom.stat().st_mode) == 0o644

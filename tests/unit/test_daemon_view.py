@@ -46,7 +46,8 @@ def test_a_pass_counts_changes_by_kind_and_a_repair():
                                "fetch_failures": {},
                                "changes": {"add_address": 1, "add_rule": 2}}
     (one,) = doc["enis"]
-    assert (one["state"], one["last_change_at"], one["state_since"]) == ("configured", T0 + 5,
+    # configured and verified: in sync, as `status` computing its own view says
+    assert (one["state"], one["last_change_at"], one["state_since"]) == ("in-sync", T0 + 5,
                                                                          T0 + 1)
     assert one["last_change"] == "add rule 10000: from 10.0.1.10 lookup 10003"
     assert one["followed_addresses"] == []
@@ -126,7 +127,7 @@ def test_status_shows_the_view_with_its_age_and_exit_code():
     doc = v.document(T0 + 1)
     text = view_text(doc, T0 + 4)
     assert text.splitlines()[0].startswith("the running daemon's view (pid 42, written 3 s ago")
-    assert "eni-one 00:16:3e:00:01:01 eth1 table 10003: configured since 08:00:01 UTC" in text
+    assert "eni-one 00:16:3e:00:01:01 eth1 table 10003: in-sync since 08:00:01 UTC" in text
     assert "  last change 08:00:01 UTC: add address 10.0.1.10/24 dev eth1" in text
     shown = json.loads(view_json(doc, T0 + 4))
     assert (shown["view"], shown["age_seconds"], shown["exit_code"]) == ("daemon", 3.0, 0)

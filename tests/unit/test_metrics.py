@@ -45,7 +45,7 @@ def test_the_metrics_parse_and_say_what_the_view_says():
     assert got[("eni_agent_metadata_fetch_failures_total", (("kind", "unavailable"),))] == 1
     assert got[("eni_agent_metadata_fetch_failures_total", (("kind", "timeout"),))] == 0
     assert got[("eni_agent_netlink_notifications_lost_total", ())] == 1
-    assert got[("eni_agent_enis", (("state", "configured"),))] == 1
+    assert got[("eni_agent_enis", (("state", "in-sync"),))] == 1  # configured and verified
     assert got[("eni_agent_enis", (("state", "pending"),))] == 1
     assert got[("eni_agent_enis", (("state", "failed"),))] == 0
     assert got[("eni_agent_metadata_last_success_timestamp_seconds", ())] == T0
