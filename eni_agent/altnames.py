@@ -37,6 +37,8 @@ def desired_altnames(eni_ids: dict[str, str | None], configured: Iterable[Link],
     ENI's NIC has its id as an altname; any other NIC carrying a listed MAC
     (an ignored ENI's) loses it; the links in `left_alone` (ENIs that need an
     operator, or that manage_only leaves to another tool) keep what they have."""
+    if not observed.altnames_supported:  # a kernel before 5.5: no altnames to give
+        return frozenset(), frozenset()
     configured = set(configured)
     taken = {link.name for link in observed.links} | {a.name for a in observed.altnames}
     wanted, releasable = set(), set()

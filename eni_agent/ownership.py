@@ -64,7 +64,7 @@ def _address(a) -> Address:
 
 def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules: Iterable,
                   protocol: int, udev: Optional[UdevGate] = None,
-                  marks_addresses: bool = True) -> Observed:
+                  marks_addresses: bool = True, altnames_supported: bool = True) -> Observed:
     """Split kernel records into the agent's own objects and what others use.
 
     Without address marks (a kernel before 5.18), an address is the agent's
@@ -116,4 +116,5 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         foreign_default_oifs=frozenset(foreign_default_oifs),
         foreign_rule_priorities=frozenset(foreign_rule_priorities),
         address_marks=marks_addresses,
+        altnames_supported=altnames_supported,
     )

@@ -217,6 +217,7 @@ class Observed(NamedTuple):
     # Every link's altnames, whoever added them: an altname carries no mark, so
     # the plan removes only the ENI ids the metadata gave for a NIC.
     altnames: frozenset[AltName] = frozenset()
+    altnames_supported: bool = True  # the kernel takes altnames (Linux 5.5+)
 
     def link_names(self) -> dict[int, str]:
         return {link.index: link.name for link in self.links}

@@ -34,7 +34,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from eni_agent.host import UdevGate, kernel_marks_addresses
+from eni_agent.host import UdevGate, kernel_has_altnames, kernel_marks_addresses
 from eni_agent.netlink.cache import Records
 from eni_agent.netlink.events import GROUPS, OVERFLOW, Event, notification
 from eni_agent.netlink.messages import (address_record, barrier, link_record, request,
@@ -78,6 +78,7 @@ class Netlink:
         self.seq = itertools.count(1)
         self.udev = UdevGate()
         self.marks_addresses = kernel_marks_addresses()
+        self.has_altnames = kernel_has_altnames()
         self.records = Records()
         self.stale: Set[str] = set(KINDS)  # kinds to dump in full at the next observe
         self.events: Optional[IPRSocket] = None
@@ -126,7 +127,8 @@ class Netlink:
         self.stale = set() if self.events is not None else set(KINDS)
         r = self.records
         return observed_from(r.values("links"), r.values("addresses"), r.values("routes"),
-                             r.values("rules"), self.protocol, self.udev, self.marks_addresses)
+                             r.values("rules"), self.protocol, self.udev, self.marks_addresses,
+                             self.has_altnames)
 
     def _dump_all(self, kind: str) -> list:
         if kind == "links":

@@ -56,3 +56,16 @@ def test_an_ignored_eni_loses_its_altname(topology_factory, tmp_path):
     res = agent.sync("--json", "--ignore-mac", eni.mac)
     assert res.code == 0, str(res)
     assert altnames(t, eni.ifname) == []
+
+
+def test_a_kernel_without_altnames_converges_without_them(topology_factory, tmp_path):
+    """Before Linux 5.5 (ENI_AGENT_ALTNAMES=0 stands in for one) no altname is asked for."""
+    eni = make_eni(1)
+    t = topology_factory([eni])
+    agent = Agent(t, tmp_path)
+    agent.env["ENI_AGENT_ALTNAMES"] = "0"
+    agent.write()
+    res = agent.sync("--json")
+    assert res.code == 0 and res.json["result"] == "converged", str(res)
+    assert not [c for c in res.eni(eni.mac)["changes"] if "altname" in c]
+    assert altnames(t, eni.ifname) == []

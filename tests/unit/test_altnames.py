@@ -101,3 +101,8 @@ def test_a_link_dump_reads_its_altnames():
     assert link_record(read).altnames == ("eni-bp1second", "uplink")
     (plain,) = decoded(link())
     assert link_record(plain).altnames == ()
+
+
+def test_a_kernel_without_altnames_is_asked_for_none():
+    observed = Observed(links=(ETH0, ETH1), altnames_supported=False)
+    assert planned(example_doc(), observed) == []
