@@ -134,8 +134,10 @@ new=$(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" \
       | grep -vE '^\./(var/lib/(dpkg|apt|python|systemd/deb-systemd-helper-(enabled|masked))|var/cache|var/log)(/|$)' \
       | grep -vE '/__pycache__(/|$)|^\./usr/(local/)?lib/python3' \
       | grep -vE '^\./etc/(ld\.so\.cache|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
+      | grep -vE '^\./(var/lib/man-db|etc/apparmor\.d/local|etc/systemd/system/timers\.target\.wants/man-db\.timer)(/|$)' \
       || true)
-# (those: what the dependencies' maintainer scripts make: python3's, readline's, procps')
+# (those: what the dependencies' maintainer scripts make: python3's, readline's, procps';
+# and man-db's, which this test installs to read the man pages)
 [ -z "$new" ] || fail "purge left new paths behind: $new"
 named=$(find "$root" -xdev \( -name '*eni-agent*' -o -name '*eni_agent*' \) ! -path "$root/tmp/*" 2>/dev/null || true)
 [ -z "$named" ] || fail "purge left paths named after the package: $named"
