@@ -109,7 +109,13 @@ chmod 0644 "$tree/usr/share/bash-completion/completions/eni-agent" "$tree/usr/sh
     (cd "$tree" && find usr/lib/systemd -type f | sort | sed 's|^|/|')
     echo "%doc /usr/share/doc/eni-agent"
     (cd "$tree" && find usr/share/man -type f | sort | sed 's|^|%doc /|')
+    # The completion directories too (rpm allows shared directories): on an
+    # image without zsh or bash-completion, nothing else owns them.
+    echo "%dir /usr/share/bash-completion"
+    echo "%dir /usr/share/bash-completion/completions"
     echo /usr/share/bash-completion/completions/eni-agent
+    echo "%dir /usr/share/zsh"
+    echo "%dir /usr/share/zsh/site-functions"
     echo /usr/share/zsh/site-functions/_eni-agent
     (cd "$tree" && find etc -type f -printf '%h\n' | sort -u | sed 's|^|%dir /|')
     (cd "$tree" && find etc -type f | sort | sed 's|^|%config(noreplace) /|')
