@@ -105,9 +105,12 @@ def sync(config, dry_run: bool, as_json: bool) -> int:
 @metadata_option
 @config_options
 @json_option
-def status(config, as_json: bool) -> int:
-    """Show desired vs observed state per ENI; change nothing."""
-    return commands.status(config, as_json)
+@click.option("--fresh", is_flag=True,
+              help="Compute the view now, even while a running daemon publishes its own.")
+def status(config, as_json: bool, fresh: bool) -> int:
+    """Show each ENI's state: the running daemon's view (with its age) while one
+    runs, else desired vs observed computed now; change nothing."""
+    return commands.status(config, as_json, fresh)
 
 
 @cli.command()

@@ -63,7 +63,19 @@ def sync(config, dry_run: bool = False, as_json: bool = False) -> int:
             return _emit(reconcile(nl, metadata, config, udev_wait=UDEV_WAIT), as_json)
 
 
-def status(config, as_json: bool = False) -> int:
+def status(config, as_json: bool = False, fresh: bool = False) -> int:
+    """The running daemon's view while one (of this network namespace) writes
+    it, else (or with `fresh`) a view computed now."""
+    if not fresh:
+        import time
+
+        from eni_agent.daemon_view import netns_inode, read_live, state_path, view_exit_code, \
+            view_json, view_text
+
+        doc = read_live(state_path(), netns=netns_inode())
+        if doc is not None:
+            echo((view_json if as_json else view_text)(doc, time.time()))
+            return view_exit_code(doc)
     from eni_agent.engine import preview
     from eni_agent.sources import load_metadata
 

@@ -21,11 +21,13 @@
                               # inside its vswitch through it: docs/ha-clusters.md
     subnet_routes = true      # `<vswitch> dev <ENI> src <ENI ip>` in main for an ENI
                               # outside the primary's vswitch: docs/management-networks.md
+    burst_for_virtual_links = false  # daemon, for test topologies: a veth (any link
+                              # with a kind) may start a failover burst
+    metrics_file = "/var/lib/node_exporter/textfile_collector/eni-agent.prom"
+                              # daemon: Prometheus metrics (unset: none)
     [[routes]]                # repeatable: these destinations through that ENI's gateway,
     eni = "eni-..."           # in main, src the ENI's primary IP (an ENI id or a MAC)
     to = ["10.9.0.0/16"]
-    burst_for_virtual_links = false  # daemon, for test topologies: a veth (any link
-                              # with a kind) may start a failover burst
 
 Command-line flags override the file; the merged result is validated once, by
 the pydantic model `Config` (the one declaration of every setting: its type,
@@ -98,6 +100,12 @@ def _interface_patterns(value: Tuple[str, ...]) -> Tuple[str, ...]:
     return value
 
 
+def _absolute_path(value: Optional[str]) -> Optional[str]:
+    if value is not None and (not value.startswith("/") or "\0" in value or value.endswith("/")):
+        raise invalid(f"not an absolute file path: {value!r}")
+    return value
+
+
 def _seconds(value: object) -> float:
     if type(value) not in (int, float):  # not a bool, not a string
         raise invalid("must be a number of seconds")
@@ -140,39 +148,70 @@ class Config(BaseModel):
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
-    metadata: Annotated[Optional[StrictStr], AfterValidator(_source)] = None  # None: the service
-    table_base: StrictInt = Field(10000, ge=256, le=2**31)
-    rule_priority: StrictInt = Field(10000, ge=1, le=MAIN_RULE_PRIORITY - 1)
+    metadata: Annotated[Optional[StrictStr], AfterValidator(_source)] = Field(
+        None, description="The metadata document (a JSON file) or service (http://HOST[:PORT]); "
+                          "unset: the ECS metadata service http://100.100.100.200.")
+    table_base: StrictInt = Field(
+        10000, ge=256, le=2**31,
+        description="An ENI's route table is table_base plus its link's ifindex.")
+    rule_priority: StrictInt = Field(
+        10000, ge=1, le=MAIN_RULE_PRIORITY - 1,
+        description="Priority of every `from <ip> lookup <table>` rule.")
     protocol: Annotated[StrictInt, AfterValidator(_unnamed_protocol)] = Field(
-        DEFAULT_PROTOCOL, ge=1, le=255)
-    ignore_macs: Annotated[Tuple[StrictStr, ...], AfterValidator(_macs)] = ()
-    ignore_interfaces: Annotated[Tuple[StrictStr, ...], AfterValidator(_interface_patterns)] = ()
-    resync_interval: Seconds = Field(30.0, ge=1, le=86400)  # daemon: full resync, seconds
-    metadata_interval: Seconds = Field(12.0, ge=5, le=86400)  # daemon: metadata poll, seconds
-    log_level: Literal["debug", "info", "warning", "error"] = "info"
+        DEFAULT_PROTOCOL, ge=1, le=255,
+        description="Netlink protocol number that marks the routes, rules and addresses "
+                    "eni-agent owns; only marked objects are ever deleted.")
+    ignore_macs: Annotated[Tuple[StrictStr, ...], AfterValidator(_macs)] = Field(
+        (), description="NICs to leave alone, by MAC.")
+    ignore_interfaces: Annotated[Tuple[StrictStr, ...], AfterValidator(_interface_patterns)] = Field(
+        (), description='NICs to leave alone, by interface name or shell glob ("cali*").')
+    resync_interval: Seconds = Field(
+        30.0, ge=1, le=86400,
+        description="daemon: seconds between full resyncs (the safety net).")
+    metadata_interval: Seconds = Field(
+        12.0, ge=5, le=86400,
+        description="daemon: seconds between polls of the metadata service.")
+    log_level: Literal["debug", "info", "warning", "error"] = Field(
+        "info", description="daemon: the least important messages logged.")
     # Keep the image's network managers (NetworkManager, systemd-networkd, dhclient)
     # off the listed ENIs: see coexist.py and docs/network-managers.md.
-    keep_managers_off: StrictBool = True
-    networkmanager_unmanaged: StrictBool = False  # the old name: true keeps them off too
+    keep_managers_off: StrictBool = Field(
+        True, description="Keep NetworkManager, systemd-networkd and dhclient off the listed "
+                          "ENIs (runtime files that tell them so).")
+    networkmanager_unmanaged: StrictBool = Field(
+        False, description="The old name of keep_managers_off: true keeps them off too.")
     # `from all lookup main suppress_prefixlength 0` just before the ENI rules:
     # replies to a bridge (docker0, cni0) or a VPN route in `main` stay local.
-    main_table_first: StrictBool = False
+    main_table_first: StrictBool = Field(
+        False, description="Containers on the host: `from all lookup main "
+                           "suppress_prefixlength 0` at rule_priority - 1, so what main routes "
+                           "more specifically than by its default route stays local.")
     # Configure only these ENIs (MACs or ENI ids); every other one is ignored,
     # and what the agent owns on its NIC is left as it is. Empty: all ENIs.
-    manage_only: Annotated[Tuple[StrictStr, ...], AfterValidator(_enis)] = ()
-    # Add the primary ENI's secondary private IPs (its full metadata entry's
-    # private-ipv4s and ipv6s) to the primary NIC: docs/primary-nic.md.
-    primary_secondary_ips: StrictBool = True
-    # Give a `from <address>` rule to addresses others put on an ENI inside its
-    # vswitch (keepalived's VIP): docs/ha-clusters.md.
-    follow_addresses: StrictBool = True
-    # `<vswitch cidr> dev <ENI> src <ENI primary IP>` in main for an ENI outside
-    # the primary's vswitch: docs/management-networks.md.
-    subnet_routes: StrictBool = True
-    routes: Tuple[RouteSpec, ...] = ()  # [[routes]]: destinations through an ENI, in main
-    # A failover burst is for NICs with a device behind them; test topologies
-    # build their ENIs from veths (docs/daemon-behaviour.md).
-    burst_for_virtual_links: StrictBool = False
+    manage_only: Annotated[Tuple[StrictStr, ...], AfterValidator(_enis)] = Field(
+        (), description="Configure only these ENIs (MACs or ENI ids); what eni-agent owns on "
+                        "any other NIC is left as it is (a CNI such as Terway owns those). "
+                        "Empty: all ENIs.")
+    primary_secondary_ips: StrictBool = Field(
+        True, description="Add the primary ENI's secondary private IPs (its full metadata "
+                          "entry's private-ipv4s and ipv6s) to the primary NIC, noprefixroute, "
+                          "marked; nothing else on the primary changes.")
+    follow_addresses: StrictBool = Field(
+        True, description="Give an address someone else put on a managed ENI inside its "
+                          "vswitch (keepalived's VIP) a marked `from <address> lookup <ENI "
+                          "table>` rule; the address itself is never touched.")
+    subnet_routes: StrictBool = Field(
+        True, description="`<vswitch cidr> dev <ENI> src <ENI primary IP>` in main for an ENI "
+                          "outside the primary's vswitch, so connections to it leave by the ENI.")
+    routes: Tuple[RouteSpec, ...] = Field(
+        (), description="[[routes]] tables, each `eni` (an ENI id or MAC) and `to` (CIDRs): "
+                        "those destinations via the ENI's gateway, src its primary IP, in main.")
+    burst_for_virtual_links: StrictBool = Field(
+        False, description="daemon, test topologies only (their ENIs are veths): a link with a "
+                           "netlink kind may start a failover burst of metadata fetches.")
+    metrics_file: Annotated[Optional[StrictStr], AfterValidator(_absolute_path)] = Field(
+        None, description="daemon: write Prometheus metrics to this file (for node_exporter's "
+                          "textfile collector: a *.prom file in its directory); unset: none.")
 
     @model_validator(mode="after")
     def _room_for_main_table_first(self) -> Config:

@@ -26,6 +26,7 @@ namespace (`instance`): a second one exits 8 naming the first's PID.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import selectors
@@ -37,6 +38,7 @@ from typing import Any
 from eni_agent import instance
 from eni_agent.coexist import Notices
 from eni_agent.config import Config, load_config
+from eni_agent.daemon_ops import Operations
 from eni_agent.daemon_log import Repeats, ReportLog, log, log_fight
 from eni_agent.engine import reconcile
 from eni_agent.errors import AgentError, Locked, PermissionDenied, one_line
@@ -45,7 +47,7 @@ from eni_agent.model import Metadata
 from eni_agent.netlink import Netlink
 from eni_agent.notify import Notifier, watchdog_interval
 from eni_agent.pacing import ReconcileSchedule
-from eni_agent.relevance import EventFilter
+from eni_agent.relevance import DRIFT_REASONS, LOST, EventFilter
 from eni_agent.report import EniState, Report
 from eni_agent.signals import SignalSocket
 from eni_agent.sources import effective_source, is_service
@@ -65,7 +67,8 @@ class Daemon:
         self.config_path = config_path
         self.overrides = overrides or {}
         self.notifier = notifier or Notifier()
-        self.supply = MetadataSupply(config, self.notifier)
+        self.ops = Operations(config)  # the state file, the metrics, the STATUS= line
+        self.supply = MetadataSupply(config, self.notifier, self.ops)
         self.reload_metadata = True
         self.schedule = ReconcileSchedule(now, config.resync_interval)
         self.events = EventFilter(config.protocol)
@@ -112,10 +115,12 @@ class Daemon:
         """The next time `tick` has something to do, events aside."""
         waiting = not self.ready and self.supply.metadata is None  # (else no busy loop)
         times = [self.schedule.wake_at(), self.supply.feed.wake_at(), self.next_watchdog,
-                 self.ready_deadline if waiting else None]
+                 self.ready_deadline if waiting else None, self.ops.publish_at]
         return min(t for t in times if t is not None)
 
     def tick(self, now: float) -> None:
+        if self.ops.publish_at is not None and now >= self.ops.publish_at:
+            self.ops.publish()  # a change held back by the once-a-second limit
         if self.next_watchdog is not None and now >= self.next_watchdog:
             if not self.supply.fetch_stuck(now):
                 self.notifier.send(WATCHDOG=1)
@@ -140,13 +145,10 @@ class Daemon:
                 self._on_netlink()  # notifications read while verifying
 
     def _close(self) -> None:
-        for closable in (self.nl, self.supply.watch, self.supply.fetcher):
-            if closable is not None:
-                try:
+        for closable in (self.nl, self.supply.watch, self.supply.fetcher, self.selector):
+            with contextlib.suppress(OSError):
+                if closable is not None:
                     closable.close()
-                except OSError:
-                    pass
-        self.selector.close()
 
     # -- netlink -------------------------------------------------------------
 
@@ -168,6 +170,8 @@ class Daemon:
             return
         self.events.know(self.supply.metadata)
         found = self.events.sort(events)
+        if LOST in found.reasons:
+            self.ops.notifications_lost()
         for reason in found.reasons:
             self.schedule.event(now, reason)
         if found.appeared or found.gone:
@@ -217,18 +221,13 @@ class Daemon:
                 self._reload_config()
 
     def _reload_config(self) -> None:
-        try:
-            config = load_config(self.config_path, self.overrides)
-        except AgentError as e:
-            log.error("SIGHUP: %s; keeping the running config", e.message)
+        config = _reloaded_config(self.config_path, self.overrides, self.config)
+        if config is None:
             return
-        if config.protocol != self.config.protocol:
-            log.error("SIGHUP: protocol cannot change while running (it marks what eni-agent "
-                      "owns); keeping %d. Restart after `eni-agent cleanup`.", self.config.protocol)
-            config = config.replace(protocol=self.config.protocol)
         source_changed = config.metadata != self.config.metadata
         self.config = config
         self.supply.reconfigure(config)
+        self.ops.configure(config)
         self.schedule.resync_interval = config.resync_interval
         logging.getLogger("eni_agent").setLevel(config.log_level.upper())
         if source_changed:
@@ -255,6 +254,7 @@ class Daemon:
             if not service:  # a fetch in flight or scheduled brings the first document
                 self._retry(now, "no valid metadata yet")
             return
+        started = time.monotonic()
         try:
             with apply_lock(timeout=LOCK_WAIT):
                 report = reconcile(self.nl, metadata, self.config)
@@ -273,9 +273,10 @@ class Daemon:
             self._reopen_netlink()
             self._retry(now, "netlink error")
             return
-        self.report_produced(now, report, triggers)
+        self.report_produced(now, report, triggers, time.monotonic() - started)
 
-    def report_produced(self, now: float, report: Report, triggers: frozenset[str]) -> None:
+    def report_produced(self, now: float, report: Report, triggers: frozenset[str],
+                        duration: float = 0.0) -> None:
         """A pass produced a report: the one place it is logged and acted on."""
         self.report_log.write(report, ", ".join(sorted(triggers)))
         self.notices.log(self.config, report)
@@ -283,28 +284,43 @@ class Daemon:
         if any(eni.state is EniState.PENDING and eni.link for eni in report.enis):
             self.schedule.udev_pending(now)  # (bounded: the adapter gives udev 10 s)
         changed = bool(any(eni.changes for eni in report.enis) or report.other_changes)
+        self.ops.pass_done(report, triggers, duration, repair=changed and triggers <= DRIFT_REASONS)
         fight = self.schedule.drift_repaired(now, triggers, changed)
         log_fight(self.repeats, now, fight, fight is None and self.schedule.backoff.ended(now))
+        status = status_line(self.ops.status_line(), self.schedule.backoff.gap)
         if report.settled:
-            # Everything the agent can do is done. ENIs in conflict or
-            # ambiguous need an operator; holding READY (and every unit
-            # ordered after network-online.target) for them helps nobody.
-            # Their tables are watched, so fixing the cause re-triggers.
+            # All the agent can do is done; ENIs in conflict or ambiguous need an
+            # operator, and holding READY (and network-online.target) helps nobody.
             self.schedule.converged()
             if not self.ready:
                 self.ready = True
-                self.notifier.send(READY=1, STATUS=summary(report, self.schedule.backoff.gap))
-                log.info("ready: %s", summary(report, self.schedule.backoff.gap))
+                self.notifier.send(READY=1, STATUS=status)
+                log.info("ready: %s", status)
                 return
         else:
             self._retry(now, "not converged", quiet=True)
-        self.notifier.send(STATUS=summary(report, self.schedule.backoff.gap))
+        self.notifier.send(STATUS=status)
 
     def _retry(self, now: float, why: str, quiet: bool = False) -> None:
         delay = self.schedule.retry(now, why)
         if not quiet:
             log.info("retrying in %.1fs (%s)", delay, why)
         self.reload_metadata = self.reload_metadata or self.supply.metadata is None
+
+
+def _reloaded_config(path: Path | None, overrides: dict[str, Any],
+                     running: Config) -> Config | None:
+    """The config file read again (SIGHUP), or None to keep the running one."""
+    try:
+        config = load_config(path, overrides)
+    except AgentError as e:
+        log.error("SIGHUP: %s; keeping the running config", e.message)
+        return None
+    if config.protocol != running.protocol:
+        log.error("SIGHUP: protocol cannot change while running (it marks what eni-agent "
+                  "owns); keeping %d. Restart after `eni-agent cleanup`.", running.protocol)
+        config = config.replace(protocol=running.protocol)
+    return config
 
 
 def _say_blocked(daemon: Daemon, now: float, why: str) -> None:
@@ -335,10 +351,9 @@ def _check_privileges() -> None:
                            "root (the eni-agent systemd unit does)")
 
 
-def summary(report: Report, repair_gap: float) -> str:
-    """The STATUS= line of a pass."""
-    parts = report.tally({EniState.CONFIGURED: "in sync", EniState.IN_SYNC: "in sync"})
-    verdict = "converged" if report.converged else "NOT converged"
-    fight = (f"; repairs backed off to {repair_gap:g}s (another tool undoes them)"
-             if repair_gap else "")
-    return f"{verdict}: {parts}{fight} (pid {os.getpid()})"
+def status_line(view_line: str, repair_gap: float) -> str:
+    """The STATUS= line: the daemon's view (daemon_view.status_line), and the
+    repair back-off while another tool keeps undoing the agent's work."""
+    if not repair_gap:
+        return view_line
+    return f"repairs backed off to {repair_gap:g}s (another tool undoes them); {view_line}"[:200]

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import logging
 
-from eni_agent.report import SETTLED, Report
+from eni_agent.journal import eni_fields
+from eni_agent.relevance import DRIFT_REASONS
+from eni_agent.report import SETTLED, EniState, Report
 
 log = logging.getLogger("eni_agent.daemon")
 
@@ -76,22 +78,27 @@ class ReportLog:
         self.host_warnings: set[str] = set()
 
     def write(self, report: Report, reasons: str) -> None:
+        # Lines about an ENI carry journald fields: ENI_ID, MAC, IFNAME, EVENT.
+        done = "repaired" if set(reasons.split(", ")) <= DRIFT_REASONS else "configured"
         for eni in report.entries:  # the primary's secondary IPs too
             where = f"{eni.label}" + (f" {eni.link}" if eni.link else "")
             for change in eni.changes:
-                log.info("%s: %s (%s)", where, change, reasons)
+                log.info("%s: %s (%s)", where, change, reasons, extra=eni_fields(eni, done))
             errors = tuple(eni.errors)
             if errors != self.eni_errors.get(eni.mac, ()):  # once per new problem, not per pass
                 for error in errors:
-                    log.warning("%s: %s", where, error)
+                    log.warning("%s: %s", where, error, extra=eni_fields(
+                        eni, "invalid" if eni.state is EniState.INVALID else "failed"))
             self.eni_errors[eni.mac] = errors
             previous = self.eni_states.get(eni.mac)
             steady = eni.state if eni.state not in SETTLED else "ok"
             if steady != previous and steady != "ok":
-                log.info("%s: %s%s", where, eni.state, f" ({eni.reason})" if eni.reason else "")
+                log.info("%s: %s%s", where, eni.state, f" ({eni.reason})" if eni.reason else "",
+                         extra=eni_fields(eni, str(eni.state)))
             self.eni_states[eni.mac] = steady
         for change in report.other_changes:
-            log.info("%s (ENI detached or no longer listed; %s)", change, reasons)
+            log.info("%s (ENI detached or no longer listed; %s)", change, reasons,
+                     extra={"event": "removed"})
         for change in report.host_changes:
             log.info("%s (host-wide; %s)", change, reasons)
         for error in report.errors:

@@ -48,11 +48,12 @@ import fnmatch
 from ipaddress import IPv4Network, IPv6Network
 from typing import NamedTuple
 
+from eni_agent.altnames import cleanup_altnames, desired_altnames
 from eni_agent.config import MAX_TABLE, RESERVED_TABLES, Config
 from eni_agent.followed import Following, addressless_rules, follow, followed_rules
 from eni_agent.main_routes import main_routes
 from eni_agent.model import Eni, Metadata
-from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule
+from eni_agent.state import MAIN_TABLE, Address, AltName, Link, Observed, Route, Rule
 
 DEFAULT_ROUTE = IPv4Network("0.0.0.0/0")
 DEFAULT_ROUTE6 = IPv6Network("::/0")
@@ -102,6 +103,10 @@ class Desired(NamedTuple):
     # whatever else changes.
     frozen: frozenset[Address | Route | Rule] = frozenset()
     notes: tuple[str, ...] = ()  # for the operator: config routes waiting for their ENI...
+    # Each configured ENI's id as its NIC's altname (altnames.py); an altname
+    # is removed only when it is in `releasable_altnames` and not wanted.
+    altnames: frozenset[AltName] = frozenset()
+    releasable_altnames: frozenset[AltName] = frozenset()
 
 
 def table_for(config: Config, ifindex: int) -> int:
@@ -112,14 +117,17 @@ def table_for(config: Config, ifindex: int) -> int:
 def desired_state(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
     """The target state; `metadata=None` means "own nothing" (cleanup)."""
     if metadata is None:
-        return Desired()
+        return Desired(releasable_altnames=cleanup_altnames(observed))
     owned_tables = {r.table for r in observed.routes} | {r.table for r in observed.rules}
     enis = tuple(
         _desired_eni(eni, observed, config, owned_tables) for eni in metadata.secondary_enis
     )
     matched = [d for d in enis if d.match is Match.MATCHED]
-    frozen = _left_alone(enis, metadata, observed, config)
+    left_alone = _left_alone_indexes(enis, metadata, observed, config)
+    frozen = _left_alone(left_alone, observed, config)
     frozen -= addressless_rules(frozen, observed)
+    altnames, releasable_altnames = desired_altnames(
+        {d.eni.mac: d.eni.eni_id for d in enis}, (d.link for d in matched), observed, left_alone)
     rules = frozenset().union(*(d.rules for d in matched))
     main, notes = main_routes(metadata, [(d.eni, d.link) for d in matched], observed, config)
     return Desired(
@@ -130,6 +138,8 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
         up_links=frozenset(d.link for d in matched),
         frozen=frozen,
         notes=notes,
+        altnames=altnames,
+        releasable_altnames=releasable_altnames,
     )
 
 
@@ -180,10 +190,10 @@ def host_warnings(observed: Observed, config: Config) -> list[str]:
     return []
 
 
-def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Observed,
-                config: Config) -> frozenset[Address | Route | Rule]:
-    """What the agent owns on the links of ambiguous or conflict ENIs, and of
-    ENIs whose metadata is invalid.
+def _left_alone_indexes(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Observed,
+                        config: Config) -> set[int]:
+    """The links of ambiguous, conflict or down ENIs, of ENIs whose metadata
+    is invalid, and (with manage_only) of ENIs not named there.
 
     Such an ENI needs an operator; until then whatever the agent configured
     on it earlier keeps carrying traffic. (A detached ENI, by contrast, has
@@ -201,6 +211,12 @@ def _left_alone(enis: tuple[DesiredEni, ...], metadata: Metadata, observed: Obse
         named = set(config.manage_only)
         named |= {e.mac for e in (*metadata.enis, *metadata.invalid) if e.eni_id in named}
         indexes |= {link.index for link in observed.links if link.mac not in named}
+    return indexes
+
+
+def _left_alone(indexes: set[int], observed: Observed,
+                config: Config) -> frozenset[Address | Route | Rule]:
+    """What the agent owns on the links `_left_alone_indexes` names."""
     if not indexes:
         return frozenset()
     addresses = {a for a in observed.addresses if a.index in indexes}

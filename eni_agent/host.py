@@ -75,6 +75,16 @@ def kernel_marks_addresses() -> bool:
     return version is None or (int(version[1]), int(version[2])) >= (5, 18)
 
 
+def kernel_has_altnames() -> bool:
+    """Whether the kernel takes interface altnames (RTM_NEWLINKPROP, Linux 5.5+).
+    ENI_AGENT_ALTNAMES=0/1 overrides the guess (tests)."""
+    override = os.environ.get("ENI_AGENT_ALTNAMES")
+    if override in ("0", "1"):
+        return override == "1"
+    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
+    return version is None or (int(version[1]), int(version[2])) >= (5, 5)
+
+
 def named_tables() -> Set[int]:
     """Table ids that an rt_tables file gives a name to (a user's tables)."""
     paths = list(RT_TABLES_FILES)

@@ -15,13 +15,19 @@ from eni_agent.errors import Locked, PermissionDenied, RuntimePathUnusable
 DEFAULT_LOCK_PATH = "/run/eni-agent/apply.lock"
 
 
+def lock_path() -> str:
+    """The lock's path: ENI_AGENT_LOCK (tests: a lock of their own), else
+    DEFAULT_LOCK_PATH. The daemon's state file lives beside it."""
+    return os.environ.get("ENI_AGENT_LOCK", DEFAULT_LOCK_PATH)
+
+
 @contextlib.contextmanager
 def apply_lock(path: str | None = None, timeout: float = 10.0) -> Iterator[None]:
     """Hold the lock, waiting up to `timeout` seconds, else raise `Locked`
     (`PermissionDenied` if this user may not take it: changing the kernel's
     routing needs root anyway; `RuntimePathUnusable` if its directory cannot
     be written)."""
-    path = path or os.environ.get("ENI_AGENT_LOCK", DEFAULT_LOCK_PATH)
+    path = path or lock_path()
     try:
         os.makedirs(os.path.dirname(path), mode=0o755, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)

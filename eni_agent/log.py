@@ -1,6 +1,7 @@
-"""Logging that suits journald: one line per event, no timestamps of our own
-when systemd captures stderr (it stamps lines itself), the level carried as a
-syslog `<N>` prefix that journald turns into the entry's priority."""
+"""Logging that suits journald: one line per event; under journald, entries
+sent natively with their fields (journal.py), or, without its socket, stderr
+lines with no timestamps of our own (journald stamps them) and the level
+carried as a syslog `<N>` prefix that journald turns into the priority."""
 
 from __future__ import annotations
 
@@ -43,8 +44,14 @@ def under_journald() -> bool:
 
 
 def setup_logging(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
-    if under_journald():
+    from eni_agent.journal import JournalHandler, journal_available
+
+    handler: logging.Handler = logging.StreamHandler(sys.stderr)
+    if under_journald() and journal_available():
+        # Entries with fields (ENI_ID, MAC, IFNAME, EVENT): see journal.py.
+        handler = JournalHandler()
+        handler.setFormatter(OneLine("%(message)s"))
+    elif under_journald():
         handler.setFormatter(JournalFormatter("%(message)s"))
     else:
         handler.setFormatter(OneLine("%(asctime)s %(levelname)s %(message)s",

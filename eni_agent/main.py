@@ -15,10 +15,18 @@ import sys
 from eni_agent.errors import AgentError, ExitCode, one_line, print_error
 
 
+COMPLETE_VAR = "_ENI_AGENT_COMPLETE"  # click's name for the program's completion variable
+
+
 def run(argv: list[str]) -> int:
     """Read `argv` with click and run the command; return its exit code."""
     from eni_agent.cli import cli
 
+    instruction = os.environ.get(COMPLETE_VAR)
+    if instruction:  # shell completion (`_ENI_AGENT_COMPLETE=bash_source eni-agent`)
+        from click.shell_completion import shell_complete
+
+        return shell_complete(cli, {}, "eni-agent", COMPLETE_VAR, instruction)
     # make_context + invoke rather than cli.main(): click's main() has its own
     # policies for ^C (a blank line on stderr) and a broken pipe (exit 1).
     with cli.make_context("eni-agent", list(argv)) as ctx:

@@ -16,7 +16,8 @@ from functools import lru_cache
 from typing import Iterable, Optional
 
 from eni_agent.host import UdevGate, named_tables
-from eni_agent.state import MAIN_TABLE, Address, Link, Observed, Route, Rule, source_network
+from eni_agent.state import (MAIN_TABLE, Address, AltName, Link, Observed, Route, Rule,
+                             source_network)
 
 RTN_UNICAST = 1  # rtm_type of an ordinary route
 FR_ACT_TO_TBL = 1  # a rule that looks a table up
@@ -64,7 +65,7 @@ def _address(a) -> Address:
 
 def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules: Iterable,
                   protocol: int, udev: Optional[UdevGate] = None,
-                  marks_addresses: bool = True) -> Observed:
+                  marks_addresses: bool = True, altnames_supported: bool = True) -> Observed:
     """Split kernel records into the agent's own objects and what others use.
 
     Without address marks (a kernel before 5.18), an address is the agent's
@@ -105,10 +106,12 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
             continue
         ours = a.protocol == protocol or (a.index, a.ip) in inferred
         (owned_addresses if ours else foreign_addresses).add(_address(a))
+    with_mac = [l for l in links if l.mac and l.mac != "00:00:00:00:00:00"]
     return Observed(
         links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
                                 udev.initialized(l.index) if udev else True, l.parent)
-                           for l in links if l.mac and l.mac != "00:00:00:00:00:00")),
+                           for l in with_mac)),
+        altnames=frozenset(AltName(l.index, name) for l in with_mac for name in l.altnames),
         addresses=frozenset(owned_addresses),
         routes=frozenset(owned_routes),
         rules=frozenset(owned_rules),
@@ -121,4 +124,5 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         address_marks=marks_addresses,
         macless_names=tuple((l.index, l.name) for l in links
                             if not l.mac or l.mac == "00:00:00:00:00:00"),
+        altnames_supported=altnames_supported,
     )

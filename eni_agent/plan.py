@@ -11,7 +11,7 @@ import enum
 from typing import NamedTuple
 
 from eni_agent.desired import Desired
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
 
 class Action(str, enum.Enum):
@@ -39,7 +39,7 @@ class Outcome(str, enum.Enum):
 
 class Change(NamedTuple):
     action: Action
-    target: Link | Address | Route | Rule
+    target: Link | Address | Route | Rule | AltName
 
     def describe(self, names: dict[int, str]) -> str:
         if self.action is Action.KEEP_SECONDARIES:
@@ -52,7 +52,7 @@ class Change(NamedTuple):
     def ifindex(self) -> int | None:
         """The link this change is about, when it names one."""
         target = self.target
-        if isinstance(target, (Link, Address)):
+        if isinstance(target, (Link, Address, AltName)):
             return target.index
         if isinstance(target, Route):
             return target.oif
@@ -72,8 +72,8 @@ def _sort_key(value):
 def plan(desired: Desired, observed: Observed) -> list[Change]:
     """promote_secondaries where addresses will change, then removals (rules,
     routes, addresses), then link up, addresses,
-    routes (subnet before default) and rules last, so a rule never points at a
-    table that is not filled yet.
+    routes (subnet before default) and rules, so a rule never points at a
+    table that is not filled yet; altnames (names for people) last.
 
     Where the kernel drops address marks (before Linux 5.18), an address is
     known to be the agent's only by its rule and a route of its table beside
@@ -87,7 +87,8 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
     return (_keep_secondaries(desired, observed) + _removed_rules(desired, observed)
             + _removed_routes(desired, observed) + _removed_addresses(desired, observed)
             + _links_up(desired) + _added_addresses(desired, observed)
-            + _added_routes(desired, observed) + _added_rules(desired, observed))
+            + _added_routes(desired, observed) + _added_rules(desired, observed)
+            + _altnames(desired, observed))
 
 
 def _plan_without_address_marks(desired: Desired, observed: Observed) -> list[Change]:
@@ -97,7 +98,7 @@ def _plan_without_address_marks(desired: Desired, observed: Observed) -> list[Ch
     return (_keep_secondaries(desired, observed) + _removed_addresses(desired, observed)
             + _removed_rules(desired, observed) + _removed_routes(desired, observed)
             + _links_up(desired) + on_link + _added_rules(desired, observed)
-            + _added_addresses(desired, observed) + via_gateway)
+            + _added_addresses(desired, observed) + via_gateway + _altnames(desired, observed))
 
 
 def _removed_address_set(desired: Desired, observed: Observed) -> list:
@@ -148,3 +149,11 @@ def _added_routes(desired: Desired, observed: Observed) -> list[Change]:
 
 def _added_rules(desired: Desired, observed: Observed) -> list[Change]:
     return [Change(Action.ADD, rule) for rule in _ordered(desired.rules - observed.rules)]
+
+
+def _altnames(desired: Desired, observed: Observed) -> list[Change]:
+    """An altname carries no mark: only one the desired state says is the
+    agent's to remove (an ENI id the metadata gave for that NIC) ever goes."""
+    removed = (observed.altnames & desired.releasable_altnames) - desired.altnames
+    return ([Change(Action.REMOVE, a) for a in _ordered(removed)]
+            + [Change(Action.ADD, a) for a in _ordered(desired.altnames - observed.altnames)])

@@ -23,6 +23,7 @@ REASON = {Kind.LINKS: "link event", Kind.ADDRESSES: "address event",
 # Reasons that mean someone undid the agent's work (as opposed to a hotplug, a
 # detach or new metadata, which legitimately change things in bursts).
 DRIFT_REASONS = frozenset({REASON[Kind.ADDRESSES], REASON[Kind.ROUTES], REASON[Kind.RULES]})
+LOST = "netlink events lost"  # the socket overflowed: anything may have changed
 
 
 class Sorted(NamedTuple):
@@ -109,7 +110,7 @@ class EventFilter:
         """Why this event matters, or None if it concerns nothing of the agent's."""
         if event.kind == "overflow":
             self.forget_links()
-            return "netlink events lost"
+            return LOST
         if event.port and event.port == self.own_port:
             # The echo of this daemon's own change: the pass that made it
             # verified it by observing the kernel afterwards.

@@ -190,6 +190,23 @@ class Rule(_RuleFields):
     __lt__ = _lt_by_sort_key
 
 
+class AltName(NamedTuple):
+    """An alternative name of a link (`ip link property add dev eth1 altname
+    eni-...`): the agent gives each ENI's NIC its ENI id, so people can type it."""
+
+    index: int
+    name: str
+
+    def sort_key(self) -> tuple:
+        return (self.index, self.name)
+
+    def describe(self, names: dict[int, str]) -> str:
+        return f"altname {self.name} dev {names.get(self.index, f'#{self.index}')}"
+
+    __eq__, __ne__, __hash__ = _same_kind_eq, _same_kind_ne, tuple.__hash__
+    __lt__ = _lt_by_sort_key
+
+
 class Observed(NamedTuple):
     """What the kernel holds now, as far as the agent cares.
 
@@ -216,6 +233,10 @@ class Observed(NamedTuple):
     # Links without a MAC (lo, tunnels, WireGuard), by index: only to name
     # them, as holders of an address an ENI must not take (taken.py).
     macless_names: tuple[tuple[int, str], ...] = ()
+    # Every link's altnames, whoever added them: an altname carries no mark, so
+    # the plan removes only the ENI ids the metadata gave for a NIC.
+    altnames: frozenset[AltName] = frozenset()
+    altnames_supported: bool = True  # the kernel takes altnames (Linux 5.5+)
 
     def link_names(self) -> dict[int, str]:
         return {**dict(self.macless_names), **{link.index: link.name for link in self.links}}

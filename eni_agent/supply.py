@@ -9,8 +9,10 @@ summarized (a file written in place fails on every write).
 from __future__ import annotations
 
 import selectors
+import time
 
 from eni_agent.coexist import keep_others_off
+from eni_agent.daemon_ops import Operations
 from eni_agent.config import Config
 from eni_agent.daemon_log import Repeats, log, warn_summarized
 from eni_agent.errors import AgentError, MetadataUnavailable
@@ -25,9 +27,10 @@ from eni_agent.watch import FileWatch
 
 
 class MetadataSupply:
-    def __init__(self, config: Config, notifier: Notifier):
+    def __init__(self, config: Config, notifier: Notifier, ops: Operations | None = None):
         self.config = config
         self.notifier = notifier
+        self.ops = ops  # told of every read's outcome (the state file, the metrics)
         self.metadata: Metadata | None = None
         self.feed = MetadataFeed(config.metadata_interval)
         self.fetcher = FetchWorker(load_metadata)
@@ -71,9 +74,16 @@ class MetadataSupply:
         try:
             metadata = load_metadata(self.config.metadata)
         except AgentError as e:
+            self._read(e, time.monotonic() - now, None)
             self.failed(e, now)
             return
+        self._read(None, time.monotonic() - now, None)
         self.accept(metadata)
+
+    def _read(self, error: AgentError | None, duration: float | None, next_in: float | None,
+              kind: str | None = None) -> None:
+        if self.ops is not None:
+            self.ops.fetch_done(error, duration, next_in, kind)
 
     def step(self, now: float) -> None:
         """Do what the feed decides for `now`: abandon a hung fetch, start one."""
@@ -81,10 +91,13 @@ class MetadataSupply:
         if action is Action.ABANDON:
             self.fetcher.abandon()
             forget_client(self.config.metadata)  # the next fetch starts on a fresh client
+            duration = now - self.feed.in_flight_since
             self.feed.abandoned(now)
-            self.failed(MetadataUnavailable(
+            error = MetadataUnavailable(
                 f"metadata service {effective_source(self.config.metadata)}: a fetch did not "
-                f"end within {FETCH_ABANDON:g}s; abandoned it"), now)
+                f"end within {FETCH_ABANDON:g}s; abandoned it")
+            self._read(error, duration, 0, kind="timeout")
+            self.failed(error, now)
             action = self.feed.next_action(now)
         if action is Action.FETCH:
             self.feed.started(now)
@@ -108,15 +121,23 @@ class MetadataSupply:
         """A fetch of the service answered: the one place its outcome is
         taken. Returns (whether the document in use changed, why it was
         fetched)."""
+        started = self.feed.in_flight_since
+        duration = None if started is None else now - started
         if isinstance(answer, AgentError):
             why = self.feed.failed(now, self.listed_macs)
+            self._read(answer, duration, self._next_in(now))
             self.failed(answer, now)
             return False, why
         fetched = self.feed.fetched(now, answer, self.metadata, attached)
+        self._read(None, duration, self._next_in(now))
         for eni in fetched.held:
             log.warning("%s: no longer listed by the metadata service while its NIC is "
                         "attached; kept until the next fetch agrees", eni.name)
         return self.accept(fetched.metadata), fetched.why
+
+    def _next_in(self, now: float) -> float | None:
+        at = self.feed.wake_at()
+        return None if at is None else max(0.0, at - now)
 
     def failed(self, error: AgentError, now: float) -> None:
         kept = "keeping the last good document" if self.metadata else "nothing applied yet"

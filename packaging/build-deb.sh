@@ -9,11 +9,15 @@
 # tomli on bullseye) travels inside the package in a private venv,
 # /usr/lib/eni-agent, on Debian's own /usr/bin/python3 of that release. The
 # venv is built AT ITS FINAL PATH inside a fresh root of RELEASE (mmdebstrap,
-# cached by packaging/lib.sh), from PyPI, so its scripts, its pyvenv.cfg and
-# its compiled .pyc files name the paths they will have on the target: no
-# relocation step, no path rewriting. Needs the network (Debian's mirror, PyPI).
+# cached by packaging/lib.sh), from PyPI, so its scripts and its pyvenv.cfg
+# name the paths they will have on the target: no relocation step, no path
+# rewriting; postinst compiles its bytecode there. Needs the network (Debian's
+# mirror, PyPI). `lintian` on the result: no errors (docs/operating.md lists
+# the warnings and why they stay).
 #
-# Layout: /usr/sbin/eni-agent -> /usr/lib/eni-agent/bin/eni-agent; every unit
+# Layout: /usr/sbin/eni-agent -> /usr/lib/eni-agent/bin/eni-agent; the man
+# pages eni-agent(8) and eni-agent.toml(5) and bash and zsh completions, made
+# from the click commands and the config model (eni_agent/manpage.py); every unit
 # in systemd/ under /lib/systemd/system; systemd/<dir>/ (the networkd drop-in)
 # under /etc/systemd/<dir>/; /etc/iproute2/rt_protos.d/eni-agent.conf and
 # /etc/eni-agent/config.toml (packaging/config.toml: the ECS metadata service)
@@ -41,6 +45,9 @@ upstream=$(pkg_version "$repo")
 version=$upstream-1~deb$debver
 venv=/usr/lib/eni-agent
 
+# The man pages' date: the last commit's (reproducible), else now.
+source_date=$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s)
+
 work=$(mktemp -d "${TMPDIR:-/tmp}/eni-agent-deb.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root=$work/root
@@ -53,23 +60,29 @@ pkg_source_tree "$repo" "$root/src"
 pkg_log "building $venv in a $release root"
 pkg_chroot "$root" sh -ec '
     venv=$1
+    export PYTHONDONTWRITEBYTECODE=1  # no bytecode in the package: postinst makes it
     python3 -m venv "$venv"
     "$venv/bin/python" -m pip install -q --upgrade pip
     "$venv/bin/python" -m pip install -q --no-compile /src
     "$venv/bin/python" -m pip uninstall -q -y pip setuptools wheel 2>/dev/null || true
+    # The man pages and shell completions, rendered from the click commands
+    # and the config model they document (-B: no bytecode of their own).
+    mkdir -p /generated
+    SOURCE_DATE_EPOCH=$2 "$venv/bin/python" -B -m eni_agent.manpage /generated >/dev/null
+    _ENI_AGENT_COMPLETE=bash_source "$venv/bin/eni-agent" > /generated/eni-agent.bash
+    _ENI_AGENT_COMPLETE=zsh_source "$venv/bin/eni-agent" > /generated/_eni-agent
     # Nothing in the venv installs packages later, and only eni-agent is
     # meant to run from it (pyroute2 brings commands of its own).
     for f in "$venv"/bin/*; do
         case ${f##*/} in python*|eni-agent|activate) ;; *) rm -f "$f" ;; esac
     done
     rm -rf "$venv/share"
+    # No bytecode in the package (Debian policy; lintian): postinst compiles
+    # it on the target, prerm removes it (debian/postinst, debian/prerm).
     find "$venv" -name __pycache__ -prune -exec rm -rf {} +
-    # Compiled once here, at the final path: the .pyc files belong to the
-    # package (dpkg removes them), and the daemon never writes its own.
-    "$venv/bin/python" -m compileall -q "$venv/lib"
     "$venv/bin/eni-agent" --version
     python3 -c "import sys; print(\"%d.%d\" % sys.version_info[:2])" > /python-version
-    dpkg --print-architecture > /arch' build "$venv" >&2
+    dpkg --print-architecture > /arch' build "$venv" "$source_date" >&2
 pyver=$(cat "$root/python-version")
 arch=$(cat "$root/arch")
 next_minor=${pyver%.*}.$(( ${pyver#*.} + 1 ))
@@ -98,6 +111,21 @@ chmod 0644 "$stage/etc/dhcp/dhclient-enter-hooks.d/eni-agent"
 echo "234 eni-agent" > "$stage/etc/iproute2/rt_protos.d/eni-agent.conf"
 install -m 0644 "$repo/README.md" "$stage/usr/share/doc/eni-agent/README.md"
 install -m 0644 "$here/debian/copyright" "$stage/usr/share/doc/eni-agent/copyright"
+# Built from a checkout, not a Debian source package: one entry, this build's.
+cat <<EOF | gzip -9n > "$stage/usr/share/doc/eni-agent/changelog.Debian.gz"
+eni-agent ($version) unstable; urgency=medium
+
+  * Built from the eni-agent repository (see README.md there).
+
+ -- eni-agent developers <eni-agent@users.noreply.github.com>  $(date -R -u -d "@$source_date")
+EOF
+install -D -m 0644 "$root/generated/eni-agent.bash" "$stage/usr/share/bash-completion/completions/eni-agent"
+install -D -m 0644 "$root/generated/_eni-agent" "$stage/usr/share/zsh/vendor-completions/_eni-agent"
+for page in "$root"/generated/*.[0-9]; do
+    section=${page##*.}
+    mkdir -p "$stage/usr/share/man/man$section"
+    gzip -9n < "$page" > "$stage/usr/share/man/man$section/${page##*/}.gz"
+done
 
 # Conffiles: everything under /etc.
 (cd "$stage" && find etc -type f | sort | sed 's|^|/|') > "$stage/DEBIAN/conffiles"
@@ -109,7 +137,7 @@ cat > "$stage/DEBIAN/control" <<EOF
 Package: eni-agent
 Version: $version
 Architecture: $arch
-Maintainer: eni-agent developers <eni-agent@localhost>
+Maintainer: eni-agent developers <eni-agent@users.noreply.github.com>
 Installed-Size: $size
 Depends: python3 (>= $pyver~), python3 (<< $next_minor), iproute2, procps, init-system-helpers (>= 1.54~), libc6
 Section: net

@@ -77,13 +77,29 @@ EOF
 install -D -m 0755 "$tree/eni-agent-launcher" "$tree/usr/sbin/eni-agent"
 rm "$tree/eni-agent-launcher"
 
-# 2. Units, config, rt_protos name, docs.
+# 2. Units, config, rt_protos name, docs, man pages, shell completions.
 install_units "$repo/systemd" "$tree" /usr/lib/systemd/system /usr/sbin/eni-agent \
     /usr/share/doc/eni-agent/README.md
 install -D -m 0644 "$here/config.toml" "$tree/etc/eni-agent/config.toml"
 install -d -m 0755 "$tree/etc/iproute2/rt_protos.d"
 echo "234 eni-agent" > "$tree/etc/iproute2/rt_protos.d/eni-agent.conf"
 install -D -m 0644 "$repo/README.md" "$tree/usr/share/doc/eni-agent/README.md"
+
+# Man pages and shell completions, rendered from the click commands and the
+# config model (eni_agent/manpage.py) by the wheel installed in the build venv.
+"$work/pip/bin/pip" install -q --disable-pip-version-check "$work/wheels"/eni_agent-*.whl >&2
+mkdir -p "$work/generated"
+SOURCE_DATE_EPOCH=$(git -C "$repo" log -1 --format=%ct 2>/dev/null || date +%s) \
+    "$work/pip/bin/python" -B -m eni_agent.manpage "$work/generated" >/dev/null
+for page in "$work"/generated/*.[0-9]; do
+    section=${page##*.}
+    install -d -m 0755 "$tree/usr/share/man/man$section"
+    gzip -9n < "$page" > "$tree/usr/share/man/man$section/${page##*/}.gz"
+done
+install -d -m 0755 "$tree/usr/share/bash-completion/completions" "$tree/usr/share/zsh/site-functions"
+_ENI_AGENT_COMPLETE=bash_source "$work/pip/bin/eni-agent" > "$tree/usr/share/bash-completion/completions/eni-agent"
+_ENI_AGENT_COMPLETE=zsh_source "$work/pip/bin/eni-agent" > "$tree/usr/share/zsh/site-functions/_eni-agent"
+chmod 0644 "$tree/usr/share/bash-completion/completions/eni-agent" "$tree/usr/share/zsh/site-functions/_eni-agent"
 
 # 3. The file list (see the spec): /etc's files are config, the directories
 # the package creates there are its own; the private tree is owned whole.
@@ -92,6 +108,15 @@ install -D -m 0644 "$repo/README.md" "$tree/usr/share/doc/eni-agent/README.md"
     echo /usr/sbin/eni-agent
     (cd "$tree" && find usr/lib/systemd -type f | sort | sed 's|^|/|')
     echo "%doc /usr/share/doc/eni-agent"
+    (cd "$tree" && find usr/share/man -type f | sort | sed 's|^|%doc /|')
+    # The completion directories too (rpm allows shared directories): on an
+    # image without zsh or bash-completion, nothing else owns them.
+    echo "%dir /usr/share/bash-completion"
+    echo "%dir /usr/share/bash-completion/completions"
+    echo /usr/share/bash-completion/completions/eni-agent
+    echo "%dir /usr/share/zsh"
+    echo "%dir /usr/share/zsh/site-functions"
+    echo /usr/share/zsh/site-functions/_eni-agent
     (cd "$tree" && find etc -type f -printf '%h\n' | sort -u | sed 's|^|%dir /|')
     (cd "$tree" && find etc -type f | sort | sed 's|^|%config(noreplace) /|')
 } > "$work/files"

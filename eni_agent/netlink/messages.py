@@ -17,8 +17,9 @@ from typing import Optional
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
 from pyroute2.netlink import NLMSG_NOOP, nla, nlmsg
-from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELROUTE, RTM_DELRULE, RTM_NEWADDR,
-                                   RTM_NEWLINK, RTM_NEWROUTE, RTM_NEWRULE, RTM_SETLINK)
+from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINKPROP, RTM_DELROUTE, RTM_DELRULE,
+                                   RTM_NEWADDR, RTM_NEWLINK, RTM_NEWLINKPROP, RTM_NEWROUTE,
+                                   RTM_NEWRULE, RTM_SETLINK)
 from pyroute2.netlink.rtnl.fibmsg import FR_ACT_TO_TBL, fibmsg
 from pyroute2.netlink.rtnl.ifaddrmsg import (IFA_F_DEPRECATED, IFA_F_NODAD, IFA_F_NOPREFIXROUTE,
                                              ifaddrmsg)
@@ -26,7 +27,7 @@ from pyroute2.netlink.rtnl.ifinfmsg import IFF_UP, ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import RTNH_F_ONLINK, rtmsg
 
 from eni_agent.plan import Action, Change
-from eni_agent.state import Address, Link, Route
+from eni_agent.state import Address, AltName, Link, Route
 
 RT_TABLE_COMPAT = 252  # rtm_table when the real id (> 255) is in RTA_TABLE
 RT_TABLE_LOCAL = 255
@@ -77,6 +78,8 @@ def request(change: Change, protocol: int, marks_addresses: bool = True):
         msg["attrs"] = [("IFLA_AF_SPEC", {"attrs": [("AF_INET", {"attrs": [
             ("IFLA_INET_CONF", {"attrs": [("IPV4_DEVCONF_PROMOTE_SECONDARIES", 1)]})]})]})]
         return _header(msg, RTM_SETLINK, 0)
+    if isinstance(target, AltName):
+        return _altname(action, target)
     if isinstance(target, Link):
         msg = ifinfmsg()
         msg["index"] = target.index
@@ -93,6 +96,16 @@ def _header(msg, msg_type: int, flags: int):
     msg["header"]["type"] = msg_type
     msg["header"]["flags"] = NLM_F_REQUEST | flags
     return msg
+
+
+def _altname(action: Action, altname: AltName):
+    """`ip link property add|del dev <link> altname <name>`."""
+    msg = ifinfmsg()
+    msg["index"] = altname.index
+    msg["attrs"] = [("IFLA_PROP_LIST", {"attrs": [("IFLA_ALT_IFNAME", altname.name)]})]
+    if action is Action.REMOVE:
+        return _header(msg, RTM_DELLINKPROP, 0)
+    return _header(msg, RTM_NEWLINKPROP, NLM_F_CREATE | NLM_F_EXCL)
 
 
 def _address(action: Action, a: Address, protocol: Optional[int]):
@@ -177,8 +190,10 @@ def barrier():
 # parent: the link beneath a stacked one (see STACKED_KINDS), else None.
 # kind: the netlink link kind (veth, macvlan, bridge, tun, vlan, ...); None for
 # a NIC, which has a device (PCI, virtio) behind it.
-LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries parent kind",
-                        defaults=(None, None))
+# altnames: a tuple of names (IFLA_PROP_LIST; empty before Linux 5.5)
+LinkRecord = namedtuple("LinkRecord",
+                        "index name mac up master promote_secondaries parent kind altnames",
+                        defaults=(None, None, ()))
 # Link kinds stacked on a parent whose MAC they may share: never the ENI itself.
 STACKED_KINDS = frozenset({"macvlan", "macvtap", "vlan", "ipvlan", "ipvtap"})
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
@@ -221,10 +236,12 @@ def link_record(msg) -> LinkRecord:
     index = msg["index"]
     info = a.get("IFLA_LINKINFO")
     kind = info.get_attr("IFLA_INFO_KIND") if info is not None else None
+    props = a.get("IFLA_PROP_LIST")
+    altnames = tuple(props.altnames()) if props is not None else ()
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
                       bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
-                      _parent(a, kind), kind or None)
+                      _parent(a, kind), kind or None, altnames)
 
 
 def _parent(attrs: dict, kind: Optional[str]) -> Optional[int]:

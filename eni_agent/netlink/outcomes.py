@@ -15,7 +15,7 @@ from typing import FrozenSet, List, NamedTuple, Optional
 
 from eni_agent.errors import PermissionDenied
 from eni_agent.plan import Action, Change, Outcome
-from eni_agent.state import Address, Link, Route, Rule
+from eni_agent.state import Address, AltName, Link, Route, Rule
 
 
 class Result(NamedTuple):
@@ -24,7 +24,8 @@ class Result(NamedTuple):
     error: str = ""
 
 
-_ABSENT = {Address: errno.EADDRNOTAVAIL, Route: errno.ESRCH, Rule: errno.ENOENT}
+_ABSENT = {Address: errno.EADDRNOTAVAIL, Route: errno.ESRCH, Rule: errno.ENOENT,
+           AltName: errno.ENOENT}
 
 
 def classify(change: Change, code: int) -> Result:
@@ -91,7 +92,7 @@ def touched_kinds(results: List[Result]) -> Optional[FrozenSet[str]]:
         if result.outcome is Outcome.LINK_GONE:
             return None
         target = result.change.target
-        kinds.add("links" if isinstance(target, Link) else "addresses" if isinstance(
+        kinds.add("links" if isinstance(target, (Link, AltName)) else "addresses" if isinstance(
             target, Address) else "routes" if isinstance(target, Route) else "rules")
     if kinds & {"links", "addresses"}:
         kinds.add("routes")

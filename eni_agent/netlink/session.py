@@ -34,7 +34,7 @@ from pyroute2.netlink.rtnl.ifaddrmsg import ifaddrmsg
 from pyroute2.netlink.rtnl.ifinfmsg import ifinfmsg
 from pyroute2.netlink.rtnl.rtmsg import rtmsg
 
-from eni_agent.host import UdevGate, kernel_marks_addresses
+from eni_agent.host import UdevGate, kernel_has_altnames, kernel_marks_addresses
 from eni_agent.netlink.cache import Records
 from eni_agent.netlink.events import GROUPS, OVERFLOW, Event, notification
 from eni_agent.netlink.messages import (address_record, barrier, link_record, request,
@@ -43,7 +43,7 @@ from eni_agent.netlink.outcomes import (KINDS, Result, classify, skip_gone_links
                                         touched_kinds)
 from eni_agent.ownership import observed_from
 from eni_agent.plan import Change
-from eni_agent.state import Address, Link, Observed
+from eni_agent.state import Address, AltName, Link, Observed
 
 BATCH = 128  # requests per send; their error replies must fit the receive buffer
 RCVBUF = 4 << 20
@@ -78,6 +78,7 @@ class Netlink:
         self.seq = itertools.count(1)
         self.udev = UdevGate()
         self.marks_addresses = kernel_marks_addresses()
+        self.has_altnames = kernel_has_altnames()
         self.records = Records()
         self.stale: Set[str] = set(KINDS)  # kinds to dump in full at the next observe
         self.events: Optional[IPRSocket] = None
@@ -126,7 +127,8 @@ class Netlink:
         self.stale = set() if self.events is not None else set(KINDS)
         r = self.records
         return observed_from(r.values("links"), r.values("addresses"), r.values("routes"),
-                             r.values("rules"), self.protocol, self.udev, self.marks_addresses)
+                             r.values("rules"), self.protocol, self.udev, self.marks_addresses,
+                             self.has_altnames)
 
     def _dump_all(self, kind: str) -> list:
         if kind == "links":
@@ -185,6 +187,8 @@ class Netlink:
             # queue), and routes vanish silently with a link's last address.
             self.records.stale_links |= {r.change.ifindex for r in results
                                          if isinstance(r.change.target, (Address, Link))}
+            if any(isinstance(r.change.target, AltName) for r in results):
+                self.stale.add("links")  # the kernel's notification of it may come later
         return results
 
     def _apply_batch(self, changes: List[Change]) -> List[Result]:

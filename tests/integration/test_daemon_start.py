@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -46,7 +47,8 @@ def test_two_present_enis_configured_then_ready_with_one_line_status(topology_fa
 
         status = ready.fields["STATUS"]
         assert "\n" not in status and len(status) < 200
-        assert status == f"converged: 2 in sync (pid {d.python_pid()})"
+        assert re.fullmatch(r"converged: 2 in sync; metadata read \d\d:\d\d:\d\d UTC "
+                            rf"\(pid {d.python_pid()}\)", status), status
         assert len(d.messages("READY")) == 1
         print(f"READY after {ready.at - d.started_at:.3f}s: {status!r}")
 

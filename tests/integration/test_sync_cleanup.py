@@ -38,7 +38,7 @@ def test_cleanup_removes_exactly_what_sync_added_and_a_second_cleanup_is_a_no_op
 
     assert res.code == 0 and res.json["result"] == "converged", str(res)
     assert res.json["enis"] == []
-    assert len(res.json["other_changes"]) == 12  # 4 rules, 4 routes, 4 addresses
+    assert len(res.json["other_changes"]) == 14  # 4 rules, 4 routes, 4 addresses, 2 altnames
     assert all(c.startswith("remove ") for c in res.json["other_changes"])
     assert owned_rules(t) == [] and owned_routes(t) == []
     assert 234 not in address_protocols(t).values()
@@ -70,7 +70,7 @@ def test_cleanup_dry_run_lists_everything_owned_and_changes_nothing(topology_wit
     assert "would remove address 10.0.1.11/24 dev eth1" in lines
     assert dumps(guest_state(t)) == configured
     res = agent.cleanup("--dry-run", "--json")
-    assert res.code == 0 and res.json["dry_run"] is True and len(res.json["other_changes"]) == 6
+    assert res.code == 0 and res.json["dry_run"] is True and len(res.json["other_changes"]) == 7
     assert dumps(guest_state(t)) == configured
     assert_traffic(t, ["10.0.1.10", "10.0.1.11"])
 

@@ -70,7 +70,7 @@ def test_dry_run_prints_the_plan_and_changes_nothing(topology_with_eni, tmp_path
     res = agent.sync("--dry-run", "--json")
     assert res.code == 0 and res.json["dry_run"] is True, str(res)
     assert res.eni("eth1")["state"] == "would-change"
-    assert len(res.eni("eth1")["changes"]) == 8
+    assert len(res.eni("eth1")["changes"]) == 9  # 8 above, and the ENI id as altname
     assert dumps(guest_state(t)) == before
 
 

@@ -25,7 +25,7 @@ def test_status_is_in_sync_after_sync_even_with_a_pending_eni(topology_with_eni,
     assert before.code == 3, str(before)
     assert before.json["result"] == "not-converged"
     assert before.eni("eth1")["state"] == "out-of-sync"
-    assert len(before.eni("eth1")["changes"]) == 8
+    assert len(before.eni("eth1")["changes"]) == 9  # and the ENI id as altname
 
     agent.converge()
     configured = dumps(guest_state(t))

@@ -8,6 +8,8 @@
 #   RELEASE bookworm | bullseye; DEB: a package already built (else it builds one)
 #
 # Proves: the dependencies come from Debian; `eni-agent` on PATH runs;
+# `man eni-agent` and `man 5 eni-agent.toml` work (man-db installed for it),
+# bash and zsh completions are where the distribution looks;
 # `validate` and `sync --dry-run` against the example metadata, and a real
 # `sync` in a network namespace inside the root; the daemon enabled, the
 # conffiles in place; an upgrade (reinstall) leaves the agent's state alone;
@@ -69,6 +71,20 @@ pkg_chroot "$root" bash -euo pipefail -c '
     test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service || { echo "daemon not enabled"; exit 1; }
     for f in $(cat /var/lib/dpkg/info/eni-agent.conffiles); do test -f "$f"; done
     grep -q "^ExecStart=/usr/sbin/eni-agent daemon" /lib/systemd/system/eni-agent.service
+    # Packaged like a system command: its man pages and shell completions.
+    apt-get install -y -qq --no-install-recommends man-db >/tmp/apt-man.log 2>&1 ||
+        { cat /tmp/apt-man.log; exit 1; }
+    man -P cat eni-agent 2>/dev/null > /tmp/man8
+    grep -q "EXIT STATUS" /tmp/man8 && grep -q "eni-agent cleanup" /tmp/man8 ||
+        { echo "man eni-agent: no such page"; exit 1; }
+    man -P cat 5 eni-agent.toml 2>/dev/null | grep -q "metadata_interval" ||
+        { echo "man 5 eni-agent.toml: no such page"; exit 1; }
+    grep -q "_ENI_AGENT_COMPLETE=bash_complete" /usr/share/bash-completion/completions/eni-agent
+    grep -q "^#compdef eni-agent" /usr/share/zsh/vendor-completions/_eni-agent
+    [ "$(COMP_WORDS="eni-agent cle" COMP_CWORD=1 _ENI_AGENT_COMPLETE=bash_complete eni-agent)" = "plain,cleanup" ] ||
+        { echo "bash completion does not complete commands"; exit 1; }
+    rm -rf /var/cache/man/cat*   # pages man may have formatted (made by this test, not the package)
+    say "man eni-agent, man 5 eni-agent.toml, bash and zsh completion: ok"
     ! grep -q "^metadata" /etc/eni-agent/config.toml   # the packaged default: the metadata service
 
     ip netns add guest
@@ -118,8 +134,10 @@ new=$(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" \
       | grep -vE '^\./(var/lib/(dpkg|apt|python|systemd/deb-systemd-helper-(enabled|masked))|var/cache|var/log)(/|$)' \
       | grep -vE '/__pycache__(/|$)|^\./usr/(local/)?lib/python3' \
       | grep -vE '^\./etc/(ld\.so\.cache|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
+      | grep -vE '^\./(var/lib/man-db|etc/apparmor\.d/local|etc/systemd/system/timers\.target\.wants/man-db\.timer)(/|$)' \
       || true)
-# (those: what the dependencies' maintainer scripts make: python3's, readline's, procps')
+# (those: what the dependencies' maintainer scripts make: python3's, readline's, procps';
+# and man-db's, which this test installs to read the man pages)
 [ -z "$new" ] || fail "purge left new paths behind: $new"
 named=$(find "$root" -xdev \( -name '*eni-agent*' -o -name '*eni_agent*' \) ! -path "$root/tmp/*" 2>/dev/null || true)
 [ -z "$named" ] || fail "purge left paths named after the package: $named"

@@ -14,7 +14,7 @@ from typing import Any
 
 from eni_agent.config import Config, make_config
 from eni_agent.model import Metadata, parse_metadata
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
 REPO = Path(__file__).resolve().parents[2]
 EXAMPLE_PATH = REPO / "examples" / "metadata.json"
@@ -24,6 +24,7 @@ _EXAMPLE_DOC = json.loads(EXAMPLE_BYTES)
 PRIMARY_MAC = "00:16:3e:00:00:01"
 SECOND_MAC = "00:16:3e:00:01:01"
 THIRD_MAC = "00:16:3e:00:02:01"
+SECOND_ENI_ID = "eni-bp1second"  # the example's secondary ENI
 
 
 def example_doc() -> dict[str, Any]:
@@ -90,6 +91,7 @@ def config_with(**settings) -> Config:
 
 ETH0 = Link(index=2, name="eth0", mac=PRIMARY_MAC, up=True)
 ETH1 = Link(index=3, name="eth1", mac=SECOND_MAC, up=True)
+ETH1_ALTNAME = AltName(3, SECOND_ENI_ID)  # given by the agent once it configured eth1
 ETH1_DOWN = Link(index=3, name="eth1", mac=SECOND_MAC, up=False, promote_secondaries=False)
 ETH2 = Link(index=4, name="eth2", mac=THIRD_MAC, up=True)
 
@@ -116,4 +118,5 @@ def eth1_state(index: int = ETH1.index, table: int = TABLE1, gateway: IPv4Addres
 
 def converged_observed(links: tuple[Link, ...] = (ETH0, ETH1), **foreign: Any) -> Observed:
     addresses, routes, rules = eth1_state()
+    foreign.setdefault("altnames", frozenset({ETH1_ALTNAME}))
     return Observed(links=links, addresses=addresses, routes=routes, rules=rules, **foreign)

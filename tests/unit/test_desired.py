@@ -9,7 +9,7 @@ import pytest
 from eni_agent.desired import (DEFAULT_ROUTE, DEFAULT_ROUTE6, LINK_LOCAL6, Desired, Match,
                                desired_state)
 from eni_agent.plan import Action, Change, plan
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
 from ._helpers import (CONFIG, ETH0, ETH1, ETH2, GW1, IP10, IP11, NET1, PRIMARY_MAC, SECOND_MAC,
                        TABLE1, THIRD_MAC, config_with, converged_observed, eni_fields, eth1_state,
@@ -146,7 +146,11 @@ def test_match(links, config, tables, expected):
     # ... but an ENI that needs an operator keeps what the agent gave it earlier.
     kept = observed.addresses | observed.routes | observed.rules
     needs_operator = expected in (Match.AMBIGUOUS, Match.CONFLICT)
-    assert desired == Desired(enis=desired.enis, frozen=kept if needs_operator else frozenset())
+    # An ignored ENI's id is let go of as its altname; one needing an operator keeps it.
+    releasable = {AltName(link.index, "eni-bp1second") for link in links
+                  if link.mac == SECOND_MAC and expected is Match.IGNORED}
+    assert desired == Desired(enis=desired.enis, frozen=kept if needs_operator else frozenset(),
+                              releasable_altnames=frozenset(releasable))
 
 
 def test_ambiguous_names_every_link():

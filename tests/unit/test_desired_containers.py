@@ -132,7 +132,8 @@ def test_manage_only_leaves_an_unlisted_nic_alone_but_not_a_named_one():
 def test_ignore_macs_still_lets_go_while_manage_only_holds():
     config = config_with(ignore_macs=[SECOND_MAC])
     observed = converged_observed()
-    assert len(plan(desired_state(example_metadata(), observed, config), observed)) == 6
+    # its six objects, and its id as eth1's altname
+    assert len(plan(desired_state(example_metadata(), observed, config), observed)) == 7
 
 
 @pytest.mark.parametrize("mac, eni_id, name, settings, reason", [

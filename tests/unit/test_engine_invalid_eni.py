@@ -23,7 +23,7 @@ from eni_agent.main import main
 from eni_agent.report import EniState, report_json, report_text
 from eni_agent.state import Address, Observed, Route, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH1_DOWN, ETH2, SECOND_MAC, THIRD_MAC, config_with,
+from ._helpers import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, ETH2, SECOND_MAC, THIRD_MAC, config_with,
                        eth1_state, example_metadata, write_file)
 from .test_engine_report import FakeNetlink, _fail_rule_adds
 
@@ -118,7 +118,7 @@ def test_status_and_dry_run_show_the_invalid_eni_and_change_nothing(command, sta
 def test_status_in_sync_but_for_an_invalid_eni_exits_4():
     addresses, routes, rules = (a | b for a, b in zip(eth1_state(), ETH2_STATE))
     nl = FakeNetlink(Observed(links=(ETH0, ETH1, ETH2), addresses=addresses, routes=routes,
-                              rules=rules))
+                              rules=rules, altnames=frozenset({ETH1_ALTNAME})))
     report = preview(nl, with_invalid(THIRD), CONFIG)
     assert [e.state for e in report.enis] == ["in-sync", "invalid"]
     assert report.exit_code == 4

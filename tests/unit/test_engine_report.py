@@ -13,9 +13,9 @@ from eni_agent.engine import preview, reconcile
 from eni_agent.errors import ExitCode
 from eni_agent.netlink.outcomes import Outcome, Result  # pure values: no kernel, no pyroute2
 from eni_agent.plan import Action, Change
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH1_DOWN, IP10, IP11, SECOND_MAC, THIRD_MAC,
+from ._helpers import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, IP10, IP11, SECOND_MAC, THIRD_MAC,
                        eni_fields, eth1_state, example_doc, example_metadata, macs_of, make_doc,
                        parse)
 
@@ -61,7 +61,8 @@ class FakeNetlink:
                           for link in s.links)
             self.state = s._replace(links=links)
             return
-        name = {Address: "addresses", Route: "routes", Rule: "rules"}[type(target)]
+        name = {Address: "addresses", Route: "routes", Rule: "rules",
+                AltName: "altnames"}[type(target)]
         pool = set(getattr(s, name))
         if change.action is Action.REMOVE:
             pool.discard(target)
@@ -77,7 +78,8 @@ def fresh(links=(ETH0, ETH1_DOWN), **kwargs) -> FakeNetlink:
 
 
 def configured_state():
-    return dict(zip(("addresses", "routes", "rules"), eth1_state()))
+    return dict(zip(("addresses", "routes", "rules"), eth1_state()),
+                altnames=frozenset({ETH1_ALTNAME}))
 
 
 def test_converges_in_one_round():
@@ -91,7 +93,7 @@ def test_converges_in_one_round():
     assert eni.eni_id == "eni-bp1second" and eni.errors == []
     assert eni.changes[0] == "set promote_secondaries on eth1"
     assert "add rule 10000: from 10.0.1.11 lookup 10003" in eni.changes
-    assert len(eni.changes) == 8
+    assert len(eni.changes) == 9
     addresses, routes, rules = eth1_state()
     assert (nl.state.addresses, nl.state.routes, nl.state.rules) == (addresses, routes, rules)
     assert all(link.up for link in nl.state.links)
@@ -119,7 +121,7 @@ def test_dry_run_applies_nothing():
     assert report.dry_run and report.as_dict()["dry_run"] is True
     (eni,) = report.enis
     assert eni.state == "would-change"
-    assert len(eni.changes) == 8 and eni.errors == []
+    assert len(eni.changes) == 9 and eni.errors == []
 
 
 def test_dry_run_when_in_sync():
@@ -272,7 +274,7 @@ def test_cleanup_removes_owned_state_only():
     assert not (nl.state.addresses or nl.state.routes or nl.state.rules)
     removed = [c for batch in nl.applied for c in batch]
     assert {c.action for c in removed} == {Action.REMOVE}
-    owned = set().union(*eth1_state())
+    owned = set().union(*eth1_state()) | {ETH1_ALTNAME}
     assert {c.target for c in removed} == owned  # all of it, and not the foreign addresses
 
 
@@ -285,7 +287,7 @@ def test_status_out_of_sync_exits_ten_and_changes_nothing():
     assert report.command == "status"
     assert not report.converged and report.exit_code == 3
     (eni,) = report.enis
-    assert eni.state == "out-of-sync" and len(eni.changes) == 8 and eni.errors == []
+    assert eni.state == "out-of-sync" and len(eni.changes) == 9 and eni.errors == []
 
 
 def test_status_after_sync_is_in_sync():

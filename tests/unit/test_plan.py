@@ -8,9 +8,9 @@ import pytest
 
 from eni_agent.desired import Desired, desired_state
 from eni_agent.plan import Action, Change, plan
-from eni_agent.state import Address, Link, Observed, Route, Rule
+from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
-from ._helpers import (config_with, CONFIG, DEFAULT, ETH0, ETH1, ETH1_DOWN, GW1, IP10, IP11, NET1, SECOND_MAC,
+from ._helpers import (config_with, CONFIG, DEFAULT, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, GW1, IP10, IP11, NET1, SECOND_MAC,
                        TABLE1, converged_observed, eni_fields, eth1_state, example_doc,
                        macs_of, make_doc, parse, second_eni)
 
@@ -44,6 +44,7 @@ FULL_ADD_ON_DOWN_LINK = [
     (ADD, addr(IP10)), (ADD, addr(IP11)),
     (ADD, Route(T, NET1, 3)), (ADD, Route(T, DEFAULT, 3, GW1)),
     (ADD, rule(IP10)), (ADD, rule(IP11)),
+    (ADD, ETH1_ALTNAME),
 ]
 REMOVE_ALL_OF_ETH1 = [
     (REMOVE, rule(IP10)), (REMOVE, rule(IP11)),
@@ -74,7 +75,8 @@ CASES = [
      Observed(links=(ETH0, ETH1_DOWN), **OWNED), CONFIG, [(KEEP, ETH1_DOWN)] + REMOVE_ALL_OF_ETH1),
     ("ENI and its link gone", without_second(), converged_observed(links=(ETH0,)), CONFIG,
      REMOVE_ALL_OF_ETH1),
-    ("cleanup: no metadata", None, converged_observed(), CONFIG, REMOVE_ALL_OF_ETH1),
+    ("cleanup: no metadata", None, converged_observed(), CONFIG,
+     REMOVE_ALL_OF_ETH1 + [(REMOVE, ETH1_ALTNAME)]),
     ("gateway changed: REPLACE the default route", doc_with(gateway="10.0.1.1"),
      converged_observed(), CONFIG, [(REPLACE, Route(T, DEFAULT, 3, IPv4Address("10.0.1.1")))]),
     ("prefix changed: old address out, new one in",
@@ -92,19 +94,22 @@ CASES = [
      REMOVE_ALL_OF_ETH1 + [
          (ADD, addr(IP10, index=7)), (ADD, addr(IP11, index=7)),
          (ADD, Route(10007, NET1, 7)), (ADD, Route(10007, DEFAULT, 7, GW1)),
-         (ADD, rule(IP10, 10007)), (ADD, rule(IP11, 10007))]),
+         (ADD, rule(IP10, 10007)), (ADD, rule(IP11, 10007)),
+         (ADD, AltName(7, ETH1_ALTNAME.name))]),
     ("foreign address with the same IP: not added again", example_doc(),
      Observed(links=(ETH0, ETH1), foreign_addresses=frozenset({addr(IP10)})), CONFIG,
      [(ADD, addr(IP11)), (ADD, Route(T, NET1, 3)), (ADD, Route(T, DEFAULT, 3, GW1)),
-      (ADD, rule(IP10)), (ADD, rule(IP11))]),
+      (ADD, rule(IP10)), (ADD, rule(IP11)), (ADD, ETH1_ALTNAME)]),
     ("foreign address, same IP, other prefix: not added", example_doc(),
      Observed(links=(ETH0, ETH1), foreign_addresses=frozenset({addr(IP10, 16)}), **{
          k: v for k, v in OWNED.items() if k != "addresses"} | {
-         "addresses": frozenset({addr(IP11)})}), CONFIG, []),
+         "addresses": frozenset({addr(IP11)}), "altnames": frozenset({ETH1_ALTNAME})}),
+     CONFIG, []),
     ("foreign address with the IP on another link: ours still added", example_doc(),
      Observed(links=(ETH0, ETH1), foreign_addresses=frozenset({addr(IP10, index=2)}),
               **{k: v for k, v in OWNED.items() if k != "addresses"} | {
-                  "addresses": frozenset({addr(IP11)})}), CONFIG, [(ADD, addr(IP10))]),
+                  "addresses": frozenset({addr(IP11)}), "altnames": frozenset({ETH1_ALTNAME})}),
+     CONFIG, [(ADD, addr(IP10))]),
     ("foreign state is never removed", without_second(),
      Observed(links=(ETH0, ETH1), foreign_addresses=frozenset({addr(IP10), addr("10.0.1.99")}),
               foreign_tables=frozenset({T, 254}), foreign_default_oifs=frozenset({3})),
@@ -225,11 +230,13 @@ WITHOUT_MARKS = [
         (ADD, rule(IP10)), (ADD, rule(IP11)),
         (ADD, addr(IP10)), (ADD, addr(IP11)),
         (ADD, Route(T, DEFAULT, 3, GW1)),  # via a gateway: needs an IPv4 address on the link
+        (ADD, ETH1_ALTNAME),
     ]),
     ("remove", None, converged_observed()._replace(address_marks=False), [
         (REMOVE, addr(IP10)), (REMOVE, addr(IP11)),
         (REMOVE, rule(IP10)), (REMOVE, rule(IP11)),
         (REMOVE, Route(T, NET1, 3)), (REMOVE, Route(T, DEFAULT, 3, GW1)),
+        (REMOVE, ETH1_ALTNAME),
     ]),
 ]
 
