@@ -17,7 +17,7 @@ import pytest
 
 from .agent import Agent, traffic_failures
 from .daemon_proc import metadata_file, run_daemon
-from .netns import build_metadata, ip, make_eni
+from .netns import build_metadata, ip, make_eni, primary_eni
 
 pytestmark = [
     pytest.mark.integration,
@@ -128,3 +128,20 @@ def test_the_daemon_logs_a_defeat_once_and_reports_it(topology_with_eni, tmp_pat
         found = daemon.log_lines("rule 100: from all lookup main")
         assert len(found) == 2, daemon.log_text()  # beyond the gateway, in the vswitch: once each
         assert "beyond the gateway" in found[0] and "in the vswitch" in found[1]
+
+
+def test_an_ipv6_rule_before_the_agents_fails_the_ipv6_addresses_only(topology_factory,
+                                                                      tmp_path):
+    t = topology_factory([make_eni(1, n_ipv6=2)], ipv6=True, primary=primary_eni(ipv6=True))
+    agent = Agent(t, tmp_path)
+    agent.write()
+    agent.converge()  # right after adding the IPv6 addresses, their local routes are there
+    assert agent.status().code == 0
+
+    ip(t.guest, "-6", "rule", "add", "priority", 100, "from", "all", "lookup", "main")
+    res = agent.status("--json")
+
+    assert res.code == 3, str(res)
+    errors = res.eni("eth1")["errors"]
+    assert errors and all("replies from 2001:db8:1::10, 2001:db8:1::11 to" in e
+                          and "rule 100: from all (IPv6) lookup main" in e for e in errors), errors
