@@ -72,8 +72,8 @@ def test_the_daemon_ignores_foreign_route_churn_and_repairs_its_own(topology_wit
         add_foreign_routes(t)
         time.sleep(1.0)
 
-        print("CPU", daemon.cpu_seconds() - cpu)
-        assert daemon.cpu_seconds() - cpu < 1.0
+        # Decoding them took ~1 s of CPU here; dropped undecoded, ~0.1 s.
+        assert daemon.cpu_seconds() - cpu < 0.5
         assert daemon.log_lines()[settled:] == [], daemon.log_text()  # woken for nothing
 
         ip(t.guest, "route", "del", "default", "table", table)
