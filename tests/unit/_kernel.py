@@ -44,3 +44,13 @@ class KernelAnswers:
 
     def forget_answers(self) -> None:
         pass
+
+
+class ObservedKernel(KernelAnswers):
+    """A kernel that only holds `state` (for `preview`: nothing is applied)."""
+
+    def __init__(self, state):
+        self.state = state
+
+    def observe(self):
+        return self.state
