@@ -66,10 +66,11 @@ def findings(nl: Netlink, desired: Desired, observed: Observed, config: Config,
     rules = nl.rule_records()
     host_ips = {a.ip for a in observed.addresses | observed.foreign_addresses}
     names = observed.link_names()
+    indexes = {v: RuleIndex([r for r in rules if r.family == _FAMILY[v]]) for v in (4, 6)}
     asked: list[tuple[DesiredEni, Question]] = []
     for d in desired.enis:
         if d.eni.mac in macs and d.link is not None and d.table is not None:
-            asked += [(d, q) for q in questions(d, rules, host_ips)]
+            asked += [(d, q) for v in (4, 6) for q in _questions(d, v, indexes[v], host_ips)]
     answers = nl.route_lookups([(q.src, q.dst) for _, q in asked])
     found: dict[str, list[str]] = {}
     for (d, question), answer in zip(asked, answers):
@@ -84,24 +85,20 @@ def findings(nl: Netlink, desired: Desired, observed: Observed, config: Config,
     return found
 
 
-def questions(d: DesiredEni, rules: list, host_ips: set) -> list[Question]:
-    """The lookups that verify one ENI's addresses: per class of addresses no
-    rule tells apart, one beyond the gateway and one in the vswitch."""
+def _questions(d: DesiredEni, version: int, index: RuleIndex, host_ips: set) -> list[Question]:
     eni = d.eni
+    cidr, gateway = (eni.cidr, eni.gateway) if version == 4 else (eni.ipv6_cidr, eni.ipv6_gateway)
+    ips = sorted(a.ip for a in d.addresses if a.version == version)
+    if not ips or cidr is None:
+        return []
+    beyond = next((ip for ip in BEYOND[version] if ip not in cidr), None)
+    near = _vswitch_peer(cidr, host_ips)
     asked = []
-    for version, cidr, gateway in ((4, eni.cidr, eni.gateway),
-                                   (6, eni.ipv6_cidr, eni.ipv6_gateway)):
-        ips = sorted(a.ip for a in d.addresses if a.version == version)
-        if not ips or cidr is None:
-            continue
-        beyond = next((ip for ip in BEYOND[version] if ip not in cidr), None)
-        near = _vswitch_peer(cidr, host_ips)
-        for group in classes(ips, [r for r in rules if r.family == _FAMILY[version]]):
-            if beyond is not None and gateway is not None:
-                asked.append(Question(group[0], beyond, "beyond the gateway", gateway,
-                                      tuple(group)))
-            if near is not None:
-                asked.append(Question(group[0], near, "in the vswitch", None, tuple(group)))
+    for group in index.classes(ips):
+        if beyond is not None and gateway is not None:
+            asked.append(Question(group[0], beyond, "beyond the gateway", gateway, tuple(group)))
+        if near is not None:
+            asked.append(Question(group[0], near, "in the vswitch", None, tuple(group)))
     return asked
 
 
@@ -115,29 +112,39 @@ def _vswitch_peer(cidr: Network, host_ips: set) -> Optional[IP]:
     return None
 
 
+class RuleIndex:
+    """The rules of one family (in the kernel's order), indexed by source."""
+
+    def __init__(self, rules: list):
+        self.by_host: dict = {}
+        self.prefixes = []
+        self.everyone: Counter = Counter()  # priorities of rules matching any source
+        for index, r in enumerate(rules):
+            if r.src is None or r.src_len == 0:
+                self.everyone[r.priority] += 1
+            elif r.src_len == r.src.max_prefixlen:
+                self.by_host.setdefault(r.src, []).append((index, r))
+            else:
+                self.prefixes.append((index, r, ip_network((r.src, r.src_len), strict=False)))
+
+    def classes(self, ips: list) -> list[list]:
+        """The addresses grouped by what the rules can tell of them: a lookup
+        from one answers for all of its group."""
+        groups: dict = {}
+        for ip in ips:
+            covering = self.by_host.get(ip, []) + \
+                [(i, r) for i, r, net in self.prefixes if ip in net]
+            crowded = self.everyone + Counter(r.priority for _, r in covering)
+            signature = tuple(sorted(
+                (r.priority, index) if r.selectors or crowded[r.priority] > 1 else
+                (r.priority, -1, r.table, r.action, r.suppress_prefixlen)
+                for index, r in covering))
+            groups.setdefault(signature, []).append(ip)
+        return list(groups.values())
+
+
 def classes(ips: list, rules: list) -> list[list]:
-    """The addresses grouped by what the rules can tell of them (`rules` of
-    their family, in the kernel's order): a lookup from one answers for all."""
-    by_host: dict = {}
-    prefixes = []
-    everyone: Counter = Counter()
-    for index, r in enumerate(rules):
-        if r.src is None or r.src_len == 0:
-            everyone[r.priority] += 1
-        elif r.src_len == r.src.max_prefixlen:
-            by_host.setdefault(r.src, []).append((index, r))
-        else:
-            prefixes.append((index, r, ip_network((r.src, r.src_len), strict=False)))
-    groups: dict = {}
-    for ip in ips:
-        covering = by_host.get(ip, []) + [(i, r) for i, r, net in prefixes if ip in net]
-        crowded = everyone + Counter(r.priority for _, r in covering)
-        signature = tuple(sorted(
-            (r.priority, index) if r.selectors or crowded[r.priority] > 1 else
-            (r.priority, -1, r.table, r.action, r.suppress_prefixlen)
-            for index, r in covering))
-        groups.setdefault(signature, []).append(ip)
-    return list(groups.values())
+    return RuleIndex(rules).classes(ips)
 
 
 def judge(q: Question, answer, link: Link, table: int, rules: list, names: dict,
