@@ -26,7 +26,6 @@ from __future__ import annotations
 import struct
 from typing import Dict, Set
 
-from pyroute2.netlink import NLMSG_DONE, NLMSG_ERROR
 from pyroute2.netlink.rtnl import RTM_DELROUTE, RTM_NEWROUTE
 from pyroute2.netlink.rtnl.marshal import MarshalRtnl
 
@@ -68,7 +67,3 @@ class RouteFilter(MarshalRtnl):
                 return None
         key, flags, sequence_number = struct.unpack_from("HHI", data, offset + 4)
         return self.parse_one_message(key, flags, sequence_number, data, offset, length)
-
-
-def is_end(msg) -> bool:
-    return msg["header"]["type"] in (NLMSG_DONE, NLMSG_ERROR)
