@@ -64,6 +64,7 @@ def test_the_daemon_ignores_foreign_route_churn_and_repairs_its_own(topology_wit
     doc = metadata_file(tmp_path, build_metadata(t))
     with run_daemon(t, doc, tmp_path, resync_interval=3600) as daemon:
         daemon.wait_ready()
+        daemon.wait_log("ready:")  # logged just after READY=1 is sent
         table = table_of(t, "eth1")
         settled = len(daemon.log_lines())
         cpu = daemon.cpu_seconds()
