@@ -174,9 +174,16 @@ def judge(q: Question, answer, link: Link, table: int, rules: list, names: dict,
 def _culprit(rules: list, src: IP, answer, config: Config) -> str:
     """The first rule that matches `src` and gives this answer (a lookup in
     the table that answered, or with `answer` None a rule that refuses),
-    ahead of the agent's own rule for it."""
+    ahead of the agent's own rule for it. Rules with other selectors (iif,
+    fwmark...) are named only when no plain rule explains it."""
     family = _FAMILY[src.version]
-    for r in sorted((r for r in rules if r.family == family), key=lambda r: r.priority):
+    ordered = sorted((r for r in rules if r.family == family), key=lambda r: r.priority)
+    plain = _first_culprit([r for r in ordered if not r.selectors], src, answer, config)
+    return plain or _first_culprit(ordered, src, answer, config)
+
+
+def _first_culprit(rules: list, src: IP, answer, config: Config) -> str:
+    for r in rules:
         if r.priority > config.rule_priority:
             break
         if r.src is not None and r.src_len and src not in ip_network((r.src, r.src_len),

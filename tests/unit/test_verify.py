@@ -113,3 +113,10 @@ def test_a_healthy_eni_stays_in_sync():
 
 def observed_with(addresses, routes, rules):
     return Observed(links=(ETH0, ETH1), addresses=addresses, routes=routes, rules=rules)
+
+
+def test_a_plain_rule_is_named_before_one_with_other_selectors():
+    marked = rule(50, table=254, protocol=0, selectors=True)  # fwmark: not this lookup's
+    rules = [marked, rule(100, table=254, protocol=0)] + OWN
+    problem = judge(BEYOND, MAIN_DEFAULT, ETH1, TABLE, rules, NAMES, CONFIG)
+    assert problem.endswith("rule 100: from all lookup main (not eni-agent's) comes first")
