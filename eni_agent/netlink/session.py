@@ -245,7 +245,7 @@ class Netlink:
         answers = self._answers()
         todo = [q for q in dict.fromkeys(questions) if q not in answers]
         for start in range(0, len(todo), BATCH):
-            answers.update(self._lookup_batch(todo[start:start + BATCH]))
+            answers.update(_lookups(self.sock, self.seq, todo[start:start + BATCH]))
         return [answers[q] for q in questions]
 
     def local_route_count(self, index: int) -> int:
@@ -278,30 +278,6 @@ class Netlink:
             self.answers, self.answered_at = {}, now
         return self.answers
 
-    def _lookup_batch(self, questions: list) -> dict:
-        marshal = self.sock.marshal
-        by_seq: Dict[int, tuple] = {}
-        batch = bytearray()
-        for question in questions:
-            seq = next(self.seq)
-            msg = lookup_request(*question)
-            msg["header"]["sequence_number"] = seq
-            msg.encode()
-            batch += msg.data
-            by_seq[seq] = question
-        marshal.whole.update(by_seq)
-        try:
-            self.sock.socket.send(batch)
-            answers: dict = {}
-            while len(answers) < len(by_seq):
-                for m in self.sock.get():
-                    question = by_seq.get(m["header"]["sequence_number"])
-                    if question is not None:
-                        answers[question] = lookup_record(m)
-        finally:
-            marshal.whole.difference_update(by_seq)
-        return answers
-
     # -- notifications (follow=True) ---------------------------------------------
 
     def drain(self) -> List[Event]:
@@ -329,6 +305,33 @@ class Netlink:
                 if n is not None:
                     self.records.note(n)
                     events.append(n.event)
+
+
+def _lookups(sock: IPRSocket, seq, questions: list) -> dict:
+    """Route lookups sent at once; their answers by question (`seq`: the
+    session's sequence numbers)."""
+    marshal = sock.marshal
+    by_seq: Dict[int, tuple] = {}
+    batch = bytearray()
+    for question in questions:
+        number = next(seq)
+        msg = lookup_request(*question)
+        msg["header"]["sequence_number"] = number
+        msg.encode()
+        batch += msg.data
+        by_seq[number] = question
+    marshal.whole.update(by_seq)  # their answers come from any table: decode them whole
+    try:
+        sock.socket.send(batch)
+        answers: dict = {}
+        while len(answers) < len(by_seq):
+            for m in sock.get():
+                question = by_seq.get(m["header"]["sequence_number"])
+                if question is not None:
+                    answers[question] = lookup_record(m)
+    finally:
+        marshal.whole.difference_update(by_seq)
+    return answers
 
 
 def _local_routes(index: int):
