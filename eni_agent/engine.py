@@ -16,9 +16,10 @@ from eni_agent.followed import unfollowed_warnings
 from eni_agent.model import InvalidEni, Metadata
 from eni_agent.plan import Change, Outcome, plan
 from eni_agent.primary import primary_secondaries
-from eni_agent.report import EniReport, EniState, Report, invalid_enis
+from eni_agent.report import SETTLED, EniReport, EniState, Report, invalid_enis
 from eni_agent.state import MAIN_TABLE, Address, Observed, Rule
 from eni_agent.taken import clashing
+from eni_agent.verify import findings
 
 if TYPE_CHECKING:
     from eni_agent.netlink import Netlink, Result
@@ -26,6 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["Report", "preview", "reconcile", "waiting_for_udev"]  # Report: the daemon's import
 
 VERIFY_ROUNDS = 3  # apply, observe, re-plan: at most this many times
+# After changes, the kernel adds an IPv6 address's local route from a work
+# queue: a missing one is asked about again, this often, for this long.
+LOCAL_ROUTE_PAUSE, LOCAL_ROUTE_WAIT = 0.02, 0.5
 
 
 def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, command: str = "sync",
@@ -46,6 +50,9 @@ def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, command
         desired = _desired(metadata, observed, config)
         changes = plan(desired, observed)
     report = _report(command, metadata, config, desired, observed, results, remaining=changes)
+    if metadata is not None:
+        _ask_the_kernel(nl, report, desired, observed, config,
+                        wait=LOCAL_ROUTE_WAIT if results else 0.0)
     _warn_about_others(report, desired, observed)
     return report
 
@@ -71,8 +78,30 @@ def preview(nl: Netlink, metadata: Metadata | None, config: Config, *, command: 
         return report
     report.converged = report.converged and not any(e.changes for e in report.entries) \
         and not report.other_changes and not report.host_changes
+    if metadata is not None:
+        _ask_the_kernel(nl, report, desired, observed, config)
     _warn_about_others(report, desired, observed)
     return report
+
+
+def _ask_the_kernel(nl: Netlink, report: Report, desired: Desired, observed: Observed,
+                    config: Config, wait: float = 0.0) -> None:
+    """The verification that the ENIs in place work (`eni_agent.verify`):
+    what defeats one is an error of it, which fails it (exit 3)."""
+    settled = {e.mac for e in report.enis if e.state in SETTLED}
+    if not settled:
+        return
+    found = findings(nl, desired, observed, config, settled)
+    deadline = time.monotonic() + wait
+    while found and time.monotonic() < deadline:
+        time.sleep(LOCAL_ROUTE_PAUSE)
+        nl.forget_answers()
+        found = findings(nl, desired, observed, config, settled)
+    for entry in report.enis:
+        if entry.mac in found:
+            entry.errors.extend(found[entry.mac])
+            entry.state = EniState.FAILED
+            report.converged = False
 
 
 def _warn_about_others(report: Report, desired: Desired, observed: Observed) -> None:

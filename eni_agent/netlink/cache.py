@@ -33,6 +33,7 @@ class Records:
     def __init__(self):
         self.by_kind: Dict[str, dict] = {kind: {} for kind in KINDS}
         self.stale_links: Set[int] = set()
+        self.generation = 0  # counts what changed the records (answers read before are stale)
 
     def values(self, kind: str) -> Iterable:
         return self.by_kind[kind].values()
@@ -40,9 +41,11 @@ class Records:
     def load(self, kind: str, records: Iterable) -> None:
         """All records of a kind, as just dumped."""
         self.by_kind[kind] = {key(kind, r): r for r in records}
+        self.generation += 1
 
     def load_link(self, index: int, addresses: Iterable, routes: Iterable) -> None:
         """One link's addresses and routes, as just dumped."""
+        self.generation += 1
         for kind, mine, fresh in (("addresses", lambda a: a.index == index, addresses),
                                   ("routes", lambda r: r.oif == index, routes)):
             records = self.by_kind[kind]
@@ -53,6 +56,7 @@ class Records:
 
     def note(self, n) -> None:
         """Apply one notification (`events.Notification`)."""
+        self.generation += 1
         records = self.by_kind[n.kind]
         record = n.record
         if n.kind == "links":

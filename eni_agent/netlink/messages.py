@@ -16,10 +16,10 @@ from ipaddress import ip_address
 from typing import Optional
 
 from pyroute2.netlink import NLM_F_ACK, NLM_F_CREATE, NLM_F_EXCL, NLM_F_REPLACE, NLM_F_REQUEST
-from pyroute2.netlink import NLMSG_NOOP, nla, nlmsg
+from pyroute2.netlink import NLMSG_ERROR, NLMSG_NOOP, nla, nlmsg
 from pyroute2.netlink.rtnl import (RTM_DELADDR, RTM_DELLINKPROP, RTM_DELROUTE, RTM_DELRULE,
-                                   RTM_NEWADDR, RTM_NEWLINK, RTM_NEWLINKPROP, RTM_NEWROUTE,
-                                   RTM_NEWRULE, RTM_SETLINK)
+                                   RTM_GETROUTE, RTM_NEWADDR, RTM_NEWLINK, RTM_NEWLINKPROP,
+                                   RTM_NEWROUTE, RTM_NEWRULE, RTM_SETLINK)
 from pyroute2.netlink.rtnl.fibmsg import FR_ACT_TO_TBL, fibmsg
 from pyroute2.netlink.rtnl.ifaddrmsg import (IFA_F_DEPRECATED, IFA_F_NODAD, IFA_F_NOPREFIXROUTE,
                                              ifaddrmsg)
@@ -32,7 +32,8 @@ from eni_agent.state import Address, AltName, Link, Route
 RT_TABLE_COMPAT = 252  # rtm_table when the real id (> 255) is in RTA_TABLE
 RT_TABLE_LOCAL = 255
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK, RT_SCOPE_NOWHERE = 0, 253, 255
-RTN_UNICAST = 1
+RTN_UNICAST, RTN_LOCAL = 1, 2
+RTM_F_LOOKUP_TABLE, RTM_F_FIB_MATCH = 0x1000, 0x2000
 IPV4_DEVCONF_PROMOTE_SECONDARIES = 20  # include/uapi/linux/ip.h
 INFINITY_LIFE_TIME = 0xFFFFFFFF  # an address's lifetime: forever
 
@@ -176,6 +177,24 @@ def _rule(action: Action, r, protocol: int):
     return _header(msg, RTM_NEWRULE, NLM_F_CREATE | NLM_F_EXCL)
 
 
+def lookup_request(src, dst):
+    """`ip route get <dst> [from <src>] fibmatch`: the route the kernel picks
+    for a packet, as its routing table holds it (with its table and mark),
+    rules and all."""
+    msg = rtmsg()
+    msg["family"] = _family(dst.version)
+    msg["dst_len"] = dst.max_prefixlen
+    attrs = [("RTA_DST", str(dst))]
+    if src is not None:
+        msg["src_len"] = src.max_prefixlen
+        attrs.append(("RTA_SRC", str(src)))
+    # IPv4 names the answering table only when asked; IPv6 refuses the flag
+    # (and always names it).
+    msg["flags"] = RTM_F_FIB_MATCH | (RTM_F_LOOKUP_TABLE if dst.version == 4 else 0)
+    msg["attrs"] = attrs
+    return _header(msg, RTM_GETROUTE, 0)
+
+
 def barrier():
     """A no-op the kernel only acknowledges. Sent after requests that are
     answered only when they fail, its ACK says they are all done: the kernel
@@ -207,6 +226,9 @@ RouteRecord = namedtuple("RouteRecord", "family table protocol type dst_len dst 
 # suppress_prefixlen: None when unset
 RuleRecord = namedtuple("RuleRecord", "family table protocol priority src src_len dst_len action "
                                       "selectors suppress_prefixlen", defaults=(None,))
+# error: 0, or the errno of a lookup that found no way (ENETUNREACH; a rule's
+# prohibit (EACCES), unreachable (EHOSTUNREACH), blackhole (EINVAL))
+LookupRecord = namedtuple("LookupRecord", "error type table oif gateway dst_len protocol")
 RULE_SELECTORS = ("FRA_IIFNAME", "FRA_OIFNAME", "FRA_FWMARK", "FRA_UID_RANGE", "FRA_IP_PROTO",
                   "FRA_SPORT_RANGE", "FRA_DPORT_RANGE", "FRA_L3MDEV", "FRA_GOTO")
 # Always dumped, 0xffffffff meaning "not set".
@@ -265,6 +287,15 @@ def route_record(msg) -> RouteRecord:
                        msg["type"], msg["dst_len"], _ip(a.get("RTA_DST")),
                        _ip(a.get("RTA_GATEWAY")), a.get("RTA_OIF"), "RTA_MULTIPATH" in a,
                        _ip(a.get("RTA_PREFSRC")))
+
+
+def lookup_record(msg) -> LookupRecord:
+    error = msg["header"]["error"]
+    if error is not None or msg["header"]["type"] == NLMSG_ERROR:
+        return LookupRecord(getattr(error, "code", 0) or -1, 0, 0, None, None, 0, 0)
+    a = _attrs(msg)
+    return LookupRecord(0, msg["type"], a.get("RTA_TABLE") or msg["table"], a.get("RTA_OIF"),
+                        _ip(a.get("RTA_GATEWAY")), msg["dst_len"], msg["proto"])
 
 
 def rule_record(msg) -> RuleRecord:

@@ -7,8 +7,15 @@ are all done. Reading one ACK per success would cost more than encoding the
 request; verification re-reads the kernel anyway.
 
 Dumps: kernel-side filters (strict checking) keep pyroute2 from decoding what
-the agent never reads: routes are dumped by type, which leaves out the `local`
-table's two routes per address; addresses can be dumped per link.
+the agent never reads: addresses and routes can be dumped per link, the local
+table per link and type. Routes are dumped in one pass whose foreign routes
+of `main` and `local` pyroute2's parser drops undecoded (`marshal.RouteFilter`),
+and so are their notifications: 100,000 routes in `main` cost a dump ~60 ms,
+not seconds and hundreds of MB.
+
+Lookups (`route_lookups`): `RTM_GETROUTE` requests answered as the kernel
+routes a packet, many in one send; the verification's questions. The answers
+are kept until the records change (the daemon asks again only then).
 
 `follow=True` (the daemon): a second socket subscribed to link, address,
 route and rule notifications keeps the dumped records current, so a
@@ -24,7 +31,7 @@ from __future__ import annotations
 import errno
 import itertools
 import socket
-from typing import Dict, List, Optional, Set
+from typing import Dict, List, Optional, Set, Tuple
 
 from pyroute2 import IPRSocket
 from pyroute2.netlink import NLM_F_DUMP, NLM_F_REQUEST, NLMSG_DONE, NLMSG_ERROR
@@ -37,26 +44,25 @@ from pyroute2.netlink.rtnl.rtmsg import rtmsg
 from eni_agent.host import UdevGate, kernel_has_altnames, kernel_marks_addresses
 from eni_agent.netlink.cache import Records
 from eni_agent.netlink.events import GROUPS, OVERFLOW, Event, notification
-from eni_agent.netlink.messages import (address_record, barrier, link_record, request,
+from eni_agent.netlink.marshal import RouteFilter
+from eni_agent.netlink.messages import (RT_TABLE_LOCAL, RTN_LOCAL, address_record, barrier,
+                                        link_record, lookup_record, lookup_request, request,
                                         route_record, rule_record)
 from eni_agent.netlink.outcomes import (KINDS, Result, classify, skip_gone_links,
                                         touched_kinds)
 from eni_agent.ownership import observed_from
 from eni_agent.plan import Change
-from eni_agent.state import Address, AltName, Link, Observed
+from eni_agent.state import IP, Address, AltName, Link, Observed
 
 BATCH = 128  # requests per send; their error replies must fit the receive buffer
 RCVBUF = 4 << 20
 SO_RCVBUFFORCE = 33
 REPLY_TIMEOUT = 10.0  # seconds: the kernel answers at once; a lost reply must not hang us
-# Route types dumped (one dump each): everything but the `local` table's local
-# and broadcast routes, which are the kernel's and never the agent's.
-RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, RTN_THROW = 1, 6, 7, 8, 9
-ROUTE_TYPES = (RTN_UNICAST, RTN_BLACKHOLE, RTN_UNREACHABLE, RTN_PROHIBIT, RTN_THROW)
 
 
-def _open(groups: int = 0) -> IPRSocket:
+def _open(protocol: int, groups: int = 0) -> IPRSocket:
     sock = IPRSocket(strict_check=True, groups=groups)
+    sock.set_marshal(RouteFilter(protocol))
     try:  # past rmem_max where CAP_NET_ADMIN allows: a burst must not overflow
         sock.socket.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
     except OSError:
@@ -70,7 +76,7 @@ class Netlink:
 
     def __init__(self, protocol: int, follow: bool = False):
         self.protocol = protocol
-        self.sock = _open()
+        self.sock = _open(protocol)
         self.sock.socket.settimeout(REPLY_TIMEOUT)
         # This session's netlink port: the kernel stamps it on the
         # notifications of the changes it makes (the daemon ignores those).
@@ -83,9 +89,11 @@ class Netlink:
         self.stale: Set[str] = set(KINDS)  # kinds to dump in full at the next observe
         self.events: Optional[IPRSocket] = None
         self.pending: List[Event] = []  # read while observing, for the next `drain()`
+        self.answers: Dict[tuple, object] = {}  # lookups' answers, while `answered_at` holds
+        self.answered_at: tuple = ()
         if follow:
             # Subscribed before the first dump, so no change slips between.
-            self.events = _open(GROUPS)
+            self.events = _open(protocol, GROUPS)
             self.events.socket.setblocking(False)
 
     def close(self) -> None:
@@ -137,20 +145,33 @@ class Netlink:
             return [address_record(m) for m in self._dump(RTM_GETADDR, ifaddrmsg())]
         if kind == "rules":
             return [rule_record(m) for m in self._dump(RTM_GETRULE, fibmsg())]
-        return [route_record(m) for rtype in ROUTE_TYPES
-                for m in self._dump(RTM_GETROUTE, _route_filter(type=rtype))]
+        return [route_record(m) for m in self._dump(RTM_GETROUTE, _route_filter())]
 
     def _reread_link(self, index: int) -> None:
         """Read again one link's addresses and routes (kernel-filtered dumps)."""
         query = ifaddrmsg()
         query["index"] = index
         addresses = [address_record(m) for m in self._dump(RTM_GETADDR, query)]
-        routes = [route_record(m) for m in
-                  self._dump(RTM_GETROUTE, _route_filter(type=RTN_UNICAST, oif=index))]
+        routes = [route_record(m) for m in self._dump(RTM_GETROUTE, _route_filter(oif=index))]
         self.records.load_link(index, addresses, routes)
 
-    def _dump(self, msg_type: int, query) -> list:
+    def _dump(self, msg_type: int, query, decode: str = "filtered") -> list:
+        """The messages of a dump; `decode`: "filtered" (foreign routes of
+        main and local skipped), "whole", or "count" (a list of one number)."""
         seq = next(self.seq)
+        marshal = self.sock.marshal
+        if decode == "whole":
+            marshal.whole.add(seq)
+        elif decode == "count":
+            marshal.counted[seq] = 0
+        try:
+            found = self._dump_replies(msg_type, query, seq)
+        finally:
+            marshal.whole.discard(seq)
+            counted = marshal.counted.pop(seq, 0)
+        return [counted] if decode == "count" else found
+
+    def _dump_replies(self, msg_type: int, query, seq: int) -> list:
         self.sock.put(query, msg_type, NLM_F_REQUEST | NLM_F_DUMP, msg_seq=seq)
         found = []
         while True:
@@ -216,6 +237,51 @@ class Netlink:
                     codes[seq] = header["error"].code if header["error"] is not None else 0
         return [classify(change, codes.get(seq, 0)) for seq, change in by_seq.items()]
 
+    # -- asking the kernel (verification) --------------------------------------
+
+    def rule_records(self) -> list:
+        """The rules as last observed (`messages.RuleRecord`), in the kernel's order."""
+        return list(self.records.values("rules"))
+
+    def route_lookups(self, questions: List[Tuple[Optional[IP], IP]]) -> list:
+        """How the kernel routes a packet from `src` (None: no source chosen
+        yet) to `dst`, for each (src, dst): a `messages.LookupRecord`."""
+        answers = self._answers()
+        todo = [q for q in dict.fromkeys(questions) if q not in answers]
+        for start in range(0, len(todo), BATCH):
+            answers.update(_lookups(self.sock, self.seq, todo[start:start + BATCH]))
+        return [answers[q] for q in questions]
+
+    def local_route_count(self, index: int) -> int:
+        """How many `local` routes through this link the local table holds
+        (counted, not decoded: one per address on it when all is well)."""
+        return self._asked(("count", index), lambda: self._dump(
+            RTM_GETROUTE, _local_routes(index), decode="count")[0])
+
+    def local_route_ips(self, index: int) -> frozenset:
+        """The addresses of the `local` routes through this link."""
+        return self._asked(("ips", index), lambda: frozenset(
+            route_record(m).dst for m in
+            self._dump(RTM_GETROUTE, _local_routes(index), decode="whole")))
+
+    def forget_answers(self) -> None:
+        self.answered_at = ()
+
+    def _asked(self, question: tuple, ask):
+        answers = self._answers()
+        if question not in answers:
+            answers[question] = ask()
+        return answers[question]
+
+    def _answers(self) -> dict:
+        """The answers still current: none once the records changed, or a
+        notification of the local table's (dropped undecoded) came."""
+        now = (self.records.generation, self.sock.marshal.local_changes,
+               self.events.marshal.local_changes if self.events is not None else 0)
+        if now != self.answered_at:
+            self.answers, self.answered_at = {}, now
+        return self.answers
+
     # -- notifications (follow=True) ---------------------------------------------
 
     def drain(self) -> List[Event]:
@@ -245,12 +311,47 @@ class Netlink:
                     events.append(n.event)
 
 
-def _route_filter(type: int = 0, oif: Optional[int] = None):  # noqa: A002 (rtmsg's name)
-    """A route dump request the kernel filters (strict checking): by type, and
-    by output link."""
+def _lookups(sock: IPRSocket, seq, questions: list) -> dict:
+    """Route lookups sent at once; their answers by question (`seq`: the
+    session's sequence numbers)."""
+    marshal = sock.marshal
+    by_seq: Dict[int, tuple] = {}
+    batch = bytearray()
+    for question in questions:
+        number = next(seq)
+        msg = lookup_request(*question)
+        msg["header"]["sequence_number"] = number
+        msg.encode()
+        batch += msg.data
+        by_seq[number] = question
+    marshal.whole.update(by_seq)  # their answers come from any table: decode them whole
+    try:
+        sock.socket.send(batch)
+        answers: dict = {}
+        while len(answers) < len(by_seq):
+            for m in sock.get():
+                question = by_seq.get(m["header"]["sequence_number"])
+                if question is not None:
+                    answers[question] = lookup_record(m)
+    finally:
+        marshal.whole.difference_update(by_seq)
+    return answers
+
+
+def _local_routes(index: int):
+    """The local table's `local` routes through one link (kernel-filtered)."""
+    return _route_filter(type=RTN_LOCAL, oif=index, table=RT_TABLE_LOCAL)
+
+
+def _route_filter(type: int = 0, oif: Optional[int] = None,  # noqa: A002 (rtmsg's name)
+                  table: Optional[int] = None):
+    """A route dump request the kernel filters (strict checking): by type, by
+    output link, by table."""
     query = rtmsg()
     query["family"] = socket.AF_UNSPEC  # both (pyroute2's rtmsg says AF_INET by default)
     query["type"] = type
-    if oif is not None:
-        query["attrs"] = [("RTA_OIF", oif)]
+    attrs = [] if oif is None else [("RTA_OIF", oif)]
+    if table is not None:
+        attrs.append(("RTA_TABLE", table))
+    query["attrs"] = attrs
     return query

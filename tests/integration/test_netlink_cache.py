@@ -46,6 +46,12 @@ STEPS = [
     "ip route replace default via 10.0.1.254 dev eth1 onlink table 10003 proto 234",
     "ip rule add from all fwmark 7 lookup 77 priority 500",
     "ip route add blackhole 10.9.0.0/16 table 10004",
+    # main's foreign routes: read only as default routes (dropped undecoded otherwise)
+    "ip route add 10.77.0.0/16 via 10.0.0.253",
+    "ip route add default via 10.0.1.253 dev eth1 metric 500 onlink",
+    "ip route replace 10.77.0.0/16 via 10.0.0.253 dev eth0",
+    "ip route del default via 10.0.1.253 dev eth1 metric 500",
+    "ip route del 10.77.0.0/16",
     "ip rule del from 10.0.1.11 lookup 10003 priority 10000",
     "ip addr del 10.0.1.11/24 dev eth1",
     "ip addr del 10.0.1.10/24 dev eth1",  # the last IPv4 address: its routes go silently

@@ -14,6 +14,7 @@ from eni_agent.plan import Action, Change, plan
 from eni_agent.report import report_json, report_text
 from eni_agent.state import Address, Link, Rule
 
+from ._kernel import ObservedKernel
 from ._helpers import (CONFIG, ETH0, ETH1, TABLE1, config_with, converged_observed,
                        example_metadata, make_doc, eni_fields, parse, SECOND_MAC)
 
@@ -21,16 +22,6 @@ VIP = ip_address("10.0.1.100")
 ETH1_V6_DOC = make_doc({SECOND_MAC: eni_fields(
     "10.0.1.10", "10.0.1.0/24", "10.0.1.253", ipv6s=["2001:db8:1::10"],
     **{"vswitch-ipv6-cidr-block": "2001:db8:1::/64", "ipv6-gateway": "2001:db8:1::1"})})
-
-
-class StaticNetlink:
-    """`preview` only observes."""
-
-    def __init__(self, observed):
-        self.observed = observed
-
-    def observe(self):
-        return self.observed
 
 
 def on_eth1(*texts: str) -> frozenset[Address]:
@@ -89,7 +80,7 @@ def test_follow_addresses_false_turns_it_off():
 def test_status_lists_followed_addresses_and_says_why_others_are_not():
     observed = converged_observed(foreign_addresses=on_eth1("10.0.1.100/32", "192.168.5.5/32"))
     observed = observed._replace(rules=observed.rules | {Rule(CONFIG.rule_priority, VIP, TABLE1)})
-    report = preview(StaticNetlink(observed), example_metadata(), CONFIG)
+    report = preview(ObservedKernel(observed), example_metadata(), CONFIG)
     (eni,) = report.enis
     assert report.converged and eni.followed == ["10.0.1.100/32"]
     assert eni.warnings == ["eth1 also holds 192.168.5.5/32, added by another tool: not routed "

@@ -18,9 +18,10 @@ from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 from ._helpers import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, IP10, IP11, SECOND_MAC, THIRD_MAC,
                        eni_fields, eth1_state, example_doc, example_metadata, macs_of, make_doc,
                        parse)
+from ._kernel import KernelAnswers
 
 
-class FakeNetlink:
+class FakeNetlink(KernelAnswers):
     """observe() returns the in-memory state; apply() changes it.
 
     `fail(change)` returns an error text to refuse that change (the state is

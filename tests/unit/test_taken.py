@@ -6,7 +6,6 @@ while the others are planned."""
 from __future__ import annotations
 
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network, ip_address
-from types import SimpleNamespace
 
 import pytest
 
@@ -18,6 +17,7 @@ from eni_agent.report import EniState, report_text
 from eni_agent.state import Address, Link, Observed
 from eni_agent.taken import first_clash
 
+from ._kernel import ObservedKernel
 from ._helpers import (CONFIG, ETH0, ETH1, ETH2, PRIMARY_MAC, SECOND_MAC, THIRD_MAC, eni_fields,
                        eth1_state, make_doc, macs_of, parse)
 
@@ -97,7 +97,7 @@ def observed_with(*foreign: Address, links=(ETH0, ETH1, ETH2), **owned) -> Obser
 
 
 def status_of(metadata, observed: Observed):
-    return preview(SimpleNamespace(observe=lambda: observed), metadata, CONFIG)
+    return preview(ObservedKernel(observed), metadata, CONFIG)
 
 
 @pytest.mark.parametrize("listed, extra, field", [
