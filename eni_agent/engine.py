@@ -13,6 +13,7 @@ from eni_agent.config import Config
 from eni_agent.desired import (Desired, DesiredEni, Match, desired_state, host_warnings,
                                ignored_reason, table_for)
 from eni_agent.followed import unfollowed_warnings
+from eni_agent.main_routes import candidate_destinations
 from eni_agent.model import InvalidEni, Metadata
 from eni_agent.plan import Change, Outcome, plan
 from eni_agent.primary import primary_secondaries
@@ -46,7 +47,7 @@ def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, command
         if not changes:
             break
         results.extend(nl.apply(changes))
-        observed = nl.observe()
+        observed = _observe(nl, metadata, config)
         desired = _desired(metadata, observed, config)
         changes = plan(desired, observed)
     report = _report(command, metadata, config, desired, observed, results, remaining=changes)
@@ -116,12 +117,12 @@ def _warn_about_others(report: Report, desired: Desired, observed: Observed) -> 
 def _settled(nl: Netlink, metadata: Metadata | None, config: Config,
              udev_wait: float) -> tuple[Observed, Desired]:
     """Observe, waiting up to `udev_wait` seconds for udev to name new NICs."""
-    observed = nl.observe()
+    observed = _observe(nl, metadata, config)
     desired = _desired(metadata, observed, config)
     deadline = time.monotonic() + udev_wait
     while waiting_for_udev(desired) and time.monotonic() < deadline:
         time.sleep(0.05)
-        observed = nl.observe()
+        observed = _observe(nl, metadata, config)
         desired = _desired(metadata, observed, config)
     return observed, desired
 
@@ -194,6 +195,23 @@ def _ignored(eni, observed: Observed, config: Config) -> str:
     names = [link.name for link in observed.links if link.mac == eni.mac] or [None]
     return next((why for why in (ignored_reason(eni.mac, eni.eni_id, name, config)
                                  for name in names) if why), "")
+
+
+def _observe(nl: Netlink, metadata: Metadata | None, config: Config) -> Observed:
+    """The kernel's state, with the routes in `main` that the agent may want
+    to add but someone else already has (asked of the kernel one by one: its
+    dumps skip main's prefixed foreign routes), so they are never replaced."""
+    observed = nl.observe()
+    wanted = candidate_destinations(metadata, config) if metadata is not None else []
+    if not wanted:
+        return observed
+    answers = nl.route_lookups([(None, dst.network_address) for dst in wanted])
+    taken = {(dst.version, dst.network_address, dst.prefixlen)
+             for dst, answer in zip(wanted, answers)
+             if not answer.error and answer.table == MAIN_TABLE
+             and answer.dst_len == dst.prefixlen and answer.protocol != config.protocol}
+    return observed._replace(
+        foreign_main_destinations=observed.foreign_main_destinations | taken)
 
 
 def waiting_for_udev(desired: Desired) -> bool:

@@ -25,6 +25,22 @@ from eni_agent.model import Eni, Metadata
 from eni_agent.state import MAIN_TABLE, Link, Network, Observed, Route
 
 
+def candidate_destinations(metadata: Metadata, config: Config) -> list[Network]:
+    """Every destination the agent may route in `main` for this metadata and
+    config, attached or not: what to ask the kernel about before planning
+    (a route in main that is not the agent's is not read from the kernel's
+    dumps, which skip main's prefixed foreign routes: see netlink/marshal.py)."""
+    found: list[Network] = []
+    if config.subnet_routes:
+        for eni in metadata.secondary_enis:
+            found.append(eni.cidr)
+            if eni.ipv6_cidr is not None:
+                found.append(eni.ipv6_cidr)
+    for spec in config.routes:
+        found.extend(spec.to)
+    return list(dict.fromkeys(found))
+
+
 def main_routes(metadata: Metadata, matched: Sequence[tuple[Eni, Link]], observed: Observed,
                 config: Config) -> tuple[frozenset[Route], tuple[str, ...]]:
     """(the routes in `main` the agent wants, notes for the operator)."""
