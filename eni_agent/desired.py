@@ -167,13 +167,27 @@ def _subnet_first(rules: frozenset[Rule], config: Config) -> frozenset[Rule]:
 
 def ignored_reason(mac: str, eni_id: str | None, link_name: str | None, config: Config) -> str:
     """Why the config leaves this ENI alone, or "" (the one place that says it)."""
+    named = not config.manage_only or mac in config.manage_only or eni_id in config.manage_only
+    return ignored_nic(mac, link_name, config) or ("" if named else "not named in manage_only")
+
+
+def ignored_nic(mac: str, link_name: str | None, config: Config) -> str:
+    """Why ignore_macs or ignore_interfaces leave this NIC alone, or "" (for a
+    NIC whose ENI is not known yet, so manage_only cannot be judged)."""
     if mac in config.ignore_macs:
         return "MAC listed in ignore_macs"
-    if config.manage_only and mac not in config.manage_only and eni_id not in config.manage_only:
-        return "not named in manage_only"
-    if link_name is not None and _ignored_name(link_name, config):
+    if link_name is not None and any(fnmatch.fnmatchcase(link_name, pattern)
+                                     for pattern in config.ignore_interfaces):
         return "name matches ignore_interfaces"
     return ""
+
+
+def ignored_on_host(eni, observed: Observed, config: Config) -> str:
+    """Why the config leaves this ENI (an `Eni` or an invalid one) alone,
+    judged by every link carrying its MAC, or ""."""
+    names = [link.name for link in observed.links if link.mac == eni.mac] or [None]
+    return next((why for why in (ignored_reason(eni.mac, eni.eni_id, name, config)
+                                 for name in names) if why), "")
 
 
 def terway_seen(observed: Observed) -> bool:
@@ -202,9 +216,8 @@ def _left_alone_indexes(enis: tuple[DesiredEni, ...], metadata: Metadata, observ
     macs = {d.eni.mac for d in enis if d.match in (Match.AMBIGUOUS, Match.CONFLICT, Match.DOWN)}
     indexes = {link.index for link in observed.links if link.mac in macs}
     # An invalid ENI the config ignores is let go of, as any ignored ENI is.
-    invalid = {bad.mac for bad in metadata.invalid if bad.mac not in config.ignore_macs}
-    indexes |= {link.index for link in observed.links if link.mac in invalid
-                and not _ignored_name(link.name, config)}
+    invalid = {bad.mac for bad in metadata.invalid if not ignored_on_host(bad, observed, config)}
+    indexes |= {link.index for link in observed.links if link.mac in invalid}
     if config.manage_only:
         # Only the named ENIs are the agent's to change; the state it may have
         # left on any other NIC (configured before manage_only was set) stays.
@@ -224,10 +237,6 @@ def _left_alone(indexes: set[int], observed: Observed,
     tables = {r.table for r in routes} | {table_for(config, i) for i in indexes}
     rules = {r for r in observed.rules if r.table in tables}
     return frozenset(addresses | routes | rules)
-
-
-def _ignored_name(name: str, config: Config) -> bool:
-    return any(fnmatch.fnmatchcase(name, pattern) for pattern in config.ignore_interfaces)
 
 
 def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set[int]) -> DesiredEni:
@@ -252,8 +261,9 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
         # a name matched against ignore_interfaces must be the final one.
         return DesiredEni(eni, Match.PENDING, link=link,
                           reason=f"waiting for udev to finish with {link.name}")
-    if _ignored_name(link.name, config):
-        return DesiredEni(eni, Match.IGNORED, link=link, reason="name matches ignore_interfaces")
+    ignored = ignored_nic(eni.mac, link.name, config)
+    if ignored:
+        return DesiredEni(eni, Match.IGNORED, link=link, reason=ignored)
     if not link.up and any(a.index == link.index for a in observed.addresses):
         # The agent brings a new NIC up; one that carries the agent's addresses
         # was configured and then set down by someone (`ifdown eth1`): that is

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from eni_agent.config import Config
 from eni_agent.desired import (Desired, DesiredEni, Match, desired_state, host_warnings,
-                               ignored_reason, table_for)
+                               ignored_on_host)
 from eni_agent.followed import unfollowed_warnings
 from eni_agent.main_routes import candidate_destinations
 from eni_agent.model import InvalidEni, Metadata
@@ -128,7 +128,7 @@ def _settled(nl: Netlink, metadata: Metadata | None, config: Config,
 
 
 def _desired(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
-    """What the kernel should hold: the secondary ENIs (`_desired_enis`), each
+    """What the kernel should hold: the secondary ENIs (`desired_state`), each
     ENI that would take an address another NIC holds set aside as invalid
     (see taken.py), and the primary's secondary IPs (primary.py).
 
@@ -140,7 +140,7 @@ def _desired(metadata: Metadata | None, observed: Observed, config: Config) -> D
     """
     metadata = _set_aside(metadata, observed, observed.foreign_addresses)
     while True:
-        desired = _desired_enis(metadata, observed, config)
+        desired = desired_state(metadata, observed, config)
         primary = primary_secondaries(metadata, observed, config, _kept_addresses(desired))
         kept = _kept_addresses(desired) | primary.kept
         more = _set_aside(metadata, observed, kept)
@@ -173,28 +173,6 @@ def _guarded(metadata: Metadata | None, observed: Observed, desired: Desired) ->
         return metadata  # none set aside (the common case: no second look)
     return _set_aside(_set_aside(metadata, observed, observed.foreign_addresses), observed,
                       _kept_addresses(desired))
-
-
-def _desired_enis(metadata: Metadata | None, observed: Observed, config: Config) -> Desired:
-    """`desired_state`, with what the agent owns on the NICs of invalid ENIs
-    left as it is: neither configured nor torn down."""
-    desired = desired_state(metadata, observed, config)
-    macs = {e.mac for e in invalid_enis(metadata) if not _ignored(e, observed, config)}
-    indexes = {link.index for link in observed.links if link.mac in macs}
-    if not indexes:
-        return desired
-    routes = {r for r in observed.routes if r.oif in indexes}
-    tables = {r.table for r in routes} | {table_for(config, i) for i in indexes}
-    kept = {a for a in observed.addresses if a.index in indexes} | routes | \
-        {r for r in observed.rules if r.table in tables}
-    return desired._replace(frozen=desired.frozen | kept)
-
-
-def _ignored(eni, observed: Observed, config: Config) -> str:
-    """Why the config leaves this (invalid) ENI's NIC alone, or ""."""
-    names = [link.name for link in observed.links if link.mac == eni.mac] or [None]
-    return next((why for why in (ignored_reason(eni.mac, eni.eni_id, name, config)
-                                 for name in names) if why), "")
 
 
 def _observe(nl: Netlink, metadata: Metadata | None, config: Config) -> Observed:
@@ -368,7 +346,7 @@ def _invalid_reports(metadata: Metadata | None, observed: Observed,
     for eni in invalid_enis(metadata):
         links = [link for link in observed.links if link.mac == eni.mac and not link.parent]
         link = links[0] if len(links) == 1 else None
-        ignored = _ignored(eni, observed, config)
+        ignored = ignored_on_host(eni, observed, config)
         entry = EniReport(mac=eni.mac, eni_id=eni.eni_id,
                           state=EniState.IGNORED if ignored else EniState.INVALID,
                           reason=ignored, link=link.name if link else None,

@@ -7,10 +7,10 @@ learns what the agent manages from each report (`remember`).
 
 from __future__ import annotations
 
-import fnmatch
 from typing import NamedTuple
 
 from eni_agent.config import Config
+from eni_agent.desired import ignored_nic
 from eni_agent.followed import foreign_address_reason
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, Kind, link_state
@@ -48,11 +48,9 @@ def may_be_an_eni(event: Event, config: Config, on_ecs: bool,
         first = int(mac.split(":")[0], 16)
     except ValueError:
         return False
-    if first & 0x03 or (on_ecs and not mac.startswith(ECS_OUI)) or mac in config.ignore_macs:
+    if first & 0x03 or (on_ecs and not mac.startswith(ECS_OUI)):
         return False
-    name = event.state[0] if event.state else None
-    return not (name and any(fnmatch.fnmatchcase(name, pattern)
-                             for pattern in config.ignore_interfaces))
+    return not ignored_nic(mac, event.state[0] if event.state else None, config)
 
 
 class EventFilter:
