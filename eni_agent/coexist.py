@@ -21,7 +21,7 @@ them. So, by default, eni-agent keeps them off the listed ENIs, by MAC:
 Layers: `desired_files` (pure: what the files must say) -> `plan_files`
 (pure: writes and removals against what is there) -> `apply` (the thin
 executor, plus the managers' reload commands). `notices` says, per ENI, when
-another tool still holds it and what to change; `Notices` logs each once.
+another tool still holds it and what to change; image_agents.py logs each once.
 """
 
 from __future__ import annotations
@@ -58,6 +58,7 @@ class Paths(NamedTuple):
     run_dir: Path = Path("/run/eni-agent")
     interfaces: Path = Path("/etc/network/interfaces")
     sys_class_net: Path = Path("/sys/class/net")
+    root: Path = Path("/")  # where image_agents.py looks for other agents' files
 
     @classmethod
     def under(cls, root: Path) -> Paths:
@@ -437,7 +438,10 @@ def notices(mac: str, ifname: str | None, networkd_files: dict[str, str],
         advice = ("remove them from /etc/network/interfaces" if not on else
                   "eni-agent's dhclient hook keeps DHCP there off the main table; remove them "
                   "from /etc/network/interfaces to leave the ENI to eni-agent alone")
-        found.append(f"ifupdown brings {ifname} ({mac}) up ({'; '.join(stanzas)}): {advice}")
+        found.append(f"ifupdown brings {ifname} ({mac}) up ({'; '.join(stanzas)}): "
+                     f"`systemctl restart networking` then takes {ifname} down and up again "
+                     "(ifdown, ifup): its routes are gone for the seconds that takes, until "
+                     f"eni-agent restores them as the link comes back; {advice}")
     return found
 
 
@@ -466,26 +470,3 @@ def read_interfaces(paths: Paths = PATHS) -> str:
             for path in sorted(glob.glob(pattern)):
                 parts.append(_read(Path(path)) or "")
     return "\n".join(parts)
-
-
-class Notices:
-    """Log each ENI's notices once (per ENI and message) for the daemon's life."""
-
-    def __init__(self, paths: Paths = PATHS):
-        self.paths = paths
-        self.logged: dict[str, set[str]] = {}
-
-    def log(self, config, report) -> list[str]:
-        """After a reconcile: warn about every new notice of `report`'s ENIs."""
-        networkd_files = read_networkd_files(self.paths)
-        interfaces_text = read_interfaces(self.paths)
-        new = []
-        for eni in report.enis:
-            seen = self.logged.setdefault(eni.mac, set())
-            for notice in notices(eni.mac, eni.link, networkd_files, interfaces_text,
-                                  getattr(eni, "warnings", ()), enabled(config)):
-                if notice not in seen:
-                    seen.add(notice)
-                    new.append(notice)
-                    log.warning("%s: %s", eni.eni_id or eni.mac, notice)
-        return new

@@ -47,10 +47,11 @@ import time
 from pathlib import Path
 from typing import Any
 
-from eni_agent.coexist import Notices, keep_others_off
+from eni_agent.coexist import keep_others_off
 from eni_agent.config import Config, load_config
 from eni_agent.engine import reconcile
 from eni_agent.errors import AgentError, Locked, MetadataUnavailable, PermissionDenied, one_line
+from eni_agent.image_agents import Notices
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Event, Netlink, link_state

@@ -328,20 +328,3 @@ def test_notices(files, interfaces, engine, expect):
 
 def test_notices_of_an_eni_not_attached():
     assert coexist.notices(ENI1, None, {"99-dhcp.network": CATCH_ALL}, INTERFACES) == []
-
-
-def test_notices_are_logged_once_per_eni(tmp_path, caplog):
-    paths = Paths.under(tmp_path)
-    (paths.interfaces.parent / "interfaces.d").mkdir(parents=True)
-    paths.interfaces.write_text("source interfaces.d/*\n")
-    (paths.interfaces.parent / "interfaces.d" / "eth1").write_text("iface eth1 inet dhcp\n")
-    eni = SimpleNamespace(mac=ENI1, eni_id="eni-1", link="eth1",
-                          warnings=["eth1 also holds 10.0.1.10/24, added by another tool"])
-    report = SimpleNamespace(enis=[eni, SimpleNamespace(mac=ENI2, eni_id=None, link=None,
-                                                        warnings=[])])
-    notices = coexist.Notices(paths)
-    with caplog.at_level(logging.WARNING, "eni_agent.coexist"):
-        first = notices.log(Config(), report)
-        again = notices.log(Config(), report)
-    assert len(first) == 2 and again == []
-    assert caplog.text.count("eni-1: ") == 2 and "iface eth1 inet dhcp" in caplog.text
