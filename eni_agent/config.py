@@ -16,6 +16,8 @@
                               # suppress_prefixlength 0` at rule_priority - 1
     manage_only = []          # configure only these ENIs (MACs or ENI ids); a CNI
                               # (Terway) owns the others
+    mtu = "primary"           # or a number: the ENIs' MTU (unset: left as it is)
+    queues = "max"            # every queue the ENI's NIC offers (unset: left as it is)
 
 Command-line flags override the file; the merged result is validated once, by
 the pydantic model `Config` (the one declaration of every setting: its type,
@@ -26,7 +28,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Tuple
+from typing import Annotated, Literal, Optional, Tuple, Union
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
                       StrictInt, StrictStr, ValidationError, model_validator)
@@ -123,6 +125,11 @@ class Config(BaseModel):
     # Configure only these ENIs (MACs or ENI ids); every other one is ignored,
     # and what the agent owns on its NIC is left as it is. Empty: all ENIs.
     manage_only: Annotated[Tuple[StrictStr, ...], AfterValidator(_enis)] = ()
+    # Hot-plugged ENIs like the image's own NICs (off: the platform's values stay):
+    # the MTU ("primary": the primary NIC's, as Alibaba's boot scripts set it) and
+    # every queue the NIC offers (`ethtool -L IFACE combined <max>`).
+    mtu: Optional[Union[Literal["primary"], Annotated[StrictInt, Field(ge=68, le=65535)]]] = None
+    queues: Optional[Literal["max"]] = None
 
     @model_validator(mode="after")
     def _room_for_main_table_first(self) -> Config:

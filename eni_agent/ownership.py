@@ -102,7 +102,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
         (owned_addresses if ours else foreign_addresses).add(_address(a))
     return Observed(
         links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
-                                udev.initialized(l.index) if udev else True)
+                                udev.initialized(l.index) if udev else True, l.mtu)
                            for l in links if l.mac and l.mac != "00:00:00:00:00:00")),
         addresses=frozenset(owned_addresses),
         routes=frozenset(owned_routes),

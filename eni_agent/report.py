@@ -60,6 +60,8 @@ class EniReport:
         self.changes: list[str] = []
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.mtu: int | None = None  # shown with config `mtu` set
+        self.queues: str | None = None  # shown with config `queues` set
 
     @property
     def label(self) -> str:
@@ -150,6 +152,9 @@ def report_text(report: Report) -> str:
         lines.append(head)
         if eni.prefixes:
             lines.append(f"  prefixes: {', '.join(eni.prefixes)}")
+        tuned = [f"mtu {eni.mtu}" if eni.mtu else "", f"queues {eni.queues}" if eni.queues else ""]
+        if any(tuned):
+            lines.append(f"  link: {', '.join(t for t in tuned if t)}")
         verb = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
         lines.extend(f"  {verb}{change}" for change in eni.changes)
         lines.extend(f"  error: {error}" for error in eni.errors)

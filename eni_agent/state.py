@@ -47,6 +47,7 @@ class Link(NamedTuple):
     # udev has finished with the link (named it). Until then the agent must
     # not set it up: before Linux 6.2 an UP link cannot be renamed.
     initialized: bool = True
+    mtu: int = 0  # 0: not known
 
     def __str__(self) -> str:
         return self.name

@@ -78,7 +78,10 @@ def request(change: Change, protocol: int, marks_addresses: bool = True):
     if isinstance(target, Link):
         msg = ifinfmsg()
         msg["index"] = target.index
-        msg["flags"] = msg["change"] = IFF_UP
+        if action is Action.SET_MTU:
+            msg["attrs"] = [("IFLA_MTU", target.mtu)]
+        else:
+            msg["flags"] = msg["change"] = IFF_UP
         return _header(msg, RTM_NEWLINK, 0)
     if isinstance(target, Address):
         return _address(action, target, protocol if marks_addresses else None)
@@ -167,7 +170,8 @@ def barrier():
 
 # What the ownership rule and the daemon read of a kernel object: plain named
 # tuples, thousands of them per dump.
-LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries")
+LinkRecord = namedtuple("LinkRecord", "index name mac up master promote_secondaries mtu",
+                        defaults=(0,))
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
 AddressRecord = namedtuple("AddressRecord", "index ip prefixlen protocol scope",
                            defaults=(RT_SCOPE_UNIVERSE,))
@@ -207,7 +211,8 @@ def link_record(msg) -> LinkRecord:
     index = msg["index"]
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
-                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote)
+                      bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
+                      a.get("IFLA_MTU") or 0)
 
 
 def address_record(msg) -> AddressRecord:
