@@ -83,6 +83,7 @@ install_units "$repo/systemd" "$tree" /usr/lib/systemd/system /usr/sbin/eni-agen
 install -D -m 0644 "$here/config.toml" "$tree/etc/eni-agent/config.toml"
 install -d -m 0755 "$tree/etc/iproute2/rt_protos.d"
 echo "234 eni-agent" > "$tree/etc/iproute2/rt_protos.d/eni-agent.conf"
+install -D -m 0644 "$here/cloud/90-eni-agent.cfg" "$tree/etc/cloud/cloud.cfg.d/90-eni-agent.cfg"
 install -D -m 0644 "$repo/README.md" "$tree/usr/share/doc/eni-agent/README.md"
 
 # 3. The file list (see the spec): /etc's files are config, the directories

@@ -5,12 +5,15 @@
 # reachable that way, nothing else is needed), use it, remove it, purge it.
 #
 # Usage (root): bash tests/packaging/test-deb.sh RELEASE [DEB]
-#   RELEASE bookworm | bullseye; DEB: a package already built (else it builds one)
+#   RELEASE trixie | bookworm | bullseye; DEB: a package already built (else it builds one)
 #
 # Proves: the dependencies come from Debian; `eni-agent` on PATH runs;
 # `validate` and `sync --dry-run` against the example metadata, and a real
 # `sync` in a network namespace inside the root; the daemon enabled, the
-# conffiles in place; an upgrade (reinstall) leaves the agent's state alone;
+# conffiles in place (cloud-init's AliYun datasource told to leave the ENIs);
+# systemd-networkd restarted when its drop-in is added, not on a reinstall that
+# leaves it as it was (a stand-in systemctl records the calls); an upgrade
+# (reinstall) leaves the agent's state alone;
 # `apt-get remove` (in that namespace) runs `eni-agent
 # cleanup` (the agent's rules are gone) and keeps the conffiles; `apt-get
 # purge` leaves no path behind that was not in the fresh root (apart from the
@@ -59,6 +62,10 @@ pkg_chroot "$root" bash -euo pipefail -c '
     deb=/tmp/$1
     say() { printf "  -- %s\n" "$*"; }
     t0=$(date +%s)
+    # "systemd is running" to the maintainer scripts; systemctl records its calls.
+    mkdir -p /run/systemd/system
+    printf "#!/bin/sh\necho \"\$*\" >> /tmp/systemctl.log\n" > /usr/local/sbin/systemctl
+    chmod 0755 /usr/local/sbin/systemctl
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "$deb" >/tmp/apt-install.log 2>&1 ||
         { cat /tmp/apt-install.log; exit 1; }
@@ -69,6 +76,10 @@ pkg_chroot "$root" bash -euo pipefail -c '
     test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service || { echo "daemon not enabled"; exit 1; }
     for f in $(cat /var/lib/dpkg/info/eni-agent.conffiles); do test -f "$f"; done
     grep -q "^ExecStart=/usr/sbin/eni-agent daemon" /lib/systemd/system/eni-agent.service
+    grep -qx "    apply_full_imds_network_config: false" /etc/cloud/cloud.cfg.d/90-eni-agent.cfg
+    grep -qx "try-restart systemd-networkd.service" /tmp/systemctl.log ||
+        { echo "first install: systemd-networkd not restarted for its new drop-in"; cat /tmp/systemctl.log; exit 1; }
+    : > /tmp/systemctl.log
     ! grep -q "^metadata" /etc/eni-agent/config.toml   # the packaged default: the metadata service
 
     ip netns add guest
@@ -86,6 +97,11 @@ pkg_chroot "$root" bash -euo pipefail -c '
     ip netns exec guest dpkg -i "$deb" >/tmp/dpkg-reinstall.log 2>&1 || { cat /tmp/dpkg-reinstall.log; exit 1; }
     case $(rules) in *"from 10.0.1.10 lookup"*) ;; *) echo "an upgrade removed the agent rules"; exit 1 ;; esac
     say "upgrade (reinstall): the network stayed configured"
+    ! grep -q "systemd-networkd" /tmp/systemctl.log ||
+        { echo "reinstall restarted systemd-networkd (its drop-in did not change)"; exit 1; }
+    grep -q "try-restart eni-agent.service" /tmp/systemctl.log ||
+        { echo "upgrade did not restart the daemon"; cat /tmp/systemctl.log; exit 1; }
+    say "upgrade: eni-agent restarted, systemd-networkd left alone (drop-in unchanged)"
     dpkg -L eni-agent > /tmp/dpkg-L
 
     ip netns exec guest apt-get remove -y -qq eni-agent >/tmp/apt-remove.log 2>&1 ||
@@ -96,6 +112,8 @@ pkg_chroot "$root" bash -euo pipefail -c '
     test -f /etc/eni-agent/config.toml || { echo "remove took the conffile"; exit 1; }
     test ! -e /usr/lib/eni-agent || { echo "remove left /usr/lib/eni-agent"; exit 1; }
     apt-get purge -y -qq eni-agent >/tmp/apt-purge.log 2>&1 || { cat /tmp/apt-purge.log; exit 1; }
+    test ! -e /etc/cloud/cloud.cfg.d/90-eni-agent.cfg || { echo "purge left the cloud.cfg.d drop-in"; exit 1; }
+    rm /usr/local/sbin/systemctl
     say "apt-get purge: ok"
     ip netns delete guest' test-deb "${deb##*/}" || fail "see above"
 
