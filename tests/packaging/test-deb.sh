@@ -64,8 +64,9 @@ pkg_chroot "$root" bash -euo pipefail -c '
     t0=$(date +%s)
     # "systemd is running" to the maintainer scripts; systemctl records its calls.
     mkdir -p /run/systemd/system
-    printf "#!/bin/sh\necho \"\$*\" >> /tmp/systemctl.log\n" > /usr/local/sbin/systemctl
-    chmod 0755 /usr/local/sbin/systemctl
+    ! command -v systemctl >/dev/null || { echo "the fresh root has a systemctl"; exit 1; }
+    printf "#!/bin/sh\necho \"\$*\" >> /tmp/systemctl.log\n" > /usr/bin/systemctl
+    chmod 0755 /usr/bin/systemctl  # (dpkg runs maintainer scripts without /usr/local on PATH)
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "$deb" >/tmp/apt-install.log 2>&1 ||
         { cat /tmp/apt-install.log; exit 1; }
@@ -73,7 +74,9 @@ pkg_chroot "$root" bash -euo pipefail -c '
     command -v eni-agent
     eni-agent --version
     eni-agent validate --metadata /tmp/metadata.json
-    test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service || { echo "daemon not enabled"; exit 1; }
+    # enabled: the link made, or (trixie'"'"'s deb-systemd-helper, systemd "running") systemctl asked to
+    test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service ||
+        grep -qE "(preset|enable) eni-agent.service$" /tmp/systemctl.log || { echo "daemon not enabled"; exit 1; }
     for f in $(cat /var/lib/dpkg/info/eni-agent.conffiles); do test -f "$f"; done
     grep -q "^ExecStart=/usr/sbin/eni-agent daemon" /lib/systemd/system/eni-agent.service
     grep -qx "    apply_full_imds_network_config: false" /etc/cloud/cloud.cfg.d/90-eni-agent.cfg
@@ -113,7 +116,7 @@ pkg_chroot "$root" bash -euo pipefail -c '
     test ! -e /usr/lib/eni-agent || { echo "remove left /usr/lib/eni-agent"; exit 1; }
     apt-get purge -y -qq eni-agent >/tmp/apt-purge.log 2>&1 || { cat /tmp/apt-purge.log; exit 1; }
     test ! -e /etc/cloud/cloud.cfg.d/90-eni-agent.cfg || { echo "purge left the cloud.cfg.d drop-in"; exit 1; }
-    rm /usr/local/sbin/systemctl
+    rm /usr/bin/systemctl
     say "apt-get purge: ok"
     ip netns delete guest' test-deb "${deb##*/}" || fail "see above"
 
@@ -135,9 +138,10 @@ chroot "$root" sh -c 'cat /var/lib/dpkg/info/*.list' \
 new=$(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" \
       | grep -vE '^\./(var/lib/(dpkg|apt|python|systemd/deb-systemd-helper-(enabled|masked))|var/cache|var/log)(/|$)' \
       | grep -vE '/__pycache__(/|$)|^\./usr/(local/)?lib/python3' \
-      | grep -vE '^\./etc/(ld\.so\.cache|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
+      | grep -vE '^\./etc/(ld\.so\.cache|hosts|networks|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
       || true)
-# (those: what the dependencies' maintainer scripts make: python3's, readline's, procps')
+# (those: what the dependencies' maintainer scripts make: python3's, readline's, procps', and
+# on trixie netbase's /etc/hosts and /etc/networks)
 [ -z "$new" ] || fail "purge left new paths behind: $new"
 named=$(find "$root" -xdev \( -name '*eni-agent*' -o -name '*eni_agent*' \) ! -path "$root/tmp/*" 2>/dev/null || true)
 [ -z "$named" ] || fail "purge left paths named after the package: $named"
