@@ -25,8 +25,27 @@ for u in NetworkManager.service NetworkManager-wait-online.service NetworkManage
     condition "$u" nm
 done
 for u in systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service; do
-    condition "$u" networkd-catchall networkd-primary
+    condition "$u" networkd-catchall networkd-primary cloudinit
 done
+# cloud-init (eni_vm.manager=cloudinit; every other scenario boots with
+# cloud-init=disabled): the AliYun datasource only, rendering netplan as Ubuntu
+# images do (Debian's own cloud.cfg prefers ifupdown). eni-agent's package put
+# its 90-eni-agent.cfg beside it.
+test -s "$root/etc/cloud/cloud.cfg.d/90-eni-agent.cfg"
+cat > "$root/etc/cloud/cloud.cfg.d/80-eni-vm.cfg" <<'EOF'
+datasource_list: [ AliYun ]
+datasource:
+  AliYun:
+    max_wait: 120
+    timeout: 5
+system_info:
+  network:
+    renderers: ['netplan', 'eni', 'sysconfig']
+    activators: ['netplan', 'eni', 'network-manager', 'networkd']
+# the disk is a bare ext4 image (no partition to grow): resizefs would only fail
+resize_rootfs: false
+growpart: {mode: 'off'}
+EOF
 for u in networking.service ifup@.service; do
     condition "$u" ifupdown
 done

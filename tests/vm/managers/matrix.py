@@ -10,6 +10,12 @@ named on the kernel command line:
     networkd-catchall  systemd-networkd, `Name=en* eth*` + `DHCP=yes`
     networkd-primary   systemd-networkd, a .network for the primary's MAC only
     ifupdown           `auto eth0` + `allow-hotplug eth1`/`eth3`, all `inet dhcp`
+    cloudinit          cloud-init 22.4 (AliYun datasource: SMBIOS product "Alibaba Cloud
+                       ECS", the metadata stand-in at 100.100.100.200, which eni-agent
+                       reads too) rendering netplan for systemd-networkd; judged also by
+                       the DHCP server: no lease on any ENI from power-on
+
+Every other scenario boots with `cloud-init=disabled`.
 
 The network is tests/vm/host.py's (a router namespace with strict rp_filter,
 a tap per NIC, a /32 route per ENI address), plus dnsmasq on the taps
@@ -67,7 +73,14 @@ ACTIONS: dict[str, list[tuple]] = {
     ],
 }
 ACTIONS["networkd-primary"] = ACTIONS["networkd-catchall"]
+ACTIONS["cloudinit"] = [
+    ("netplan apply", "netplan apply"),
+    ("systemctl restart systemd-networkd", "systemctl restart systemd-networkd"),
+]
 SCENARIOS = list(ACTIONS) + ["sync-retry"]
+REPO = HERE.parents[2]
+STAND_IN = REPO / "tests" / "integration" / "metadata_server.py"
+METADATA_ADDRESS = "100.100.100.200"
 
 
 class ManagerVm(Vm):
@@ -81,14 +94,18 @@ class ManagerVm(Vm):
         self.cmd_path = work / "cmd.sock"
 
     def kernel_args(self) -> str:
+        cloud_init = "" if self.manager == "cloudinit" else " cloud-init=disabled"
         if self.manager == "sync-retry":
-            return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1"
+            return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1" + cloud_init
         return (f" net.ifnames=0 eni_vm.manager={self.manager}"
-                + (" eni_vm.control=1" if self.control else ""))
+                + (" eni_vm.control=1" if self.control else "") + cloud_init)
 
     def extra_args(self) -> list[str]:
         self.cmd_path.unlink(missing_ok=True)
-        return ["-snapshot", "-device", "virtio-serial-pci",
+        # cloud-init's AliYun datasource knows ECS by its SMBIOS product name
+        smbios = (["-smbios", "type=1,manufacturer=Alibaba Cloud,product=Alibaba Cloud ECS"]
+                  if self.manager == "cloudinit" else [])
+        return smbios + ["-snapshot", "-device", "virtio-serial-pci",
                 "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
                 "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
 
@@ -177,6 +194,7 @@ class Scenario:
         self.problems: list[str] = []
         self.figures: dict[str, object] = {}
         self.dnsmasq: subprocess.Popen | None = None
+        self.stand_in: subprocess.Popen | None = None
 
     def expect(self, ok: bool, problem: str) -> None:
         if not ok:
@@ -191,6 +209,8 @@ class Scenario:
         try:
             self.net.create()
             self.start_dnsmasq()
+            if self.manager == "cloudinit":
+                self.start_stand_in()
             self.vm.start()
             self.scenario()
         except TestFailure as e:
@@ -205,7 +225,8 @@ class Scenario:
             # eni-agent could not write its files: the manager must have taken
             # an ENI over, visibly (the main table, lost probes, rp_filter drops)
             caught = [p for p in self.problems if "main has default routes via ENIs" in p
-                      or "failed" in p or "rp_filter" in p or "never answered" in p]
+                      or "failed" in p or "rp_filter" in p or "never answered" in p
+                      or "DHCP leases on ENIs" in p or "cloud-init rendered" in p]
             self.figures["control: problems seen (expected)"] = len(caught)
             problems = [] if caught else ["control: the manager took no ENI over, visibly: "
                                           "the scenario would not catch eni-agent failing"]
@@ -219,6 +240,44 @@ class Scenario:
             ["ip", "netns", "exec", self.net.router, "dnsmasq", "--keep-in-foreground",
              f"--conf-file={conf}", "--user=root", "--pid-file=", f"--log-facility={self.work / 'dnsmasq.log'}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.work / "dnsmasq.err", "wb"))
+
+    def start_stand_in(self) -> None:
+        """The metadata service at 100.100.100.200 in the router namespace,
+        serving the guest's metadata document to cloud-init and eni-agent."""
+        subprocess.run(["ip", "-n", self.net.router, "addr", "add", f"{METADATA_ADDRESS}/32",
+                        "dev", "lo"], check=True)
+        control = self.work / "stand-in.json"
+        control.write_text("{}\n")
+        self.stand_in = subprocess.Popen(
+            ["ip", "netns", "exec", self.net.router, sys.executable, str(STAND_IN),
+             "--document", str(REPO / "tests" / "vm" / "guest" / "metadata.json"),
+             "--control", str(control), "--address", METADATA_ADDRESS, "--port", "80"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.work / "stand-in.err", "wb"))
+
+    def eni_leases(self) -> list[str]:
+        """The DHCP server's ACKs to any ENI's MAC since power-on (dnsmasq's log)."""
+        enis = {n.mac for n in self.nics if not n.primary}
+        log = self.work / "dnsmasq.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return [line.split(": ", 1)[-1] for line in lines
+                if "DHCPACK" in line and any(mac in line for mac in enis)]
+
+    def check_cloud_init(self) -> None:
+        """What cloud-init rendered, and that no manager ever held an ENI lease."""
+        rendered = self.guest.run("cat /etc/netplan/50-cloud-init.yaml")["out"]
+        names = sorted(set(re.findall(r"^\s+(eth\d+):\s*$", rendered, re.M)))
+        self.figures["cloud-init rendered netplan for"] = " ".join(names)
+        status = self.guest.run("cloud-init status --wait --long", timeout=120)["out"]
+        self.figures["cloud-init status"] = " ".join(status.split())[:160]
+        requests = (self.work / "stand-in.json.log")
+        self.figures["stand-in requests (cloud-init and eni-agent)"] = (
+            len(requests.read_text().splitlines()) if requests.exists() else 0)
+        self.expect(names == [PRIMARY_IF], f"cloud-init rendered netplan for {names}, "
+                    "not the primary alone")
+        leases = self.eni_leases()
+        self.figures["DHCP leases acknowledged to ENIs since power-on"] = len(leases)
+        self.expect(not leases, f"DHCP leases on ENIs since power-on: {leases[:4]}")
 
     # -- checks ---------------------------------------------------------------
 
@@ -333,6 +392,8 @@ class Scenario:
             " ".join(self.guest.run(view)["out"].split())
         self.check_routes("after boot")
         self.probe_all(prober, boot_nics, "after boot")
+        if self.manager == "cloudinit":
+            self.check_cloud_init()
         if self.control:
             return  # the boot has shown what it had to
 
@@ -389,6 +450,9 @@ class Scenario:
             continuous.stop()
         self.judge(continuous, windows)
         self.probe_all(prober, self.nics, "at the end")
+        if self.manager == "cloudinit":
+            leases = self.eni_leases()
+            self.expect(not leases, f"at the end: DHCP leases on ENIs: {leases[:4]}")
         drops = self.net.rp_filter_drops() - drops_at_start - operator_drops
         self.figures["router rp_filter drops while the operator had a NIC down"] = operator_drops
         self.figures["router rp_filter drops"] = drops
@@ -422,6 +486,7 @@ class Scenario:
                 journal = self.guest.run("journalctl -b --no-pager -o short-monotonic "
                                          "-u eni-agent -u NetworkManager -u systemd-networkd "
                                          "-u networking -u 'ifup@*' -u eni-vm-manager "
+                                         "-u 'cloud-init*' "
                                          "| tail -n 300; ip -4 rule; ip -4 route show table all "
                                          "| grep -v local; ip -4 addr; nmcli device status; "
                                          "networkctl list --no-pager; ls -l /run/systemd/network "
@@ -434,9 +499,10 @@ class Scenario:
                 print(f"   [{self.manager}] could not fetch the guest's log: {e!r}")
         self.vm.power_off()
         self.vm.kill()
-        if self.dnsmasq is not None:
-            self.dnsmasq.terminate()
-            self.dnsmasq.wait(10)
+        for server in (self.dnsmasq, self.stand_in):
+            if server is not None:
+                server.terminate()
+                server.wait(10)
         self.net.destroy()
         self.figures["whole scenario (s)"] = round(time.monotonic() - self.t0, 1)
         verdict = ("control, problems expected" if self.control else

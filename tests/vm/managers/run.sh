@@ -39,7 +39,7 @@ for dir in "$VM_CACHE"/managers-[0-9]*; do
     kill -0 "${dir##*/managers-}" 2>/dev/null || rm -rf "$dir"
 done
 
-ENI_AGENT_VM_EXTRA_PACKAGES=dbus,network-manager,ifupdown,isc-dhcp-client \
+ENI_AGENT_VM_EXTRA_PACKAGES=dbus,network-manager,ifupdown,isc-dhcp-client,cloud-init,netplan.io \
 ENI_AGENT_VM_CUSTOMIZE=$here/customize.sh \
     bash "$here/../build-image.sh" "$work"
 vm_log "image built in $(( $(date +%s) - start )) s; booting the scenarios"
