@@ -94,6 +94,8 @@ install -D -m 0644 "$repo/README.md" "$tree/usr/share/doc/eni-agent/README.md"
     (cd "$tree" && find usr/lib/systemd -type f | sort | sed 's|^|/|')
     echo "%doc /usr/share/doc/eni-agent"
     (cd "$tree" && find etc -type f -printf '%h\n' | sort -u | sed 's|^|%dir /|')
+    # shared with cloud-init where it is installed; gone on erase where it is not
+    echo "%dir /etc/cloud"
     (cd "$tree" && find etc -type f | sort | sed 's|^|%config(noreplace) /|')
 } > "$work/files"
 

@@ -38,6 +38,7 @@ files=$(rpm -qlp "$rpm")
 for f in /usr/sbin/eni-agent /usr/lib/systemd/system/eni-agent.service \
          /usr/lib/systemd/system/eni-agent-sync.service /etc/eni-agent/config.toml \
          /etc/iproute2/rt_protos.d/eni-agent.conf /etc/systemd/networkd.conf.d/eni-agent.conf \
+         /etc/cloud/cloud.cfg.d/90-eni-agent.cfg \
          /usr/lib/eni-agent/site/eni_agent/main.py; do
     grep -qxF "$f" <<<"$files" || fail "missing $f"
 done
@@ -47,7 +48,7 @@ done
 grep -q '/pydantic_core/_pydantic_core\.cpython-39-x86_64-linux-gnu\.so$' <<<"$files" ||
     fail "pydantic-core is not built for CPython 3.9"
 grep -q '/eni_agent/__pycache__/main\.cpython-39\.pyc$' <<<"$files" || fail "no bytecode for 3.9"
-outside=$(grep -vE '^/(usr/lib/eni-agent|usr/lib/systemd/system|usr/sbin/eni-agent$|usr/share/doc/eni-agent|etc/(eni-agent|iproute2/rt_protos\.d|systemd/[^/]+))(/|$)' <<<"$files" || true)
+outside=$(grep -vE '^/(usr/lib/eni-agent|usr/lib/systemd/system|usr/sbin/eni-agent$|usr/share/doc/eni-agent|etc/(eni-agent|iproute2/rt_protos\.d|systemd/[^/]+)|etc/cloud(/cloud\.cfg\.d(/90-eni-agent\.cfg)?)?$)(/|$)' <<<"$files" || true)
 [ -z "$outside" ] || fail "files outside the package's places: $outside"
 etc_files=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpm" | awk '/^-/ && $2 ~ /^\/etc\// {print $2}' | sort)
 [ "$(rpm -qcp "$rpm" | sort)" = "$etc_files" ] || fail "not every file under /etc is a config file"
