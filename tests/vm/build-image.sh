@@ -66,7 +66,7 @@ rm -rf "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels" "$root/root/.cache
 # run with the root filesystem as its argument.
 if [ -n "${ENI_AGENT_VM_CUSTOMIZE:-}" ]; then
     vm_log "customizing the guest: $ENI_AGENT_VM_CUSTOMIZE"
-    bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
+    ENI_AGENT_VM_DEB=$deb bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
 fi
 
 # 4. The disk image (the ext4 root filesystem itself, no partition table),

@@ -67,6 +67,14 @@ vm_chroot "$root" sh -ec '
     systemctl mask -q systemd-networkd-wait-online.service NetworkManager-wait-online.service
     ' >&2
 
+# The upgrade scenario: the package installed (ENI_AGENT_VM_DEB, from
+# build-image.sh) and an earlier one with a lower version (run.sh builds it).
+mkdir -p "$root/var/cache/eni-vm"
+cp "$ENI_AGENT_VM_DEB" "$root/var/cache/eni-vm/eni-agent-new.deb"
+if [ -n "${ENI_AGENT_VM_OLD_DEB:-}" ]; then
+    cp "$ENI_AGENT_VM_OLD_DEB" "$root/var/cache/eni-vm/eni-agent-old.deb"
+fi
+
 # The dhclient enter hook comes with the .deb (a conffile), so it is there
 # before the first lease at boot.
 test -s "$root/etc/dhcp/dhclient-enter-hooks.d/eni-agent"

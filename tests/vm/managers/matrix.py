@@ -77,7 +77,7 @@ ACTIONS["cloudinit"] = [
     ("netplan apply", "netplan apply"),
     ("systemctl restart systemd-networkd", "systemctl restart systemd-networkd"),
 ]
-SCENARIOS = list(ACTIONS) + ["sync-retry"]
+SCENARIOS = list(ACTIONS) + ["sync-retry", "upgrade"]
 REPO = HERE.parents[2]
 STAND_IN = REPO / "tests" / "integration" / "metadata_server.py"
 METADATA_ADDRESS = "100.100.100.200"
@@ -98,6 +98,8 @@ class ManagerVm(Vm):
         cloud_init = "" if self.manager == "cloudinit" else " cloud-init=disabled"
         if self.manager == "sync-retry":
             return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1" + cloud_init
+        if self.manager == "upgrade":
+            return " net.ifnames=0 eni_vm.manager=networkd-primary" + cloud_init
         return (f" net.ifnames=0 eni_vm.manager={self.manager}"
                 + (" eni_vm.control=1" if self.control else "") + cloud_init)
 
@@ -382,9 +384,59 @@ class Scenario:
         lost = sum(1 for n in boot_nics if not n.primary for a in n.ips if prober.probe(a) is not None)
         self.figures["sync-retry: ENI addresses not answering after a networkd restart"] = lost
 
+    def upgrade(self) -> None:
+        """The package of an earlier commit (lower version) upgraded to this
+        one while every address, the primary's included, is probed: no probe
+        lost, the daemon running the new code, systemd-networkd not restarted
+        (its drop-in did not change)."""
+        boot_nics = [n for n in self.nics if not n.hot]
+        prober = Prober(self.net, self.plan["listen_port"])
+        self.guest.connect(BOOT_TIMEOUT)
+        self.guest.run("systemctl is-system-running --wait", timeout=120)
+        down = self.guest.run("dpkg -i /var/cache/eni-vm/eni-agent-old.deb", timeout=180)
+        self.expect(down["rc"] == 0, f"installing the earlier package: {down['err'][-300:]}")
+        silent = self.wait_answering(prober, boot_nics, 120)
+        self.expect(not silent, f"with the earlier package: {silent} never answered")
+
+        def show(what: str) -> str:
+            return self.guest.run(what)["out"].strip()
+        old = show("dpkg-query -W -f='${Version}' eni-agent")
+        daemon = "systemctl show -p MainPID --value eni-agent"
+        networkd = "systemctl show -p ExecMainStartTimestampMonotonic --value systemd-networkd"
+        before = (show(daemon), show(networkd))
+        continuous = ContinuousProbe(prober, [a for n in boot_nics for a in n.ips])
+        continuous.start()
+        try:
+            time.sleep(SETTLE)
+            start = time.monotonic()
+            self.step(f"guest: dpkg -i the current package over {old}")
+            up = self.guest.run("dpkg -i /var/cache/eni-vm/eni-agent-new.deb", timeout=180)
+            self.figures["upgrade: dpkg -i took (s)"] = up["seconds"]
+            self.expect(up["rc"] == 0, f"the upgrade: {up['err'][-300:]}")
+            self.guest.run("for i in $(seq 60); do systemctl is-active -q eni-agent && break; "
+                           "sleep 0.5; done", timeout=60)
+            time.sleep(SETTLE)
+            windows = [("upgrade", start, time.monotonic(), 0)]
+        finally:
+            continuous.stop()
+        new = show("dpkg-query -W -f='${Version}' eni-agent")
+        after = (show(daemon), show(networkd))
+        self.figures["upgrade: versions"] = f"{old} -> {new}"
+        self.expect(new != old and not new.startswith("0.0.1"), f"still {new} after the upgrade")
+        self.expect(after[0] not in ("", "0", before[0]),
+                    f"the daemon was not restarted (pid {before[0]} -> {after[0]})")
+        self.expect(after[1] == before[1], "systemd-networkd was restarted by the upgrade "
+                    "(its drop-in did not change)")
+        self.judge(continuous, windows)
+        self.check_routes("after the upgrade")
+        self.probe_all(prober, boot_nics, "after the upgrade")
+
     def scenario(self) -> None:
         if self.manager == "sync-retry":
             self.sync_retry()
+            return
+        if self.manager == "upgrade":
+            self.upgrade()
             return
         boot_nics = [n for n in self.nics if not n.hot]
         hot_nics = [n for n in self.nics if n.hot]
