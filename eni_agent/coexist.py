@@ -13,6 +13,10 @@ them. So, by default, eni-agent keeps them off the listed ENIs, by MAC:
 - systemd-networkd: a runtime `.network` per MAC with `Unmanaged=yes` in
   /run/systemd/network, named to sort before any catch-all (as
   amazon-ec2-net-utils orders its own files), then `networkctl reload`;
+- udev (systemd-networkd >= 255, NetworkManager >= 1.46, older NetworkManager):
+  a runtime rule setting ID_NET_MANAGED_BY=eni-agent and NM_UNMANAGED=1 on the
+  listed MACs at their `add` event, so a hot-added ENI is left alone before
+  either manager has read any of the files above (which stay, for older ones);
 - isc-dhclient (ifupdown): an enter hook that drops routers, static routes,
   DNS and host name from a lease on a listed MAC (the list lives in
   /run/eni-agent/), so DHCP there may keep the address but never touches
@@ -21,7 +25,7 @@ them. So, by default, eni-agent keeps them off the listed ENIs, by MAC:
 Layers: `desired_files` (pure: what the files must say) -> `plan_files`
 (pure: writes and removals against what is there) -> `apply` (the thin
 executor, plus the managers' reload commands). `notices` says, per ENI, when
-another tool still holds it and what to change; `Notices` logs each once.
+another tool still holds it and what to change; image_agents.py logs each once.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ NM_CONF_NAME = "90-eni-agent-unmanaged.conf"
 NETWORKD_PREFIX = "05-eni-agent-"  # before netplan's 10-, ec2-net-utils' 70-/80-, any 99-dhcp
 DHCLIENT_HOOK_NAME = "eni-agent"
 DHCLIENT_MACS_NAME = "dhclient-macs"
+UDEV_RULE_NAME = "90-eni-agent-managed-by.rules"  # late: the last word on these properties
 COMMAND_TIMEOUT = 10.0
 
 
@@ -57,9 +62,11 @@ class Paths(NamedTuple):
     networkd_binary: tuple[Path, ...] = (Path("/lib/systemd/systemd-networkd"),
                                          Path("/usr/lib/systemd/systemd-networkd"))
     dhclient_hooks_dir: Path = Path("/etc/dhcp/dhclient-enter-hooks.d")
+    udev_rules_dir: Path = Path("/run/udev/rules.d")  # runtime rules; /run/udev: udevd runs
     run_dir: Path = Path("/run/eni-agent")
     interfaces: Path = Path("/etc/network/interfaces")
     sys_class_net: Path = Path("/sys/class/net")
+    root: Path = Path("/")  # where image_agents.py looks for other agents' files
 
     @classmethod
     def under(cls, root: Path) -> Paths:
@@ -80,12 +87,14 @@ class Managers(NamedTuple):
     networkmanager: bool = False
     networkd: bool = False
     dhclient: bool = False
+    udev: bool = False
 
 
 def detect(paths: Paths = PATHS) -> Managers:
     return Managers(networkmanager=paths.nm_conf_dir.is_dir(),
                     networkd=any(p.exists() for p in paths.networkd_binary),
-                    dhclient=paths.dhclient_hooks_dir.is_dir())
+                    dhclient=paths.dhclient_hooks_dir.is_dir(),
+                    udev=paths.udev_rules_dir.parent.is_dir())
 
 
 def enabled(config) -> bool:
@@ -119,6 +128,15 @@ def networkd_unit_text(mac: str) -> str:
     # Type=ether: a VLAN or macvlan on the ENI shares its MAC and stays networkd's.
     return (HEADER.format(what="systemd-networkd must leave this one alone")
             + f"[Match]\nMACAddress={mac}\nType=ether\n\n[Link]\nUnmanaged=yes\n")
+
+
+def udev_rule_text(macs: Iterable[str]) -> str:
+    # Not only ACTION=="add": udev rebuilds a device's properties at every event.
+    # DEVTYPE empty: a VLAN or bridge carrying the ENI's MAC stays the manager's.
+    lines = [f'SUBSYSTEM=="net", ACTION!="remove", ENV{{DEVTYPE}}=="", ATTR{{address}}=="{mac}", '
+             'ENV{ID_NET_MANAGED_BY}="eni-agent", ENV{NM_UNMANAGED}="1"' for mac in sorted(macs)]
+    return HEADER.format(what="network managers must leave them alone").replace(
+        "Rewritten", "Read at each\n# device event; rewritten") + "".join(f"{line}\n" for line in lines)
 
 
 def dhclient_macs_text(macs: Iterable[str]) -> str:
@@ -171,6 +189,8 @@ def desired_files(macs: Iterable[str], managers: Managers, on: bool,
     if managers.networkd:
         for mac in macs:
             files[paths.networkd_runtime_dir / networkd_unit_name(mac)] = networkd_unit_text(mac)
+    if managers.udev and macs:
+        files[paths.udev_rules_dir / UDEV_RULE_NAME] = udev_rule_text(macs)
     if managers.dhclient:
         macs_file = paths.run_dir / DHCLIENT_MACS_NAME
         files[paths.dhclient_hooks_dir / DHCLIENT_HOOK_NAME] = dhclient_hook_text(macs_file)
@@ -181,7 +201,7 @@ def desired_files(macs: Iterable[str], managers: Managers, on: bool,
 def owned_paths(paths: Paths = PATHS) -> list[Path]:
     """The files of eni-agent's naming that exist now (what `cleanup` removes)."""
     found = [paths.nm_conf_dir / NM_CONF_NAME, paths.dhclient_hooks_dir / DHCLIENT_HOOK_NAME,
-             paths.run_dir / DHCLIENT_MACS_NAME]
+             paths.run_dir / DHCLIENT_MACS_NAME, paths.udev_rules_dir / UDEV_RULE_NAME]
     found += sorted(paths.networkd_runtime_dir.glob(f"{NETWORKD_PREFIX}*.network"))
     return [p for p in found if p.is_file()]
 
@@ -197,7 +217,7 @@ class FileChange(NamedTuple):
             return "networkmanager"
         if name.startswith(NETWORKD_PREFIX) and name.endswith(".network"):
             return "networkd"
-        return "dhclient"
+        return "udev" if name == UDEV_RULE_NAME else "dhclient"
 
 
 def plan_files(desired: dict[Path, str], existing: dict[Path, str]) -> list[FileChange]:
@@ -309,6 +329,8 @@ def apply(config, metadata, paths: Paths = PATHS, managers: Managers | None = No
         _release_nm_devices(macs if enabled(config) else [], paths)
     if reload and "networkd" in touched and _running("systemd-networkd.service"):
         _run("networkctl", "reload")
+    if reload and "udev" in touched:
+        _run("udevadm", "control", "--reload")  # udevd would notice within seconds anyway
     return Applied(done, failed)
 
 
@@ -346,6 +368,8 @@ def remove_all(paths: Paths | None = None) -> list[Path]:
         _run("nmcli", "general", "reload", "conf")
     if any(n.startswith(NETWORKD_PREFIX) for n in names) and _running("systemd-networkd.service"):
         _run("networkctl", "reload")
+    if UDEV_RULE_NAME in names:
+        _run("udevadm", "control", "--reload")
     return removed
 
 
@@ -446,7 +470,10 @@ def notices(mac: str, ifname: str | None, networkd_files: dict[str, str],
         advice = ("remove them from /etc/network/interfaces" if not on else
                   "eni-agent's dhclient hook keeps DHCP there off the main table; remove them "
                   "from /etc/network/interfaces to leave the ENI to eni-agent alone")
-        found.append(f"ifupdown brings {ifname} ({mac}) up ({'; '.join(stanzas)}): {advice}")
+        found.append(f"ifupdown brings {ifname} ({mac}) up ({'; '.join(stanzas)}): "
+                     f"`systemctl restart networking` then takes {ifname} down and up again "
+                     "(ifdown, ifup): its routes are gone for the seconds that takes, until "
+                     f"eni-agent restores them as the link comes back; {advice}")
     return found
 
 
@@ -475,26 +502,3 @@ def read_interfaces(paths: Paths = PATHS) -> str:
             for path in sorted(glob.glob(pattern)):
                 parts.append(_read(Path(path)) or "")
     return "\n".join(parts)
-
-
-class Notices:
-    """Log each ENI's notices once (per ENI and message) for the daemon's life."""
-
-    def __init__(self, paths: Paths = PATHS):
-        self.paths = paths
-        self.logged: dict[str, set[str]] = {}
-
-    def log(self, config, report) -> list[str]:
-        """After a reconcile: warn about every new notice of `report`'s ENIs."""
-        networkd_files = read_networkd_files(self.paths)
-        interfaces_text = read_interfaces(self.paths)
-        new = []
-        for eni in report.enis:
-            seen = self.logged.setdefault(eni.mac, set())
-            for notice in notices(eni.mac, eni.link, networkd_files, interfaces_text,
-                                  getattr(eni, "warnings", ()), enabled(config)):
-                if notice not in seen:
-                    seen.add(notice)
-                    new.append(notice)
-                    log.warning("%s: %s", eni.eni_id or eni.mac, notice)
-        return new

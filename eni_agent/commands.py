@@ -81,7 +81,14 @@ def status(config, as_json: bool = False, fresh: bool = False) -> int:
 
     metadata = load_metadata(config.metadata)
     with _netlink(config) as nl:
-        return _emit(preview(nl, metadata, config, command="status"), as_json)
+        report = preview(nl, metadata, config, command="status")
+    from eni_agent.host import in_initial_netns
+
+    if in_initial_netns():  # other agents on the image: the host's files say
+        from eni_agent.image_agents import annotate
+
+        annotate(report, config)
+    return _emit(report, as_json)
 
 
 def validate(config, as_json: bool = False) -> int:

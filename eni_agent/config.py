@@ -25,6 +25,8 @@
                               # with a kind) may start a failover burst
     metrics_file = "/var/lib/node_exporter/textfile_collector/eni-agent.prom"
                               # daemon: Prometheus metrics (unset: none)
+    mtu = "primary"           # or a number: the ENIs' MTU (unset: left as it is)
+    queues = "max"            # every queue the ENI's NIC offers (unset: left as it is)
     [[routes]]                # repeatable: these destinations through that ENI's gateway,
     eni = "eni-..."           # in main, src the ENI's primary IP (an ENI id or a MAC)
     to = ["10.9.0.0/16"]
@@ -39,7 +41,7 @@ from __future__ import annotations
 import re
 from ipaddress import ip_network
 from pathlib import Path
-from typing import Annotated, Literal, Optional, Tuple
+from typing import Annotated, Literal, Optional, Tuple, Union
 
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, StrictBool,
                       StrictInt, StrictStr, ValidationError, model_validator)
@@ -212,6 +214,13 @@ class Config(BaseModel):
     metrics_file: Annotated[Optional[StrictStr], AfterValidator(_absolute_path)] = Field(
         None, description="daemon: write Prometheus metrics to this file (for node_exporter's "
                           "textfile collector: a *.prom file in its directory); unset: none.")
+    mtu: Optional[Union[Literal["primary"], Annotated[StrictInt, Field(ge=68, le=65535)]]] = Field(
+        None, description='Hot-plugged ENIs like the image\'s own NICs: their MTU, "primary" '
+                          "(the primary NIC's, as Alibaba's boot scripts set it) or a number; "
+                          "unset: the platform's value stays.")
+    queues: Optional[Literal["max"]] = Field(
+        None, description='"max": every queue the ENI\'s NIC offers (`ethtool -L IFACE '
+                          'combined <max>`); unset: left as it is.')
 
     @model_validator(mode="after")
     def _room_for_main_table_first(self) -> Config:

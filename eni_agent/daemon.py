@@ -36,12 +36,12 @@ from pathlib import Path
 from typing import Any
 
 from eni_agent import instance
-from eni_agent.coexist import Notices
 from eni_agent.config import Config, load_config
 from eni_agent.daemon_ops import Operations
 from eni_agent.daemon_log import Repeats, ReportLog, log, log_fight
 from eni_agent.engine import reconcile
 from eni_agent.errors import AgentError, Locked, PermissionDenied, one_line
+from eni_agent.image_agents import Notices
 from eni_agent.lock import apply_lock
 from eni_agent.model import Metadata
 from eni_agent.netlink import Netlink

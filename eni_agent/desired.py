@@ -98,6 +98,7 @@ class Desired(NamedTuple):
     routes: frozenset[Route] = frozenset()
     rules: frozenset[Rule] = frozenset()
     up_links: frozenset[Link] = frozenset()
+    link_mtus: frozenset[tuple[Link, int]] = frozenset()  # config `mtu`: (ENI link, its MTU)
     # Owned state of ENIs that need an operator (ambiguous, conflict, or set
     # aside as invalid by the metadata): neither added to nor removed,
     # whatever else changes.
@@ -136,11 +137,28 @@ def desired_state(metadata: Metadata | None, observed: Observed, config: Config)
         routes=frozenset().union(*(d.routes for d in matched)) | main,
         rules=rules | _main_table_first(rules | frozen, config) | _subnet_first(rules, config),
         up_links=frozenset(d.link for d in matched),
+        link_mtus=_link_mtus(matched, metadata, observed, config),
         frozen=frozen,
         notes=notes,
         altnames=altnames,
         releasable_altnames=releasable_altnames,
     )
+
+
+def wanted_mtu(metadata: Metadata, observed: Observed, config: Config) -> int | None:
+    """The MTU the config asks for on the ENIs: a number, the primary NIC's
+    ("primary"; None while no link carries the primary's MAC), or None (unset)."""
+    if config.mtu != "primary":
+        return config.mtu
+    primary = [link.mtu for link in observed.links
+               if link.mac == metadata.primary_mac and link.master is None and link.mtu]
+    return primary[0] if len(primary) == 1 else None
+
+
+def _link_mtus(matched: list[DesiredEni], metadata: Metadata, observed: Observed,
+               config: Config) -> frozenset[tuple[Link, int]]:
+    mtu = wanted_mtu(metadata, observed, config)
+    return frozenset((d.link, mtu) for d in matched if mtu is not None)
 
 
 def _main_table_first(kept: frozenset, config: Config) -> frozenset[Rule]:

@@ -20,6 +20,7 @@ from eni_agent.primary import primary_secondaries
 from eni_agent.report import SETTLED, EniReport, EniState, Report, invalid_enis
 from eni_agent.state import MAIN_TABLE, Address, Observed, Rule
 from eni_agent.taken import clashing
+from eni_agent.tuning import QueueOutcome, queue_outcomes
 from eni_agent.verify import findings
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def reconcile(nl: Netlink, metadata: Metadata | None, config: Config, *, command
         observed = _observe(nl, metadata, config)
         desired = _desired(metadata, observed, config)
         changes = plan(desired, observed)
-    report = _report(command, metadata, config, desired, observed, results, remaining=changes)
+    report = _report(command, metadata, config, desired, observed, results, remaining=changes,
+                     queues=queue_outcomes(desired, config, apply=True))
     if metadata is not None:
         _ask_the_kernel(nl, report, desired, observed, config,
                         wait=LOCAL_ROUTE_WAIT if results else 0.0)
@@ -72,7 +74,7 @@ def preview(nl: Netlink, metadata: Metadata | None, config: Config, *, command: 
     changes = plan(desired, observed)
     is_status = command == "status"
     report = _report(command, metadata, config, desired, observed, results=[], remaining=changes,
-                     applied=False,
+                     applied=False, queues=queue_outcomes(desired, config, apply=False),
                      unapplied_state=EniState.OUT_OF_SYNC if is_status else EniState.WOULD_CHANGE)
     if not is_status:
         report.dry_run = True
@@ -217,7 +219,8 @@ def _coexistence_warnings(d: DesiredEni, observed: Observed) -> list[str]:
 
 def _report(command: str, metadata: Metadata | None, config: Config, desired: Desired,
             observed: Observed, results: list[Result], remaining: list[Change],
-            applied: bool = True, unapplied_state: EniState = EniState.OUT_OF_SYNC) -> Report:
+            applied: bool = True, unapplied_state: EniState = EniState.OUT_OF_SYNC,
+            queues: dict[str, QueueOutcome] | None = None) -> Report:
     """Per-ENI outcome. `applied=False` (dry-run, status): `remaining` is the
     plan still to do; otherwise it is what verification found not done."""
     metadata = _guarded(metadata, observed, desired)
@@ -266,6 +269,14 @@ def _report(command: str, metadata: Metadata | None, config: Config, desired: De
         if d.match in (Match.AMBIGUOUS, Match.CONFLICT):
             entry.errors.append(d.reason)
             report.converged = False
+        if config.mtu is not None and d.link is not None:
+            entry.mtu = d.link.mtu
+        queue = (queues or {}).get(d.eni.mac)
+        if queue is not None:
+            entry.queues = queue.shown
+            entry.changes += [queue.change] if queue.change else []
+            entry.errors += [queue.error] if queue.error else []
+            report.converged = report.converged and not queue.error
         entries[d.eni.mac] = entry
         report.enis.append(entry)
     invalid = _invalid_reports(metadata, observed, config)

@@ -109,7 +109,7 @@ def observed_from(links: Iterable, addresses: Iterable, routes: Iterable, rules:
     with_mac = [l for l in links if l.mac and l.mac != "00:00:00:00:00:00"]
     return Observed(
         links=tuple(sorted(Link(l.index, l.name, l.mac, l.up, l.master, l.promote_secondaries,
-                                udev.initialized(l.index) if udev else True, l.parent)
+                                udev.initialized(l.index) if udev else True, l.parent, l.mtu)
                            for l in with_mac)),
         altnames=frozenset(AltName(l.index, name) for l in with_mac for name in l.altnames),
         addresses=frozenset(owned_addresses),

@@ -16,6 +16,7 @@ from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
 class Action(str, enum.Enum):
     LINK_UP = "up"
+    SET_MTU = "mtu"
     KEEP_SECONDARIES = "keep-secondaries"
     ADD = "add"
     REPLACE = "replace"
@@ -44,6 +45,8 @@ class Change(NamedTuple):
     def describe(self, names: dict[int, str]) -> str:
         if self.action is Action.KEEP_SECONDARIES:
             return f"set promote_secondaries on {self.target.name}"
+        if self.action is Action.SET_MTU:
+            return f"set mtu {self.target.mtu} on {self.target.name}"
         if isinstance(self.target, Link):
             return f"set link {self.target.name} up"
         return f"{self.action} {self.target.describe(names)}"
@@ -86,7 +89,7 @@ def plan(desired: Desired, observed: Observed) -> list[Change]:
         return _plan_without_address_marks(desired, observed)
     return (_keep_secondaries(desired, observed) + _removed_rules(desired, observed)
             + _removed_routes(desired, observed) + _removed_addresses(desired, observed)
-            + _links_up(desired) + _added_addresses(desired, observed)
+            + _link_mtus(desired) + _links_up(desired) + _added_addresses(desired, observed)
             + _added_routes(desired, observed) + _added_rules(desired, observed)
             + _altnames(desired, observed))
 
@@ -97,7 +100,7 @@ def _plan_without_address_marks(desired: Desired, observed: Observed) -> list[Ch
     via_gateway = [c for c in routes if c.target.gateway is not None]
     return (_keep_secondaries(desired, observed) + _removed_addresses(desired, observed)
             + _removed_rules(desired, observed) + _removed_routes(desired, observed)
-            + _links_up(desired) + on_link + _added_rules(desired, observed)
+            + _link_mtus(desired) + _links_up(desired) + on_link + _added_rules(desired, observed)
             + _added_addresses(desired, observed) + via_gateway + _altnames(desired, observed))
 
 
@@ -132,6 +135,12 @@ def _removed_addresses(desired: Desired, observed: Observed) -> list[Change]:
 
 def _links_up(desired: Desired) -> list[Change]:
     return [Change(Action.LINK_UP, link) for link in sorted(desired.up_links) if not link.up]
+
+
+def _link_mtus(desired: Desired) -> list[Change]:
+    """The MTU the config asks for, on the ENIs' links only (never the primary's)."""
+    return [Change(Action.SET_MTU, link._replace(mtu=mtu))
+            for link, mtu in sorted(desired.link_mtus) if link.mtu != mtu]
 
 
 def _added_addresses(desired: Desired, observed: Observed) -> list[Change]:

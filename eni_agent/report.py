@@ -61,6 +61,8 @@ class EniReport:
         self.changes: list[str] = []
         self.errors: list[str] = []
         self.warnings: list[str] = []
+        self.mtu: int | None = None  # shown with config `mtu` set
+        self.queues: str | None = None  # shown with config `queues` set
 
     @property
     def label(self) -> str:
@@ -165,6 +167,9 @@ def report_text(report: Report) -> str:
             lines.append(f"  secondary IPs: {', '.join(eni.addresses)}")
         if eni.followed:
             lines.append(f"  followed: {', '.join(eni.followed)}")
+        tuned = [f"mtu {eni.mtu}" if eni.mtu else "", f"queues {eni.queues}" if eni.queues else ""]
+        if any(tuned):
+            lines.append(f"  link: {', '.join(t for t in tuned if t)}")
         verb = "would " if report.dry_run else ("needs: " if report.command == "status" else "")
         lines.extend(f"  {verb}{change}" for change in eni.changes)
         lines.extend(f"  error: {error}" for error in eni.errors)

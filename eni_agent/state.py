@@ -51,6 +51,7 @@ class Link(NamedTuple):
     # the index of the link beneath. Such a child may carry its parent's MAC,
     # but the ENI is the parent, the link with the device behind it.
     parent: int | None = None
+    mtu: int = 0  # 0: not known
 
     def __str__(self) -> str:
         return self.name

@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Build eni-agent's Debian package for one release, from this checkout.
 #
-# Usage (root): bash packaging/build-deb.sh OUTDIR RELEASE     RELEASE: bookworm | bullseye
+# Usage (root): bash packaging/build-deb.sh OUTDIR RELEASE
+#   RELEASE: trixie (Debian 13, Python 3.13) | bookworm (12) | bullseye (11)
 #   -> OUTDIR/eni-agent_<version>_<arch>.deb (and nothing else), where
-#      <version> is pyproject's version plus -1~deb12 / -1~deb11.
+#      <version> is pyproject's version plus -1~deb13 / -1~deb12 / -1~deb11.
 #
 # What Debian lacks at the needed versions (pydantic 2, pyroute2 0.9, click,
 # tomli on bullseye) travels inside the package in a private venv,
@@ -18,7 +19,8 @@
 # Layout: /usr/sbin/eni-agent -> /usr/lib/eni-agent/bin/eni-agent; the man
 # pages eni-agent(8) and eni-agent.toml(5) and bash and zsh completions, made
 # from the click commands and the config model (eni_agent/manpage.py); every unit
-# in systemd/ under /lib/systemd/system; systemd/<dir>/ (the networkd drop-in)
+# in systemd/ under /lib/systemd/system (/usr/lib/systemd/system on trixie,
+# whose packages ship nothing under the /lib alias); systemd/<dir>/ (the networkd drop-in)
 # under /etc/systemd/<dir>/; /etc/iproute2/rt_protos.d/eni-agent.conf and
 # /etc/eni-agent/config.toml (packaging/config.toml: the ECS metadata service)
 # as conffiles. Maintainer scripts: packaging/debian/.
@@ -27,12 +29,14 @@ here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/.." && pwd)
 . "$here/lib.sh"
 
-[ $# -eq 2 ] || pkg_die "usage: build-deb.sh OUTDIR RELEASE (bookworm|bullseye)"
+[ $# -eq 2 ] || pkg_die "usage: build-deb.sh OUTDIR RELEASE (trixie|bookworm|bullseye)"
 release=$2
+unitdir=/lib/systemd/system
 case $release in
+    trixie) debver=13 unitdir=/usr/lib/systemd/system ;;
     bookworm) debver=12 ;;
     bullseye) debver=11 ;;
-    *) pkg_die "unsupported release '$release' (bookworm or bullseye)" ;;
+    *) pkg_die "unsupported release '$release' (trixie, bookworm or bullseye)" ;;
 esac
 [ "$(id -u)" = 0 ] || pkg_die "run as root (it builds in a chroot)"
 mkdir -p "$1"
@@ -89,11 +93,11 @@ next_minor=${pyver%.*}.$(( ${pyver#*.} + 1 ))
 
 # 2. The package tree.
 pkg_log "assembling eni-agent $version ($arch, python3 $pyver)"
-mkdir -p "$stage$venv" "$stage/usr/sbin" "$stage/lib/systemd/system" "$stage/DEBIAN" \
+mkdir -p "$stage$venv" "$stage/usr/sbin" "$stage$unitdir" "$stage/DEBIAN" \
     "$stage/usr/share/doc/eni-agent" "$stage/etc/eni-agent" "$stage/etc/iproute2/rt_protos.d"
 tar -C "$root$venv" -cf - . | tar -C "$stage$venv" -xf -
 ln -s ../lib/eni-agent/bin/eni-agent "$stage/usr/sbin/eni-agent"
-install_units "$repo/systemd" "$stage" /lib/systemd/system /usr/sbin/eni-agent \
+install_units "$repo/systemd" "$stage" "$unitdir" /usr/sbin/eni-agent \
     /usr/share/doc/eni-agent/README.md
 install -m 0644 "$here/config.toml" "$stage/etc/eni-agent/config.toml"
 # The dhclient hook that keeps a listed ENI's lease out of the main table: the
@@ -109,6 +113,8 @@ sys.stdout.write(dhclient_hook_text(PATHS.run_dir / DHCLIENT_MACS_NAME))
 PY
 chmod 0644 "$stage/etc/dhcp/dhclient-enter-hooks.d/eni-agent"
 echo "234 eni-agent" > "$stage/etc/iproute2/rt_protos.d/eni-agent.conf"
+# Keeps cloud-init's AliYun datasource from rendering DHCP on the ENIs.
+install -D -m 0644 "$here/cloud/90-eni-agent.cfg" "$stage/etc/cloud/cloud.cfg.d/90-eni-agent.cfg"
 install -m 0644 "$repo/README.md" "$stage/usr/share/doc/eni-agent/README.md"
 install -m 0644 "$here/debian/copyright" "$stage/usr/share/doc/eni-agent/copyright"
 # Built from a checkout, not a Debian source package: one entry, this build's.
@@ -129,7 +135,7 @@ done
 
 # Conffiles: everything under /etc.
 (cd "$stage" && find etc -type f | sort | sed 's|^|/|') > "$stage/DEBIAN/conffiles"
-for script in postinst prerm postrm; do
+for script in preinst postinst prerm postrm; do
     install -m 0755 "$here/debian/$script" "$stage/DEBIAN/$script"
 done
 size=$(du -sk --exclude=DEBIAN "$stage" | cut -f1)

@@ -83,6 +83,7 @@ install_units "$repo/systemd" "$tree" /usr/lib/systemd/system /usr/sbin/eni-agen
 install -D -m 0644 "$here/config.toml" "$tree/etc/eni-agent/config.toml"
 install -d -m 0755 "$tree/etc/iproute2/rt_protos.d"
 echo "234 eni-agent" > "$tree/etc/iproute2/rt_protos.d/eni-agent.conf"
+install -D -m 0644 "$here/cloud/90-eni-agent.cfg" "$tree/etc/cloud/cloud.cfg.d/90-eni-agent.cfg"
 install -D -m 0644 "$repo/README.md" "$tree/usr/share/doc/eni-agent/README.md"
 
 # Man pages and shell completions, rendered from the click commands and the
@@ -118,6 +119,8 @@ chmod 0644 "$tree/usr/share/bash-completion/completions/eni-agent" "$tree/usr/sh
     echo "%dir /usr/share/zsh/site-functions"
     echo /usr/share/zsh/site-functions/_eni-agent
     (cd "$tree" && find etc -type f -printf '%h\n' | sort -u | sed 's|^|%dir /|')
+    # shared with cloud-init where it is installed; gone on erase where it is not
+    echo "%dir /etc/cloud"
     (cd "$tree" && find etc -type f | sort | sed 's|^|%config(noreplace) /|')
 } > "$work/files"
 

@@ -48,7 +48,7 @@ OVERFLOW = Event("overflow")
 def link_state(link) -> tuple:
     """What the plan reads of a link (a record or a state.Link), to tell a
     notification that changes it from one that repeats it."""
-    return (link.name, link.mac, link.up, link.master, link.promote_secondaries)
+    return (link.name, link.mac, link.up, link.master, link.promote_secondaries, link.mtu)
 
 
 class Notification(NamedTuple):

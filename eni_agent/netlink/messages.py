@@ -84,7 +84,10 @@ def request(change: Change, protocol: int, marks_addresses: bool = True):
     if isinstance(target, Link):
         msg = ifinfmsg()
         msg["index"] = target.index
-        msg["flags"] = msg["change"] = IFF_UP
+        if action is Action.SET_MTU:
+            msg["attrs"] = [("IFLA_MTU", target.mtu)]
+        else:
+            msg["flags"] = msg["change"] = IFF_UP
         return _header(msg, RTM_NEWLINK, 0)
     if isinstance(target, Address):
         return _address(action, target, protocol if marks_addresses else None)
@@ -210,9 +213,10 @@ def barrier():
 # kind: the netlink link kind (veth, macvlan, bridge, tun, vlan, ...); None for
 # a NIC, which has a device (PCI, virtio) behind it.
 # altnames: a tuple of names (IFLA_PROP_LIST; empty before Linux 5.5)
+# mtu: IFLA_MTU (0: not known)
 LinkRecord = namedtuple("LinkRecord",
-                        "index name mac up master promote_secondaries parent kind altnames",
-                        defaults=(None, None, ()))
+                        "index name mac up master promote_secondaries parent kind altnames mtu",
+                        defaults=(None, None, (), 0))
 # Link kinds stacked on a parent whose MAC they may share: never the ENI itself.
 STACKED_KINDS = frozenset({"macvlan", "macvtap", "vlan", "ipvlan", "ipvtap"})
 # scope: RT_SCOPE_LINK for link-local addresses (fe80::, the kernel's own)
@@ -263,7 +267,8 @@ def link_record(msg) -> LinkRecord:
     return LinkRecord(index, a.get("IFLA_IFNAME") or f"#{index}",
                       mac.lower() if mac and len(mac) == 17 else None,
                       bool(msg["flags"] & IFF_UP), a.get("IFLA_MASTER") or None, promote,
-                      _parent(a, kind), kind or None, altnames)
+                      _parent(a, kind), kind or None, altnames,
+                      a.get("IFLA_MTU") or 0)
 
 
 def _parent(attrs: dict, kind: Optional[str]) -> Optional[int]:

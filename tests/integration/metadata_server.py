@@ -7,7 +7,10 @@
 Serves the tree in DOC.json (the JSON-file layout eni-agent reads) the way the
 service does: text values, `private-ipv4s` as a JSON array, `ipv6s` as
 `[a,b]` (not JSON), 404 for absent fields, directory listings with a trailing
-slash, and `/latest/meta-data/all`: the whole tree as one JSON document whose
+slash (the top-level and `network/` ones too, with `instance-id` and `hostname`:
+cloud-init's AliYun datasource crawls the tree, under a dated version such as
+`/2016-01-01/`, which is served as `latest`), and `/latest/meta-data/all`: the
+whole tree as one JSON document whose
 values keep those text forms. `--all thin` (the default, as recorded from the
 service) gives thin entries there (an ENI: only `vpc-cidr-block` and
 `netmask`; the primary: `gateway`, `netmask`, `network-interface-id`);
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import secrets
 import socket
 import time
@@ -74,7 +78,10 @@ def text_form(name: str, value) -> str:
 
 def service_view(doc: dict) -> dict[str, str]:
     """Every path the service would answer, with its body."""
-    paths = {f"{META}/mac": doc["mac"]}
+    paths = {f"{META}/mac": doc["mac"], f"{META}/instance-id": "i-standin",
+             f"{META}/hostname": "stand-in",
+             f"{META}/": "hostname\ninstance-id\nmac\nnetwork/\n",
+             f"{META}/network/": "interfaces/\n", f"{META}/network/interfaces/": "macs/\n"}
     macs = doc["network"]["interfaces"]["macs"]
     paths[f"{META}/network/interfaces/macs/"] = "".join(f"{mac}/\n" for mac in macs)
     for mac, fields in macs.items():
@@ -212,6 +219,7 @@ def make_handler(args):
             self.reply(200, token)
 
         def do_GET(self):
+            self.path = re.sub(r"^/\d{4}-\d{2}-\d{2}/", "/latest/", self.path)
             if self.faults():
                 return
             control = self.control()

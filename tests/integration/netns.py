@@ -401,6 +401,7 @@ class Eni:
     ipv6s: tuple[str, ...] = ()
     ipv6_cidr: str | None = None
     ipv6_gateway: str | None = None
+    queues: int = 1  # the veth's rx and tx queues (a multi-queue NIC: config `queues`)
 
     def __post_init__(self) -> None:
         self.mac = self.mac.lower()
@@ -657,7 +658,8 @@ class Topology:
         # Both ends are created in the router; the guest end is moved into
         # the guest only once the router side is ready, so it appears there
         # already named and with its MAC, DOWN and unconfigured.
-        ip(self.router, "link", "add", eni.ifname, "address", eni.mac, "type", "veth",
+        queues = ["numtxqueues", eni.queues, "numrxqueues", eni.queues] if eni.queues > 1 else []
+        ip(self.router, "link", "add", eni.ifname, "address", eni.mac, *queues, "type", "veth",
            "peer", "name", rif)
         try:
             set_sysctls(self.router, {f"net.ipv4.conf.{rif}.rp_filter": 1})

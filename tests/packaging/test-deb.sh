@@ -5,14 +5,17 @@
 # reachable that way, nothing else is needed), use it, remove it, purge it.
 #
 # Usage (root): bash tests/packaging/test-deb.sh RELEASE [DEB]
-#   RELEASE bookworm | bullseye; DEB: a package already built (else it builds one)
+#   RELEASE trixie | bookworm | bullseye; DEB: a package already built (else it builds one)
 #
 # Proves: the dependencies come from Debian; `eni-agent` on PATH runs;
 # `man eni-agent` and `man 5 eni-agent.toml` work (man-db installed for it),
 # bash and zsh completions are where the distribution looks;
 # `validate` and `sync --dry-run` against the example metadata, and a real
 # `sync` in a network namespace inside the root; the daemon enabled, the
-# conffiles in place; an upgrade (reinstall) leaves the agent's state alone;
+# conffiles in place (cloud-init's AliYun datasource told to leave the ENIs);
+# systemd-networkd restarted when its drop-in is added, not on a reinstall that
+# leaves it as it was (a stand-in systemctl records the calls); an upgrade
+# (reinstall) leaves the agent's state alone;
 # `apt-get remove` (in that namespace) runs `eni-agent
 # cleanup` (the agent's rules are gone) and keeps the conffiles; `apt-get
 # purge` leaves no path behind that was not in the fresh root (apart from the
@@ -61,6 +64,11 @@ pkg_chroot "$root" bash -euo pipefail -c '
     deb=/tmp/$1
     say() { printf "  -- %s\n" "$*"; }
     t0=$(date +%s)
+    # "systemd is running" to the maintainer scripts; systemctl records its calls.
+    mkdir -p /run/systemd/system
+    ! command -v systemctl >/dev/null || { echo "the fresh root has a systemctl"; exit 1; }
+    printf "#!/bin/sh\necho \"\$*\" >> /tmp/systemctl.log\n" > /usr/bin/systemctl
+    chmod 0755 /usr/bin/systemctl  # (dpkg runs maintainer scripts without /usr/local on PATH)
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends "$deb" >/tmp/apt-install.log 2>&1 ||
         { cat /tmp/apt-install.log; exit 1; }
@@ -68,7 +76,9 @@ pkg_chroot "$root" bash -euo pipefail -c '
     command -v eni-agent
     eni-agent --version
     eni-agent validate --metadata /tmp/metadata.json
-    test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service || { echo "daemon not enabled"; exit 1; }
+    # enabled: the link made, or (trixie'"'"'s deb-systemd-helper, systemd "running") systemctl asked to
+    test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service ||
+        grep -qE "(preset|enable) eni-agent.service$" /tmp/systemctl.log || { echo "daemon not enabled"; exit 1; }
     for f in $(cat /var/lib/dpkg/info/eni-agent.conffiles); do test -f "$f"; done
     grep -q "^ExecStart=/usr/sbin/eni-agent daemon" /lib/systemd/system/eni-agent.service
     # Packaged like a system command: its man pages and shell completions.
@@ -85,6 +95,10 @@ pkg_chroot "$root" bash -euo pipefail -c '
         { echo "bash completion does not complete commands"; exit 1; }
     rm -rf /var/cache/man/cat*   # pages man may have formatted (made by this test, not the package)
     say "man eni-agent, man 5 eni-agent.toml, bash and zsh completion: ok"
+    grep -qx "    apply_full_imds_network_config: false" /etc/cloud/cloud.cfg.d/90-eni-agent.cfg
+    grep -qx "try-restart systemd-networkd.service" /tmp/systemctl.log ||
+        { echo "first install: systemd-networkd not restarted for its new drop-in"; cat /tmp/systemctl.log; exit 1; }
+    : > /tmp/systemctl.log
     ! grep -q "^metadata" /etc/eni-agent/config.toml   # the packaged default: the metadata service
 
     ip netns add guest
@@ -102,6 +116,11 @@ pkg_chroot "$root" bash -euo pipefail -c '
     ip netns exec guest dpkg -i "$deb" >/tmp/dpkg-reinstall.log 2>&1 || { cat /tmp/dpkg-reinstall.log; exit 1; }
     case $(rules) in *"from 10.0.1.10 lookup"*) ;; *) echo "an upgrade removed the agent rules"; exit 1 ;; esac
     say "upgrade (reinstall): the network stayed configured"
+    ! grep -q "systemd-networkd" /tmp/systemctl.log ||
+        { echo "reinstall restarted systemd-networkd (its drop-in did not change)"; exit 1; }
+    grep -q "try-restart eni-agent.service" /tmp/systemctl.log ||
+        { echo "upgrade did not restart the daemon"; cat /tmp/systemctl.log; exit 1; }
+    say "upgrade: eni-agent restarted, systemd-networkd left alone (drop-in unchanged)"
     dpkg -L eni-agent > /tmp/dpkg-L
 
     ip netns exec guest apt-get remove -y -qq eni-agent >/tmp/apt-remove.log 2>&1 ||
@@ -112,6 +131,8 @@ pkg_chroot "$root" bash -euo pipefail -c '
     test -f /etc/eni-agent/config.toml || { echo "remove took the conffile"; exit 1; }
     test ! -e /usr/lib/eni-agent || { echo "remove left /usr/lib/eni-agent"; exit 1; }
     apt-get purge -y -qq eni-agent >/tmp/apt-purge.log 2>&1 || { cat /tmp/apt-purge.log; exit 1; }
+    test ! -e /etc/cloud/cloud.cfg.d/90-eni-agent.cfg || { echo "purge left the cloud.cfg.d drop-in"; exit 1; }
+    rm /usr/bin/systemctl
     say "apt-get purge: ok"
     ip netns delete guest' test-deb "${deb##*/}" || fail "see above"
 
@@ -133,11 +154,12 @@ chroot "$root" sh -c 'cat /var/lib/dpkg/info/*.list' \
 new=$(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" \
       | grep -vE '^\./(var/lib/(dpkg|apt|python|systemd/deb-systemd-helper-(enabled|masked))|var/cache|var/log)(/|$)' \
       | grep -vE '/__pycache__(/|$)|^\./usr/(local/)?lib/python3' \
-      | grep -vE '^\./etc/(ld\.so\.cache|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
+      | grep -vE '^\./etc/(ld\.so\.cache|hosts|networks|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
       | grep -vE '^\./(var/lib/man-db|etc/apparmor\.d/local|etc/systemd/system/timers\.target\.wants/man-db\.timer)(/|$)' \
       || true)
 # (those: what the dependencies' maintainer scripts make: python3's, readline's, procps';
-# and man-db's, which this test installs to read the man pages)
+# on trixie netbase's /etc/hosts and /etc/networks; and man-db's, which this test
+# installs to read the man pages)
 [ -z "$new" ] || fail "purge left new paths behind: $new"
 named=$(find "$root" -xdev \( -name '*eni-agent*' -o -name '*eni_agent*' \) ! -path "$root/tmp/*" 2>/dev/null || true)
 [ -z "$named" ] || fail "purge left paths named after the package: $named"

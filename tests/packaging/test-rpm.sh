@@ -40,7 +40,7 @@ for f in /usr/sbin/eni-agent /usr/lib/systemd/system/eni-agent.service \
          /etc/iproute2/rt_protos.d/eni-agent.conf /etc/systemd/networkd.conf.d/eni-agent.conf \
          /usr/lib/eni-agent/site/eni_agent/main.py /usr/share/man/man8/eni-agent.8.gz \
          /usr/share/man/man5/eni-agent.toml.5.gz /usr/share/bash-completion/completions/eni-agent \
-         /usr/share/zsh/site-functions/_eni-agent; do
+         /usr/share/zsh/site-functions/_eni-agent /etc/cloud/cloud.cfg.d/90-eni-agent.cfg; do
     grep -qxF "$f" <<<"$files" || fail "missing $f"
 done
 for d in pydantic pydantic_core pyroute2 click tomli; do
@@ -49,7 +49,7 @@ done
 grep -q '/pydantic_core/_pydantic_core\.cpython-39-x86_64-linux-gnu\.so$' <<<"$files" ||
     fail "pydantic-core is not built for CPython 3.9"
 grep -q '/eni_agent/__pycache__/main\.cpython-39\.pyc$' <<<"$files" || fail "no bytecode for 3.9"
-outside=$(grep -vE '^/(usr/lib/eni-agent|usr/lib/systemd/system|usr/sbin/eni-agent$|usr/share/doc/eni-agent|usr/share/man/man[58]/eni-agent(\.toml)?\.[58]\.gz$|usr/share/bash-completion(/completions(/eni-agent)?)?$|usr/share/zsh(/site-functions(/_eni-agent)?)?$|etc/(eni-agent|iproute2/rt_protos\.d|systemd/[^/]+))(/|$)' <<<"$files" || true)
+outside=$(grep -vE '^/(usr/lib/eni-agent|usr/lib/systemd/system|usr/sbin/eni-agent$|usr/share/doc/eni-agent|usr/share/man/man[58]/eni-agent(\.toml)?\.[58]\.gz$|usr/share/bash-completion(/completions(/eni-agent)?)?$|usr/share/zsh(/site-functions(/_eni-agent)?)?$|etc/(eni-agent|iproute2/rt_protos\.d|systemd/[^/]+)|etc/cloud(/cloud\.cfg\.d(/90-eni-agent\.cfg)?)?$)(/|$)' <<<"$files" || true)
 [ -z "$outside" ] || fail "files outside the package's places: $outside"
 etc_files=$(rpm -qp --qf '[%{FILEMODES:perms} %{FILENAMES}\n]' "$rpm" | awk '/^-/ && $2 ~ /^\/etc\// {print $2}' | sort)
 [ "$(rpm -qcp "$rpm" | sort)" = "$etc_files" ] || fail "not every file under /etc is a config file"

@@ -60,7 +60,7 @@ def test_states_read_as_their_words_wherever_they_are_compared_or_printed(state)
 def test_plan_actions_read_as_their_words():
     from eni_agent.plan import Action
 
-    assert [f"{a}" for a in Action] == ["up", "keep-secondaries", "add", "replace", "remove"]
+    assert [f"{a}" for a in Action] == ["up", "mtu", "keep-secondaries", "add", "replace", "remove"]
 
 
 def test_log_lines_are_one_line_with_control_characters_escaped():

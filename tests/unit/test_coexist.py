@@ -155,7 +155,8 @@ def test_dhclient_hook_drops_routers_on_enis(tmp_path, listed, nic, dropped):
                                      "run/systemd/network/05-eni-agent-00163e000201.network"}),
     (Managers(dhclient=True), True, {"etc/dhcp/dhclient-enter-hooks.d/eni-agent",
                                      "run/eni-agent/dhclient-macs"}),
-    (Managers(True, True, True), False, set()),
+    (Managers(udev=True), True, {"run/udev/rules.d/90-eni-agent-managed-by.rules"}),
+    (Managers(True, True, True, True), False, set()),
 ])
 def test_desired_files(tmp_path, managers, on, expect):
     files = coexist.desired_files([ENI2, ENI1], managers, on, Paths.under(tmp_path))
@@ -249,6 +250,27 @@ def test_apply_logs_and_goes_on_when_a_directory_is_read_only(paths, no_commands
     assert ("nmcli", "general", "reload", "conf") not in no_commands
 
 
+def test_udev_rule_marks_only_the_listed_nics_for_every_event_but_remove():
+    text = coexist.udev_rule_text([ENI2, ENI1])
+    rules = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules == [
+        f'SUBSYSTEM=="net", ACTION!="remove", ENV{{DEVTYPE}}=="", ATTR{{address}}=="{mac}", '
+        'ENV{ID_NET_MANAGED_BY}="eni-agent", ENV{NM_UNMANAGED}="1"' for mac in (ENI1, ENI2)]
+
+
+def test_udev_rule_written_where_udevd_runs_then_reloaded_and_removed(tmp_path, no_commands):
+    paths = Paths.under(tmp_path)
+    paths.udev_rules_dir.parent.mkdir(parents=True)  # /run/udev: udevd runs
+    rule = paths.udev_rules_dir / "90-eni-agent-managed-by.rules"
+    coexist.apply(Config(), metadata(ENI1), paths)
+    assert ENI1 in rule.read_text() and no_commands == [("udevadm", "control", "--reload")]
+    coexist.apply(Config(), metadata(), paths)  # no ENI listed any more: no rule
+    assert not rule.exists()
+    coexist.apply(Config(), metadata(ENI1), paths)
+    assert coexist.remove_all(paths) == [rule] and not rule.exists()
+    assert no_commands[-1] == ("udevadm", "control", "--reload")
+
+
 def test_remove_all(paths, no_commands):
     coexist.apply(Config(), metadata(ENI1, ENI2), paths)
     removed = coexist.remove_all(paths)
@@ -328,20 +350,3 @@ def test_notices(files, interfaces, engine, expect):
 
 def test_notices_of_an_eni_not_attached():
     assert coexist.notices(ENI1, None, {"99-dhcp.network": CATCH_ALL}, INTERFACES) == []
-
-
-def test_notices_are_logged_once_per_eni(tmp_path, caplog):
-    paths = Paths.under(tmp_path)
-    (paths.interfaces.parent / "interfaces.d").mkdir(parents=True)
-    paths.interfaces.write_text("source interfaces.d/*\n")
-    (paths.interfaces.parent / "interfaces.d" / "eth1").write_text("iface eth1 inet dhcp\n")
-    eni = SimpleNamespace(mac=ENI1, eni_id="eni-1", link="eth1",
-                          warnings=["eth1 also holds 10.0.1.10/24, added by another tool"])
-    report = SimpleNamespace(enis=[eni, SimpleNamespace(mac=ENI2, eni_id=None, link=None,
-                                                        warnings=[])])
-    notices = coexist.Notices(paths)
-    with caplog.at_level(logging.WARNING, "eni_agent.coexist"):
-        first = notices.log(Config(), report)
-        again = notices.log(Config(), report)
-    assert len(first) == 2 and again == []
-    assert caplog.text.count("eni-1: ") == 2 and "iface eth1 inet dhcp" in caplog.text

@@ -131,7 +131,8 @@ def test_the_reports_say_invalid():
     assert doc["enis"][1] == {
         "mac": THIRD_MAC, "eni_id": "eni-third", "state": "invalid", "reason": "",
         "link": "eth2", "ifindex": 4, "table": None, "addresses": [], "prefixes": [],
-        "followed": [], "changes": [], "errors": [MESSAGE], "warnings": []}
+        "followed": [], "changes": [], "errors": [MESSAGE], "warnings": [], "mtu": None,
+        "queues": None}
     lines = report_text(report).splitlines()
     assert f"eni-third {THIRD_MAC} eth2: invalid" in lines
     assert f"  error: {MESSAGE}" in lines

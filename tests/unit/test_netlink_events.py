@@ -23,7 +23,7 @@ def notes(*messages, port=0):
 
 @pytest.mark.parametrize("message, event", [
     (link(), Event(Kind.LINKS, index=3, mac="00:16:3e:00:01:01",
-                   state=("eth1", "00:16:3e:00:01:01", True, None, True))),
+                   state=("eth1", "00:16:3e:00:01:01", True, None, True, 0))),
     (link(msg_type=RTM_DELLINK), Event(Kind.LINKS, index=3, mac="00:16:3e:00:01:01")),
     (address(protocol=234), Event(Kind.ADDRESSES, index=3, protocol=234)),
     (address("fe80::216:3eff:fe00:101", 64, scope=253),

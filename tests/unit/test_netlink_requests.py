@@ -164,6 +164,13 @@ def test_link_up():
     assert (msg["index"], msg["flags"], msg["change"]) == (3, 1, 1)
 
 
+def test_set_mtu_changes_only_the_mtu():
+    msg = sent(Change(Action.SET_MTU, ETH1._replace(mtu=8500)))
+    assert msg["header"]["type"] == RTM_NEWLINK and msg["header"]["flags"] == NLM_F_REQUEST
+    assert (msg["index"], msg["flags"], msg["change"]) == (3, 0, 0)  # up/down untouched
+    assert msg.get_attr("IFLA_MTU") == 8500
+
+
 def test_promote_secondaries_nests_one_setting():
     msg = request(Change(Action.KEEP_SECONDARIES, ETH1), PROTO)
     msg.encode()

@@ -66,14 +66,15 @@ rm -rf "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels" "$root/root/.cache
 # run with the root filesystem as its argument.
 if [ -n "${ENI_AGENT_VM_CUSTOMIZE:-}" ]; then
     vm_log "customizing the guest: $ENI_AGENT_VM_CUSTOMIZE"
-    bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
+    ENI_AGENT_VM_DEB=$deb bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
 fi
 
 # 4. The disk image (the ext4 root filesystem itself, no partition table),
 #    and the kernel and initramfs for qemu's -kernel/-initrd.
 vm_log "writing $out/vm.img"
-cp -L "$root/vmlinuz" "$out/vmlinuz"
-cp -L "$root/initrd.img" "$out/initrd.img"
+# (trixie's kernel package may leave out the /vmlinuz links: the newest in /boot then)
+cp -L "$root/vmlinuz" "$out/vmlinuz" 2>/dev/null || cp "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)" "$out/vmlinuz"
+cp -L "$root/initrd.img" "$out/initrd.img" 2>/dev/null || cp "$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)" "$out/initrd.img"
 rm -f "$out/vm.img"
 truncate -s 1536M "$out/vm.img"
 mkfs.ext4 -q -F -L eni-vm-root -d "$root" "$out/vm.img"

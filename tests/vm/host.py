@@ -135,6 +135,7 @@ def _die_with_parent() -> None:
 class Vm:
     # A variant (failover.py) overrides these and the methods below `start`.
     name, smp = "eni-vm", 2
+    reboot = False  # a guest reboot ends qemu (-no-reboot) unless a variant reboots it
 
     def __init__(self, image_dir: Path, work: Path, net: Network):
         self.image_dir, self.work, self.net = image_dir, work, net
@@ -151,7 +152,7 @@ class Vm:
         argv = ["ip", "netns", "exec", self.net.router, "nice", "-n", "10",
                 "qemu-system-x86_64", "-name", self.name, "-accel", "tcg,thread=multi",
                 "-cpu", "max", "-smp", str(self.smp), "-m", "1024", "-machine", "q35",
-                "-nodefaults", "-no-reboot", "-display", "none",
+                "-nodefaults", *([] if self.reboot else ["-no-reboot"]), "-display", "none",
                 "-kernel", str(self.image_dir / "vmlinuz"),
                 "-initrd", str(self.image_dir / "initrd.img"),
                 "-append", "root=/dev/vda rw console=ttyS0 panic=-1 systemd.show_status=1"

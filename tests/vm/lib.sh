@@ -9,7 +9,8 @@
 VM_CACHE=${ENI_AGENT_VM_CACHE:-/var/cache/eni-agent-vm}
 # Bump to force a rebuild of every cached base rootfs.
 BASE_STAMP=eni-vm-base-1
-BASE_SUITE=bookworm
+# ENI_AGENT_VM_SUITE=trixie: the same images on Debian 13 (the .deb built for it too).
+BASE_SUITE=${ENI_AGENT_VM_SUITE:-bookworm}
 # What eni-agent's .deb depends on is in (python3, iproute2, procps): it installs offline.
 BASE_PACKAGES=systemd,systemd-sysv,udev,iproute2,procps,python3,python3-venv,linux-image-cloud-amd64,initramfs-tools
 
@@ -79,8 +80,9 @@ vm_agent_deb() {
     . "$repo/packaging/lib.sh"
     pkg_source_tree "$repo" "$src"
     # Keyed by what goes into the package only: a change to a test reuses it.
-    key=$(tar -C "$src" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
-              eni_agent pyproject.toml README.md systemd packaging | sha256sum | cut -c1-12)
+    key=$({ tar -C "$src" --sort=name --mtime=@0 --owner=0 --group=0 --numeric-owner -cf - \
+              eni_agent pyproject.toml README.md systemd packaging
+            [ "$BASE_SUITE" = bookworm ] || echo "$BASE_SUITE"; } | sha256sum | cut -c1-12)
     cached=$VM_CACHE/deb-$key
     # VMs built side by side share one build.
     mkdir -p "$VM_CACHE"
@@ -90,7 +92,7 @@ vm_agent_deb() {
     if ! ls "$cached"/eni-agent_*.deb >/dev/null 2>&1; then
         vm_log "building eni-agent's .deb (packaging/build-deb.sh) into $cached"
         rm -rf "$cached" "$cached.tmp"
-        bash "$src/packaging/build-deb.sh" "$cached.tmp" bookworm >/dev/null
+        bash "$src/packaging/build-deb.sh" "$cached.tmp" "$BASE_SUITE" >/dev/null
         mv "$cached.tmp" "$cached"
         # Packages of older checkouts (~4 MB each), unused for a week.
         find "$VM_CACHE" -maxdepth 1 -name 'deb-*' -mtime +7 -exec rm -rf {} + 2>/dev/null || true

@@ -25,8 +25,27 @@ for u in NetworkManager.service NetworkManager-wait-online.service NetworkManage
     condition "$u" nm
 done
 for u in systemd-networkd.service systemd-networkd.socket systemd-networkd-wait-online.service; do
-    condition "$u" networkd-catchall networkd-primary
+    condition "$u" networkd-catchall networkd-primary cloudinit
 done
+# cloud-init (eni_vm.manager=cloudinit; every other scenario boots with
+# cloud-init=disabled): the AliYun datasource only, rendering netplan as Ubuntu
+# images do (Debian's own cloud.cfg prefers ifupdown). eni-agent's package put
+# its 90-eni-agent.cfg beside it.
+test -s "$root/etc/cloud/cloud.cfg.d/90-eni-agent.cfg"
+cat > "$root/etc/cloud/cloud.cfg.d/80-eni-vm.cfg" <<'EOF'
+datasource_list: [ AliYun ]
+datasource:
+  AliYun:
+    max_wait: 120
+    timeout: 5
+system_info:
+  network:
+    renderers: ['netplan', 'eni', 'sysconfig']
+    activators: ['netplan', 'eni', 'network-manager', 'networkd']
+# the disk is a bare ext4 image (no partition to grow): resizefs would only fail
+resize_rootfs: false
+growpart: {mode: 'off'}
+EOF
 for u in networking.service ifup@.service; do
     condition "$u" ifupdown
 done
@@ -47,6 +66,14 @@ vm_chroot "$root" sh -ec '
     # network-online.target for minutes when their manager is not the one running.
     systemctl mask -q systemd-networkd-wait-online.service NetworkManager-wait-online.service
     ' >&2
+
+# The upgrade scenario: the package installed (ENI_AGENT_VM_DEB, from
+# build-image.sh) and an earlier one with a lower version (run.sh builds it).
+mkdir -p "$root/var/cache/eni-vm"
+cp "$ENI_AGENT_VM_DEB" "$root/var/cache/eni-vm/eni-agent-new.deb"
+if [ -n "${ENI_AGENT_VM_OLD_DEB:-}" ]; then
+    cp "$ENI_AGENT_VM_OLD_DEB" "$root/var/cache/eni-vm/eni-agent-old.deb"
+fi
 
 # The dhclient enter hook comes with the .deb (a conffile), so it is there
 # before the first lease at boot.

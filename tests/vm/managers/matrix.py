@@ -10,6 +10,12 @@ named on the kernel command line:
     networkd-catchall  systemd-networkd, `Name=en* eth*` + `DHCP=yes`
     networkd-primary   systemd-networkd, a .network for the primary's MAC only
     ifupdown           `auto eth0` + `allow-hotplug eth1`/`eth3`, all `inet dhcp`
+    cloudinit          cloud-init 22.4 (AliYun datasource: SMBIOS product "Alibaba Cloud
+                       ECS", the metadata stand-in at 100.100.100.200, which eni-agent
+                       reads too) rendering netplan for systemd-networkd; judged also by
+                       the DHCP server: no lease on any ENI from power-on
+
+Every other scenario boots with `cloud-init=disabled`.
 
 The network is tests/vm/host.py's (a router namespace with strict rp_filter,
 a tap per NIC, a /32 route per ENI address), plus dnsmasq on the taps
@@ -67,7 +73,14 @@ ACTIONS: dict[str, list[tuple]] = {
     ],
 }
 ACTIONS["networkd-primary"] = ACTIONS["networkd-catchall"]
-SCENARIOS = list(ACTIONS) + ["sync-retry"]
+ACTIONS["cloudinit"] = [
+    ("netplan apply", "netplan apply"),
+    ("systemctl restart systemd-networkd", "systemctl restart systemd-networkd"),
+]
+SCENARIOS = list(ACTIONS) + ["sync-retry", "upgrade"]
+REPO = HERE.parents[2]
+STAND_IN = REPO / "tests" / "integration" / "metadata_server.py"
+METADATA_ADDRESS = "100.100.100.200"
 
 
 class ManagerVm(Vm):
@@ -78,17 +91,24 @@ class ManagerVm(Vm):
                  control: bool = False):
         super().__init__(image_dir, work, net)
         self.manager, self.control = manager, control
+        self.reboot = manager == "cloudinit"  # its scenario reboots (cloud-init runs again)
         self.cmd_path = work / "cmd.sock"
 
     def kernel_args(self) -> str:
+        cloud_init = "" if self.manager == "cloudinit" else " cloud-init=disabled"
         if self.manager == "sync-retry":
-            return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1"
+            return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1" + cloud_init
+        if self.manager == "upgrade":
+            return " net.ifnames=0 eni_vm.manager=networkd-primary" + cloud_init
         return (f" net.ifnames=0 eni_vm.manager={self.manager}"
-                + (" eni_vm.control=1" if self.control else ""))
+                + (" eni_vm.control=1" if self.control else "") + cloud_init)
 
     def extra_args(self) -> list[str]:
         self.cmd_path.unlink(missing_ok=True)
-        return ["-snapshot", "-device", "virtio-serial-pci",
+        # cloud-init's AliYun datasource knows ECS by its SMBIOS product name
+        smbios = (["-smbios", "type=1,manufacturer=Alibaba Cloud,product=Alibaba Cloud ECS"]
+                  if self.manager == "cloudinit" else [])
+        return smbios + ["-snapshot", "-device", "virtio-serial-pci",
                 "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
                 "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
 
@@ -177,6 +197,7 @@ class Scenario:
         self.problems: list[str] = []
         self.figures: dict[str, object] = {}
         self.dnsmasq: subprocess.Popen | None = None
+        self.stand_in: subprocess.Popen | None = None
 
     def expect(self, ok: bool, problem: str) -> None:
         if not ok:
@@ -191,6 +212,8 @@ class Scenario:
         try:
             self.net.create()
             self.start_dnsmasq()
+            if self.manager == "cloudinit":
+                self.start_stand_in()
             self.vm.start()
             self.scenario()
         except TestFailure as e:
@@ -205,7 +228,8 @@ class Scenario:
             # eni-agent could not write its files: the manager must have taken
             # an ENI over, visibly (the main table, lost probes, rp_filter drops)
             caught = [p for p in self.problems if "main has default routes via ENIs" in p
-                      or "failed" in p or "rp_filter" in p or "never answered" in p]
+                      or "failed" in p or "rp_filter" in p or "never answered" in p
+                      or "DHCP leases on ENIs" in p or "cloud-init rendered" in p]
             self.figures["control: problems seen (expected)"] = len(caught)
             problems = [] if caught else ["control: the manager took no ENI over, visibly: "
                                           "the scenario would not catch eni-agent failing"]
@@ -219,6 +243,75 @@ class Scenario:
             ["ip", "netns", "exec", self.net.router, "dnsmasq", "--keep-in-foreground",
              f"--conf-file={conf}", "--user=root", "--pid-file=", f"--log-facility={self.work / 'dnsmasq.log'}"],
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=open(self.work / "dnsmasq.err", "wb"))
+
+    def start_stand_in(self) -> None:
+        """The metadata service at 100.100.100.200 in the router namespace,
+        serving the guest's metadata document to cloud-init and eni-agent."""
+        subprocess.run(["ip", "-n", self.net.router, "addr", "add", f"{METADATA_ADDRESS}/32",
+                        "dev", "lo"], check=True)
+        control = self.work / "stand-in.json"
+        control.write_text("{}\n")
+        self.stand_in = subprocess.Popen(
+            ["ip", "netns", "exec", self.net.router, sys.executable, str(STAND_IN),
+             "--document", str(REPO / "tests" / "vm" / "guest" / "metadata.json"),
+             "--control", str(control), "--address", METADATA_ADDRESS, "--port", "80"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=open(self.work / "stand-in.err", "wb"))
+
+    def eni_leases(self) -> list[str]:
+        """The DHCP server's ACKs to any ENI's MAC since power-on (dnsmasq's log)."""
+        enis = {n.mac for n in self.nics if not n.primary}
+        log = self.work / "dnsmasq.log"
+        lines = log.read_text(errors="replace").splitlines() if log.exists() else []
+        return [line.split(": ", 1)[-1] for line in lines
+                if "DHCPACK" in line and any(mac in line for mac in enis)]
+
+    def check_cloud_init(self) -> None:
+        """What cloud-init rendered, and that no manager ever held an ENI lease."""
+        rendered = self.guest.run("cat /etc/netplan/50-cloud-init.yaml")["out"]
+        names = sorted(set(re.findall(r"^\s+(eth\d+):\s*$", rendered, re.M)))
+        self.figures["cloud-init rendered netplan for"] = " ".join(names)
+        status = self.guest.run("cloud-init status --wait --long", timeout=120)["out"]
+        self.figures["cloud-init status"] = " ".join(status.split())[:160]
+        requests = (self.work / "stand-in.json.log")
+        self.figures["stand-in requests (cloud-init and eni-agent)"] = (
+            len(requests.read_text().splitlines()) if requests.exists() else 0)
+        self.expect(names == [PRIMARY_IF], f"cloud-init rendered netplan for {names}, "
+                    "not the primary alone")
+        leases = self.eni_leases()
+        self.figures["DHCP leases acknowledged to ENIs since power-on"] = len(leases)
+        self.expect(not leases, f"DHCP leases on ENIs since power-on: {leases[:4]}")
+
+    def reboot_guest(self, prober: Prober) -> None:
+        """Reboot (the hot-added NIC stays attached, cloud-init runs again):
+        every address answers again, and still no manager took an ENI lease."""
+        boot_id = self.guest.run("cat /proc/sys/kernel/random/boot_id")["out"].strip()
+        self.step("guest: reboot")
+        start = time.monotonic()
+        self.guest.run("systemctl --no-block reboot", timeout=10)
+        deadline = start + BOOT_TIMEOUT
+        new_id = boot_id
+        while new_id == boot_id and time.monotonic() < deadline:
+            time.sleep(2)
+            try:
+                new_id = self.guest.run("cat /proc/sys/kernel/random/boot_id",
+                                        timeout=3)["out"].strip() or boot_id
+            except TestFailure:
+                pass
+        if new_id == boot_id:
+            raise TestFailure(f"the guest did not come back within {BOOT_TIMEOUT:.0f} s of a reboot")
+        self.figures["reboot: to the command port (s)"] = round(time.monotonic() - start, 1)
+        silent = self.wait_answering(prober, self.nics, BOOT_TIMEOUT - (time.monotonic() - start))
+        self.expect(not silent, f"after the reboot: {', '.join(silent)} never answered")
+        self.figures["reboot: to every address answering (s)"] = round(time.monotonic() - start, 1)
+        self.guest.run("cloud-init status --wait", timeout=120)
+        ran = self.guest.run("grep -c \"running 'init'\" /var/log/cloud-init.log || true")
+        boots = int((ran["out"].strip() or "0").splitlines()[-1])
+        self.figures["reboot: boots cloud-init's network stage ran"] = boots
+        self.expect(boots >= 2, f"cloud-init's network stage ran {boots} time(s), not at the reboot")
+        self.check_routes("after the reboot")
+        self.probe_all(prober, self.nics, "after the reboot")
+        self.check_cloud_init()
 
     # -- checks ---------------------------------------------------------------
 
@@ -291,9 +384,59 @@ class Scenario:
         lost = sum(1 for n in boot_nics if not n.primary for a in n.ips if prober.probe(a) is not None)
         self.figures["sync-retry: ENI addresses not answering after a networkd restart"] = lost
 
+    def upgrade(self) -> None:
+        """The package of an earlier commit (lower version) upgraded to this
+        one while every address, the primary's included, is probed: no probe
+        lost, the daemon running the new code, systemd-networkd not restarted
+        (its drop-in did not change)."""
+        boot_nics = [n for n in self.nics if not n.hot]
+        prober = Prober(self.net, self.plan["listen_port"])
+        self.guest.connect(BOOT_TIMEOUT)
+        self.guest.run("systemctl is-system-running --wait", timeout=120)
+        down = self.guest.run("dpkg -i /var/cache/eni-vm/eni-agent-old.deb", timeout=180)
+        self.expect(down["rc"] == 0, f"installing the earlier package: {down['err'][-300:]}")
+        silent = self.wait_answering(prober, boot_nics, 120)
+        self.expect(not silent, f"with the earlier package: {silent} never answered")
+
+        def show(what: str) -> str:
+            return self.guest.run(what)["out"].strip()
+        old = show("dpkg-query -W -f='${Version}' eni-agent")
+        daemon = "systemctl show -p MainPID --value eni-agent"
+        networkd = "systemctl show -p ExecMainStartTimestampMonotonic --value systemd-networkd"
+        before = (show(daemon), show(networkd))
+        continuous = ContinuousProbe(prober, [a for n in boot_nics for a in n.ips])
+        continuous.start()
+        try:
+            time.sleep(SETTLE)
+            start = time.monotonic()
+            self.step(f"guest: dpkg -i the current package over {old}")
+            up = self.guest.run("dpkg -i /var/cache/eni-vm/eni-agent-new.deb", timeout=180)
+            self.figures["upgrade: dpkg -i took (s)"] = up["seconds"]
+            self.expect(up["rc"] == 0, f"the upgrade: {up['err'][-300:]}")
+            self.guest.run("for i in $(seq 60); do systemctl is-active -q eni-agent && break; "
+                           "sleep 0.5; done", timeout=60)
+            time.sleep(SETTLE)
+            windows = [("upgrade", start, time.monotonic(), 0)]
+        finally:
+            continuous.stop()
+        new = show("dpkg-query -W -f='${Version}' eni-agent")
+        after = (show(daemon), show(networkd))
+        self.figures["upgrade: versions"] = f"{old} -> {new}"
+        self.expect(new != old and not new.startswith("0.0.1"), f"still {new} after the upgrade")
+        self.expect(after[0] not in ("", "0", before[0]),
+                    f"the daemon was not restarted (pid {before[0]} -> {after[0]})")
+        self.expect(after[1] == before[1], "systemd-networkd was restarted by the upgrade "
+                    "(its drop-in did not change)")
+        self.judge(continuous, windows)
+        self.check_routes("after the upgrade")
+        self.probe_all(prober, boot_nics, "after the upgrade")
+
     def scenario(self) -> None:
         if self.manager == "sync-retry":
             self.sync_retry()
+            return
+        if self.manager == "upgrade":
+            self.upgrade()
             return
         boot_nics = [n for n in self.nics if not n.hot]
         hot_nics = [n for n in self.nics if n.hot]
@@ -333,6 +476,8 @@ class Scenario:
             " ".join(self.guest.run(view)["out"].split())
         self.check_routes("after boot")
         self.probe_all(prober, boot_nics, "after boot")
+        if self.manager == "cloudinit":
+            self.check_cloud_init()
         if self.control:
             return  # the boot has shown what it had to
 
@@ -389,6 +534,8 @@ class Scenario:
             continuous.stop()
         self.judge(continuous, windows)
         self.probe_all(prober, self.nics, "at the end")
+        if self.manager == "cloudinit":
+            self.reboot_guest(prober)
         drops = self.net.rp_filter_drops() - drops_at_start - operator_drops
         self.figures["router rp_filter drops while the operator had a NIC down"] = operator_drops
         self.figures["router rp_filter drops"] = drops
@@ -422,6 +569,7 @@ class Scenario:
                 journal = self.guest.run("journalctl -b --no-pager -o short-monotonic "
                                          "-u eni-agent -u NetworkManager -u systemd-networkd "
                                          "-u networking -u 'ifup@*' -u eni-vm-manager "
+                                         "-u 'cloud-init*' "
                                          "| tail -n 300; ip -4 rule; ip -4 route show table all "
                                          "| grep -v local; ip -4 addr; nmcli device status; "
                                          "networkctl list --no-pager; ls -l /run/systemd/network "
@@ -434,9 +582,10 @@ class Scenario:
                 print(f"   [{self.manager}] could not fetch the guest's log: {e!r}")
         self.vm.power_off()
         self.vm.kill()
-        if self.dnsmasq is not None:
-            self.dnsmasq.terminate()
-            self.dnsmasq.wait(10)
+        for server in (self.dnsmasq, self.stand_in):
+            if server is not None:
+                server.terminate()
+                server.wait(10)
         self.net.destroy()
         self.figures["whole scenario (s)"] = round(time.monotonic() - self.t0, 1)
         verdict = ("control, problems expected" if self.control else

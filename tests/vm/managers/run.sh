@@ -38,7 +38,18 @@ for dir in "$VM_CACHE"/managers-[0-9]*; do
     kill -0 "${dir##*/managers-}" 2>/dev/null || rm -rf "$dir"
 done
 
-ENI_AGENT_VM_EXTRA_PACKAGES=dbus,network-manager,ifupdown,isc-dhcp-client \
+# The upgrade scenario needs the package of an earlier commit with a lower version:
+# ENI_AGENT_VM_OLD_REV (default HEAD~10), its version set to 0.0.1.
+old_deb=
+if [ $# -eq 0 ] || printf '%s\n' "$@" | grep -qx upgrade; then
+    rm -rf "$work/old-src" && mkdir -p "$work/old-src"
+    git -C "$here/../../.." archive "${ENI_AGENT_VM_OLD_REV:-HEAD~10}" | tar -x -C "$work/old-src"
+    sed -i 's/^version = ".*"/version = "0.0.1"/' "$work/old-src/pyproject.toml"
+    old_deb=$(vm_agent_deb "$work/old-src" "$work/old-deb")
+    vm_log "the earlier package for the upgrade scenario: $old_deb"
+fi
+ENI_AGENT_VM_OLD_DEB=$old_deb \
+ENI_AGENT_VM_EXTRA_PACKAGES=dbus,network-manager,ifupdown,isc-dhcp-client,cloud-init,netplan.io \
 ENI_AGENT_VM_CUSTOMIZE=$here/customize.sh \
     bash "$here/../build-image.sh" "$work"
 vm_log "image built in $(( $(date +%s) - start )) s; booting the scenarios"

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Picks this boot's network manager from the kernel command line
-# (eni_vm.manager=nm|networkd-catchall|networkd-primary|ifupdown) and writes
+# (eni_vm.manager=nm|networkd-catchall|networkd-primary|ifupdown|cloudinit) and writes
 # its configuration, before any manager starts. The managers' units carry a
 # ConditionKernelCommandLine= drop-in, so only the chosen one runs.
 set -eu
@@ -20,6 +20,11 @@ ifupdown)
     # the primary, an ENI present at boot (eth1) and the hot-added one (eth3)
     printf 'auto eth0\niface eth0 inet dhcp\n\nallow-hotplug eth1\niface eth1 inet dhcp\n\nallow-hotplug eth3\niface eth3 inet dhcp\n' \
         > /etc/network/interfaces.d/eni-vm ;;
+cloudinit)
+    # cloud-init renders netplan for systemd-networkd from the metadata stand-in
+    # at 100.100.100.200; eni-agent reads the same service (the package's default)
+    sed -i 's|^metadata = .*|# metadata: the ECS metadata service (the stand-in)|' \
+        /etc/eni-agent/config.toml ;;
 *)
     echo "eni-vm-manager: no eni_vm.manager= on the kernel command line" >&2; exit 1 ;;
 esac
@@ -29,7 +34,11 @@ esac
 # goes (the write fails). NetworkManager refuses to start with a directory
 # in conf.d, so instead a later conf.d file empties unmanaged-devices and
 # nmcli is a no-op for eni-agent (its reload and `device set` change nothing).
-if grep -qw 'eni_vm.control=1' /proc/cmdline; then
+if grep -qw 'eni_vm.control=1' /proc/cmdline && [ "$manager" = cloudinit ]; then
+    # cloud-init without the package's drop-in: it renders DHCP for every ENI
+    rm -f /etc/cloud/cloud.cfg.d/90-eni-agent.cfg
+    manager="$manager (control: without eni-agent's cloud.cfg.d drop-in)"
+elif grep -qw 'eni_vm.control=1' /proc/cmdline; then
     rm -f /etc/dhcp/dhclient-enter-hooks.d/eni-agent  # the image ships the hook, as a package would
     mkdir -p /etc/dhcp/dhclient-enter-hooks.d/eni-agent
     for mac in $(python3 -c 'import json; print(" ".join(json.load(open("/etc/eni-agent/metadata.json"))["network"]["interfaces"]["macs"]))'); do
