@@ -28,8 +28,9 @@ import shlex
 from pathlib import Path
 from typing import Iterable
 
-from eni_agent.coexist import (PATHS, Paths, enabled, ifupdown_stanzas, notices, read_interfaces,
-                               read_networkd_files)
+from eni_agent.coexist import PATHS, Paths, enabled
+from eni_agent.manager_configs import (ifupdown_stanzas, notices, read_interfaces,
+                                       read_networkd_files)
 
 log = logging.getLogger("eni_agent.coexist")
 

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from eni_agent import coexist
+from eni_agent import coexist, manager_configs
 from eni_agent.coexist import Managers, Paths
 from eni_agent.config import Config
 from eni_agent.model import parse_metadata
@@ -102,7 +102,7 @@ def test_networkd_unit_sorts_before_catch_alls_and_matches_only_the_mac():
     for catch_all in ("10-netplan-all-en.network", "70-ens5.network", "80-ec2.network",
                       "99-dhcp.network", "10-eni-vm-primary.network"):
         assert sorted([catch_all, name])[0] == name
-    match = coexist.parse_networkd_match(coexist.networkd_unit_text(ENI1))
+    match = manager_configs.parse_networkd_match(coexist.networkd_unit_text(ENI1))
     assert match == {"MACAddress": [ENI1], "Type": ["ether"]}
     assert "\n[Link]\nUnmanaged=yes\n" in coexist.networkd_unit_text(ENI1)
 
@@ -297,7 +297,7 @@ PRIMARY_ONLY = f"[Match]\nMACAddress={PRIMARY}\n\n[Network]\nDHCP=yes\n"
     (coexist.networkd_unit_text(ENI1), "eth1", ENI1, True),
 ])
 def test_networkd_matches(text, ifname, mac, matches):
-    assert coexist.networkd_matches(coexist.parse_networkd_match(text), ifname, mac) is matches
+    assert manager_configs.networkd_matches(manager_configs.parse_networkd_match(text), ifname, mac) is matches
 
 
 @pytest.mark.parametrize("files, first", [
@@ -310,7 +310,7 @@ def test_networkd_matches(text, ifname, mac, matches):
     ({}, None),
 ])
 def test_first_networkd_file(files, first):
-    assert coexist.first_networkd_file(files, "eth1", ENI1) == first
+    assert manager_configs.first_networkd_file(files, "eth1", ENI1) == first
 
 
 INTERFACES = """\
@@ -329,7 +329,7 @@ iface eth10 inet dhcp
     ("eth10", ["iface eth10 inet dhcp"]),
 ])
 def test_ifupdown_stanzas(ifname, stanzas):
-    assert coexist.ifupdown_stanzas(INTERFACES, ifname) == stanzas
+    assert manager_configs.ifupdown_stanzas(INTERFACES, ifname) == stanzas
 
 
 @pytest.mark.parametrize("files, interfaces, engine, expect", [
@@ -342,11 +342,11 @@ def test_ifupdown_stanzas(ifname, stanzas):
      ["the main table has a default route via eth1"]),
 ])
 def test_notices(files, interfaces, engine, expect):
-    found = coexist.notices(ENI1, "eth1", files, interfaces, engine)
+    found = manager_configs.notices(ENI1, "eth1", files, interfaces, engine)
     assert len(found) == len(expect)
     for notice, start in zip(found, expect):
         assert notice.startswith(start) and ENI1 in notice
 
 
 def test_notices_of_an_eni_not_attached():
-    assert coexist.notices(ENI1, None, {"99-dhcp.network": CATCH_ALL}, INTERFACES) == []
+    assert manager_configs.notices(ENI1, None, {"99-dhcp.network": CATCH_ALL}, INTERFACES) == []
