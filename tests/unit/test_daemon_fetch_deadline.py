@@ -15,7 +15,7 @@ from eni_agent.config import Config
 from eni_agent.daemon import FETCH_ABANDON, FETCH_STUCK, Daemon
 from eni_agent.model import parse_metadata
 
-from ._helpers import EXAMPLE_BYTES
+from tests.harness.documents import EXAMPLE_BYTES
 
 
 class Recorder:
