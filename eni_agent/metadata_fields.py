@@ -27,7 +27,6 @@ def normalize_mac(value: object) -> str | None:
     return mac if _MAC_RE.match(mac) else None
 
 
-
 def parse_ipv4(value: object) -> IPv4Address:
     if not isinstance(value, str):
         raise invalid(f"must be an IPv4 address string, got {json_type(value)}")

@@ -143,7 +143,6 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
     return result
 
 
-
 # -- the schema ---------------------------------------------------------------------------
 
 class EniFields(BaseModel):

@@ -52,7 +52,6 @@ def ip(ns: str | None, *args: Any, check: bool = True) -> subprocess.CompletedPr
     return run([*prefix, *args], check=check)
 
 
-
 def set_sysctls(ns: str, values: dict[str, Any]) -> None:
     """Set sysctls (``{"net.ipv4.ip_forward": 1, ...}``) inside ``ns``."""
     if values:

@@ -75,7 +75,5 @@ def write_file(path: Path, content: bytes | str, mode: int = 0o600) -> Path:
     return path
 
 
-
-
 def example_metadata() -> Metadata:
     return parse_metadata(EXAMPLE_BYTES)

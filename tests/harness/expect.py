@@ -111,10 +111,8 @@ def eni_problems(topo: Topology, eni: Eni, *, ips: tuple[str, ...] | None = None
     return problems
 
 
-
 def eni_configured(topo: Topology, eni: Eni, **kwargs: Any) -> bool:
     return not eni_problems(topo, eni, **kwargs)
-
 
 
 def expected_rules6(t: Topology, *ifnames: str) -> list[dict]:

@@ -39,14 +39,12 @@ def ip_json(ns: str, *args: Any) -> list[dict]:
     return json.loads(out) if out else []
 
 
-
 def link_by_mac(ns: str, mac: str) -> dict | None:
     """The ``ip -j link`` entry with MAC ``mac`` in ``ns``, or None."""
     for link in ip_json(ns, "link", "show"):
         if link.get("address", "").lower() == mac.lower():
             return link
     return None
-
 
 
 # Fields that change without anybody touching the configuration.
@@ -96,7 +94,6 @@ def guest_state(topo: Topology) -> dict[str, list[dict]]:
     """:func:`namespace_state` of the guest: assert ``guest_state(t) == before``
     to check that kernel state is unchanged."""
     return namespace_state(topo.guest, ipv6=topo.ipv6)
-
 
 
 def kernel_config(topo: Topology) -> dict[str, list[dict]]:
@@ -209,7 +206,6 @@ def address_ips(topo: Topology, ifname: str) -> list[str]:
 
 def is_up(topo: Topology, ifname: str) -> bool:
     return "UP" in link(topo, ifname)["flags"]
-
 
 
 # --------------------------------------------------------------------------

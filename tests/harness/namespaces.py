@@ -31,6 +31,7 @@ _LIVE_LOCK = threading.Lock()
 
 T = TypeVar("T")
 
+
 def list_namespaces() -> list[str]:
     """Names of all network namespaces (``ip netns list``)."""
     out = run(["ip", "-j", "netns", "list"]).stdout.strip()

@@ -29,6 +29,7 @@ from tests.harness.metadata import build_metadata
 from tests.harness.prober import assert_traffic, assert_traffic6, inbound_handshake
 from tests.harness.topology import Topology, ipv6_topology
 
+
 @pytest.fixture
 def v6(topology_factory):
     """eth1: 2 IPv4 + 2 IPv6; eth2: 2 IPv4 + 1 IPv6; eth3: IPv4 only."""
