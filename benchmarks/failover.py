@@ -8,7 +8,7 @@ with the daemon reading a metadata stand-in that answers like ECS.
                  NIC appearing to the first handshake
 
 Run as root: `python benchmarks/failover.py [--runs N]` (run.py runs it too).
-It reuses the integration tests' namespaces, stand-in and daemon harness.
+It reuses the tests' harness (tests/harness): namespaces, stand-in and daemon.
 """
 
 from __future__ import annotations
@@ -22,11 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.integration.agent import write_config  # noqa: E402
-from tests.integration.daemon_proc import run_daemon  # noqa: E402
-from tests.integration.netns import (Topology, build_metadata, inbound_handshake,  # noqa: E402
-                                     make_eni)
-from tests.integration.service import serve_metadata  # noqa: E402
+from tests.harness.agent import write_config  # noqa: E402
+from tests.harness.daemon import run_daemon  # noqa: E402
+from tests.harness.enis import make_eni  # noqa: E402
+from tests.harness.metadata import build_metadata  # noqa: E402
+from tests.harness.metadata_service import serve_metadata  # noqa: E402
+from tests.harness.prober import inbound_handshake  # noqa: E402
+from tests.harness.topology import Topology  # noqa: E402
 
 POLL = 60  # seconds: the regular poll, far beyond what is measured
 

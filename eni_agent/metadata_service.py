@@ -34,8 +34,8 @@ a GET without a token answers 403 (the instance switched to hardened-only
 mode). Anything that is not a plausible token is an unavailable answer.
 
 ONE deadline bounds a whole fetch, retries included: a timer shuts the
-connection down when it passes, so a server dripping headers or a body one
-byte at a time cannot hold a fetch past it.
+connection (metadata_http.py) down when it passes, so a server dripping
+headers or a body one byte at a time cannot hold a fetch past it.
 
 Anything short of a complete, consistent answer raises `MetadataUnavailable`:
 a timeout, a 5xx or 429 after bounded retries, a truncated or oversized body,
@@ -51,17 +51,16 @@ need nothing more, and the import stays cheap.
 
 from __future__ import annotations
 
-import http.client
 import json
 import random
 import re
-import socket
 import threading
 import time
 import urllib.parse
 from dataclasses import dataclass, field
 
 from eni_agent.errors import InvalidInput, MetadataUnavailable, one_line
+from eni_agent.metadata_http import Retry, ServiceConnection
 from eni_agent.model import normalize_mac
 
 DEFAULT_SERVICE = "http://100.100.100.200"
@@ -107,14 +106,6 @@ def token_wanted(now: float, refused_at: float | None) -> bool:
     return refused_at is None or now - refused_at >= TOKEN_RECHECK
 
 
-class _Retry(Exception):
-    """A transient failure of one request: try again if time allows."""
-
-
-class _Stale(Exception):
-    """A kept-alive connection the server had already closed: reconnect at once."""
-
-
 @dataclass
 class MetadataService:
     """A client for one service address; keep it to reuse the token and what
@@ -129,9 +120,6 @@ class MetadataService:
     primary_mac: str | None = None  # as the service lists it; fixed for the instance
     # listed MAC -> (when read, the fields that do not change while attached)
     static: dict = field(default_factory=dict)
-    _conn: http.client.HTTPConnection | None = None
-    _sock: socket.socket | None = None
-    _expired: bool = False
 
     def __post_init__(self) -> None:
         url = urllib.parse.urlsplit(self.base_url)
@@ -143,7 +131,7 @@ class MetadataService:
             self.host, self.port, self.https = url.hostname, url.port, url.scheme == "https"
         except ValueError:
             raise InvalidInput(f"metadata source {self.base_url}: invalid port") from None
-        self._lock = threading.Lock()
+        self._http = ServiceConnection(self.base_url, self.host, self.port, self.https)
 
     # -- the tree ------------------------------------------------------------
 
@@ -151,8 +139,8 @@ class MetadataService:
         """The metadata tree in the JSON-file layout, or MetadataUnavailable /
         InvalidInput (an `all` document that is not a JSON object)."""
         deadline = time.monotonic() + self.limits.deadline
-        self._expired = False
-        timer = threading.Timer(self.limits.deadline, self._expire)
+        self._http.expired = False
+        timer = threading.Timer(self.limits.deadline, self._http.expire)
         timer.daemon = True
         timer.start()
         try:
@@ -286,7 +274,7 @@ class MetadataService:
         attempt = 0
         token_asked = False
         for attempt in range(self.limits.attempts):
-            if time.monotonic() >= deadline or self._expired:
+            if time.monotonic() >= deadline or self._http.expired:
                 last = (f"no complete answer within the fetch's {self.limits.deadline:g}s "
                         f"deadline (last: {last})")
                 break
@@ -303,7 +291,7 @@ class MetadataService:
                     return None
                 if status == 401 and token:
                     self.token = None  # expired or revoked: fetch a new one
-                    raise _Retry("401 Unauthorized")
+                    raise Retry("401 Unauthorized")
                 if status == 403 and not token and not token_asked:
                     # Switched to hardened-only mode since a token was refused?
                     token_asked = True
@@ -311,9 +299,9 @@ class MetadataService:
                     if self._token(deadline):
                         continue
                 if status == 429 or status >= 500:
-                    raise _Retry(f"HTTP {status}")
+                    raise Retry(f"HTTP {status}")
                 raise MetadataUnavailable(f"metadata service {self.base_url}{path}: HTTP {status}")
-            except _Retry as e:
+            except Retry as e:
                 last = str(e)
                 self.close()
             if attempt + 1 < self.limits.attempts:
@@ -347,7 +335,7 @@ class MetadataService:
             self.token_refused_at = now  # normal (non-hardened) mode: ask again later
             return None
         if status == 429 or status >= 500:
-            raise _Retry(f"token: HTTP {status}")
+            raise Retry(f"token: HTTP {status}")
         raise MetadataUnavailable(f"metadata service {self.base_url}: token request answered "
                                   f"HTTP {status}")
 
@@ -364,79 +352,12 @@ class MetadataService:
 
     def _request(self, method: str, path: str, headers: dict, deadline: float,
                  max_body: int) -> tuple[int, str]:
-        for _ in range(2):
-            try:
-                return self._request_once(method, path, headers, deadline, max_body)
-            except _Stale:
-                self.close()
-        raise _Retry("connection closed by the server")
-
-    def _request_once(self, method: str, path: str, headers: dict, deadline: float,
-                      max_body: int) -> tuple[int, str]:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0 or self._expired:
-            raise _Retry("deadline reached")
-        reused = self._conn is not None and self._conn.sock is not None
-        try:
-            conn = self._connection(min(self.limits.connect_timeout, remaining))
-            conn.request(method, path, headers=headers)
-            with self._lock:
-                self._sock = conn.sock  # the deadline timer cuts it, even mid-body
-            conn.sock.settimeout(min(self.limits.read_timeout, remaining))
-            response = conn.getresponse()
-            length = response.getheader("Content-Length")
-            if length is not None and length.isdigit() and int(length) > max_body:
-                raise MetadataUnavailable(f"metadata service {self.base_url}{path}: answer of "
-                                          f"{length} bytes exceeds {max_body}")
-            body = response.read(max_body + 1)
-            if self._expired:
-                raise _Retry("deadline reached")
-            if len(body) > max_body:
-                raise MetadataUnavailable(f"metadata service {self.base_url}{path}: answer "
-                                          f"exceeds {max_body} bytes")
-            if length is not None and length.isdigit() and len(body) < int(length):
-                # read(amt) returns what arrived before the peer closed: a listing
-                # cut at a line end, or 10.0.1.253 cut to 10.0.1.25, would parse.
-                raise _Retry(f"truncated answer ({len(body)} of {length} bytes)")
-            if response.will_close or response.getheader("Connection", "").lower() == "close":
-                self.close()
-            return response.status, body.decode("utf-8", "replace")
-        except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as e:
-            if reused and not self._expired:
-                raise _Stale() from None  # the service closes idle connections
-            raise _Retry(f"connection closed ({type(e).__name__})") from None
-        except http.client.IncompleteRead as e:
-            raise _Retry(f"truncated answer ({type(e).__name__})") from None
-        except (TimeoutError, socket.timeout):
-            raise _Retry("timed out") from None
-        except (OSError, http.client.HTTPException) as e:
-            if self._expired:
-                raise _Retry("deadline reached") from None
-            raise _Retry(one_line(e) or type(e).__name__) from None
-
-    def _connection(self, timeout: float) -> http.client.HTTPConnection:
-        with self._lock:
-            if self._conn is None:
-                cls = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
-                self._conn = cls(self.host, self.port, timeout=timeout)
-            return self._conn
-
-    def _expire(self) -> None:
-        """The fetch's deadline passed: cut whatever is in progress short."""
-        self._expired = True
-        with self._lock:
-            sock = self._sock
-            if sock is not None:
-                try:
-                    sock.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        return self._http.request(method, path, headers, deadline, max_body,
+                                  connect_timeout=self.limits.connect_timeout,
+                                  read_timeout=self.limits.read_timeout)
 
     def close(self) -> None:
-        with self._lock:
-            conn, self._conn, self._sock = self._conn, None, None
-        if conn is not None:
-            conn.close()
+        self._http.close()
 
 
 def _is_markup(body: str) -> bool:

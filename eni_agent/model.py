@@ -8,8 +8,9 @@ never looks at a kernel link.
 The schema is pydantic: `EniFields` declares one ENI's entry (each field's
 type and form, the service's text forms of lists included, and the rules
 between its fields), `MetadataDocument` the document around it (the primary
-MAC, the MAC table, the rules between ENIs). `describe` turns a pydantic error
-into the one line users see, naming the ENI and the field; `Eni` and
+MAC, the MAC table, the rules between ENIs). The field types, which parse
+the service's forms, are in `metadata_fields`; `validation.describe` turns a
+pydantic error into the one line users see, naming the ENI and the field; `Eni` and
 `Metadata` are the normalised values the rest of the agent works with
 (hashable, compared with ==).
 
@@ -22,21 +23,22 @@ for what is wrong with the document as a whole or between ENIs.
 from __future__ import annotations
 
 import json
-import re
 from ipaddress import IPv4Address, IPv4Network, IPv6Address, IPv6Network
-from typing import Annotated, Any, Dict, NamedTuple, Optional, Tuple
+from typing import Annotated, Any, Dict, NamedTuple, Optional
 
 from pydantic import (BaseModel, BeforeValidator, ConfigDict, Field, PrivateAttr,
                       ValidationError, ValidationInfo, model_validator)
 from pydantic_core import PydanticCustomError
 
 from eni_agent.errors import InvalidInput, one_line
+from eni_agent.metadata_fields import (IPv4List, IPv4Prefixes, IPv6List, IPv6Prefixes,
+                                       OptionalIPv4, blank_is_none, normalize_mac,
+                                       null_is_none, parse_eni_id, parse_ipv6,
+                                       parse_vswitch_cidr, parse_vswitch_cidr6, vswitch_problem)
 from eni_agent.taken import primary_clashes
+from eni_agent.validation import describe, invalid, json_type, show
 
 MAX_DOCUMENT_BYTES = 1 << 20
-_THIS_NETWORK = IPv4Network("0.0.0.0/8")
-_MAC_RE = re.compile(r"^[0-9a-f]{2}(:[0-9a-f]{2}){5}$")
-_ENI_ID_RE = re.compile(r"[\x21-\x7e]{1,128}")
 
 
 # -- the values -------------------------------------------------------------------------
@@ -113,7 +115,7 @@ def parse_metadata(data: bytes | str, source: str = "metadata") -> Metadata:
     try:
         doc = json.loads(data, object_pairs_hook=_reject_duplicate_keys)
     except _DuplicateKey as e:
-        raise InvalidInput(f"invalid metadata {source}: duplicate key {_show(e.args[0])} in a JSON object") from None
+        raise InvalidInput(f"invalid metadata {source}: duplicate key {show(e.args[0])} in a JSON object") from None
     except (ValueError, RecursionError) as e:  # JSONDecodeError, bad UTF-8, huge ints
         raise InvalidInput(f"invalid metadata {source}: not valid JSON: {one_line(e)}") from None
     return metadata_from_tree(doc, source)
@@ -126,78 +128,6 @@ def metadata_from_tree(doc: object, source: str = "metadata") -> Metadata:
     except ValidationError as e:
         raise InvalidInput(f"invalid metadata {source}: {describe(e).text}") from None
     return document.metadata()
-
-
-def normalize_mac(value: object) -> str | None:
-    """Lower-case a colon-separated MAC; None if it is not one."""
-    if not isinstance(value, str):
-        return None
-    mac = value.strip().lower()
-    return mac if _MAC_RE.match(mac) else None
-
-
-# -- pydantic errors as one line ----------------------------------------------------------
-
-def invalid(reason: str, where: str | None = None) -> PydanticCustomError:
-    """The error a validator raises: `reason` is the text users see; `where`
-    (a field, or a place in the document) when it is not the validated value."""
-    context = {"reason": reason} if where is None else {"reason": reason, "where": where}
-    return PydanticCustomError("eni_agent", "{reason}", context)
-
-
-class Problem(NamedTuple):
-    loc: tuple  # pydantic's location of the first error
-    where: str  # the location as users read it ("private-ipv4s[1]"), "" for the value itself
-    reason: str
-
-    @property
-    def text(self) -> str:
-        return f"{self.where}: {self.reason}" if self.where else self.reason
-
-
-def describe(error: ValidationError) -> Problem:
-    """The first error of a pydantic validation, worded for users, on one line.
-
-    The one place that words pydantic's errors: the metadata's and the
-    config's refusals all come through here.
-    """
-    first = error.errors(include_url=False)[0]
-    loc, kind, context = tuple(first["loc"]), first["type"], first.get("ctx") or {}
-    where = context.get("where")
-    if where is None:
-        where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" if i else str(part)
-                        for i, part in enumerate(loc))
-        if not where.isprintable() or any(c.isspace() for c in where):
-            where = json.dumps(where)  # a key with a newline must not split the message
-    if kind == "eni_agent":
-        reason = context["reason"]
-    elif kind == "missing":
-        reason = _MISSING.get(loc, "missing")
-    elif kind == "extra_forbidden":
-        reason = "unknown setting"
-    elif kind in ("model_type", "dict_type"):
-        reason = f"must be {'a JSON' if not loc else 'an'} object, got {_json_type(first['input'])}"
-        where = where or "document"
-    else:
-        reason = first["msg"].removeprefix("Value error, ")
-    return Problem(loc, where, one_line(reason))
-
-
-_MISSING = {("mac",): "missing (the primary NIC's MAC is required)"}
-
-
-def _show(value: object) -> str:
-    """A value quoted for a one-line message, cut short if long."""
-    try:
-        text = json.dumps(value, ensure_ascii=True)
-    except (TypeError, ValueError, RecursionError):
-        text = repr(type(value).__name__)
-    return text if len(text) <= 60 else text[:57] + "..."
-
-
-def _json_type(value: object) -> str:
-    return {dict: "an object", list: "an array", str: "a string", bool: "a boolean",
-            type(None): "null", int: "a number", float: "a number"}.get(type(value), "a value")
 
 
 class _DuplicateKey(Exception):
@@ -213,143 +143,6 @@ def _reject_duplicate_keys(pairs: list[tuple[str, object]]) -> dict[str, object]
     return result
 
 
-# -- field types: each parses the service's form of one value -------------------------------
-
-def _ipv4(value: object) -> IPv4Address:
-    if not isinstance(value, str):
-        raise invalid(f"must be an IPv4 address string, got {_json_type(value)}")
-    try:
-        return IPv4Address(value)
-    except ValueError:
-        raise invalid(f"not an IPv4 address: {_show(value)}") from None
-
-
-def _ipv6(value: object) -> IPv6Address:
-    if not isinstance(value, str):
-        raise invalid(f"must be an IPv6 address string, got {_json_type(value)}")
-    if "%" in value:  # a zone would make the address compare unequal to the kernel's
-        raise invalid(f"an address with a zone (%) is not allowed: {_show(value)}")
-    try:
-        ip = IPv6Address(value)
-    except ValueError:
-        raise invalid(f"not an IPv6 address: {_show(value)}") from None
-    if ip.is_multicast or ip.is_loopback or ip.is_unspecified or ip.ipv4_mapped:
-        raise invalid(f"{ip} is not a unicast address")
-    return ip
-
-
-def _vswitch_problem(cidr: IPv4Network) -> str | None:
-    if cidr.prefixlen > 30 or cidr.prefixlen < 8:
-        return f"{cidr} has an unusable prefix length"
-    if (cidr.is_loopback or cidr.is_link_local or cidr.is_multicast or cidr.is_reserved
-            or cidr.subnet_of(_THIS_NETWORK)):
-        return f"{cidr} is not a unicast network"
-    return None
-
-
-def _vswitch_cidr(value: object) -> IPv4Network:
-    if not isinstance(value, str):
-        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
-    try:
-        cidr = IPv4Network(value, strict=True)
-    except ValueError as e:
-        raise invalid(f"not an IPv4 CIDR: {_show(value)} ({one_line(e)})") from None
-    problem = _vswitch_problem(cidr)
-    if problem:
-        raise invalid(problem)
-    return cidr
-
-
-def _vswitch_cidr6(value: object) -> IPv6Network:
-    if not isinstance(value, str):
-        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
-    try:
-        if "%" in value:
-            raise ValueError("a zone (%) is not allowed")
-        cidr = IPv6Network(value, strict=True)
-    except ValueError as e:
-        raise invalid(f"not an IPv6 CIDR: {_show(value)} ({one_line(e)})") from None
-    if not 16 <= cidr.prefixlen <= 124:
-        raise invalid(f"{cidr} has an unusable prefix length")
-    if cidr.is_multicast or cidr.is_loopback or cidr.is_link_local or cidr.is_unspecified:
-        raise invalid(f"{cidr} is not a unicast network")
-    return cidr
-
-
-def _array(value: object) -> object:
-    """A list as it is; absent (null) as empty; and the service's text forms
-    of a list, as `meta-data/all` keeps them: `private-ipv4s` is JSON text
-    (`["10.0.1.10"]`), `ipv6s` looks like `[a,b]` but is not JSON."""
-    if value is None:
-        return ()
-    if isinstance(value, str):
-        text = value.strip()
-        if text.startswith("[") and text.endswith("]"):
-            try:
-                items = json.loads(text)
-            except (ValueError, RecursionError):
-                items = [item.strip() for item in text[1:-1].split(",")]
-                items = [] if items == [""] else items
-            if isinstance(items, list):
-                return items
-        raise invalid(f"must be an array, got a string that is not one: {_show(value)}")
-    if not isinstance(value, list):
-        raise invalid(f"must be an array, got {_json_type(value)}")
-    return value
-
-
-def _blank_is_none(parse):
-    """An optional value: null or "" mean "not given"."""
-    def optional(value: object) -> object:
-        return None if value is None or value == "" else parse(value)
-    return optional
-
-
-def _null_is_none(parse):
-    def optional(value: object) -> object:
-        return None if value is None else parse(value)
-    return optional
-
-
-def _prefix4(value: object) -> IPv4Network:
-    if not isinstance(value, str):
-        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
-    try:
-        return IPv4Network(value, strict=True)
-    except ValueError as e:
-        raise invalid(f"not an IPv4 CIDR: {_show(value)} ({one_line(e)})") from None
-
-
-def _prefix6(value: object) -> IPv6Network:
-    if not isinstance(value, str):
-        raise invalid(f"must be a CIDR string, got {_json_type(value)}")
-    try:
-        if "%" in value:
-            raise ValueError("a zone (%) is not allowed")
-        return IPv6Network(value, strict=True)
-    except ValueError as e:
-        raise invalid(f"not an IPv6 CIDR: {_show(value)} ({one_line(e)})") from None
-
-
-def _eni_id(value: object) -> str | None:
-    if value is None:
-        return None
-    if not isinstance(value, str) or not _ENI_ID_RE.fullmatch(value):
-        raise invalid(f"not a valid id: {_show(value)}")
-    return value
-
-
-OptionalIPv4 = Annotated[Optional[IPv4Address], BeforeValidator(_blank_is_none(_ipv4))]
-IPv4List = Annotated[Tuple[Annotated[IPv4Address, BeforeValidator(_ipv4)], ...],
-                     BeforeValidator(_array)]
-IPv6List = Annotated[Tuple[Annotated[IPv6Address, BeforeValidator(_ipv6)], ...],
-                     BeforeValidator(_array)]
-IPv4Prefixes = Annotated[Tuple[Annotated[IPv4Network, BeforeValidator(_prefix4)], ...],
-                         BeforeValidator(_array)]
-IPv6Prefixes = Annotated[Tuple[Annotated[IPv6Network, BeforeValidator(_prefix6)], ...],
-                         BeforeValidator(_array)]
-
-
 # -- the schema ---------------------------------------------------------------------------
 
 class EniFields(BaseModel):
@@ -358,18 +151,18 @@ class EniFields(BaseModel):
 
     model_config = ConfigDict(extra="ignore", frozen=True)
 
-    network_interface_id: Annotated[Optional[str], BeforeValidator(_eni_id)] = Field(
+    network_interface_id: Annotated[Optional[str], BeforeValidator(parse_eni_id)] = Field(
         None, alias="network-interface-id")
     primary_ip_address: OptionalIPv4 = Field(None, alias="primary-ip-address")
     private_ipv4s: IPv4List = Field((), alias="private-ipv4s")
     netmask: OptionalIPv4 = None
     vswitch_cidr_block: Annotated[Optional[IPv4Network], BeforeValidator(
-        _null_is_none(_vswitch_cidr))] = Field(None, alias="vswitch-cidr-block")
+        null_is_none(parse_vswitch_cidr))] = Field(None, alias="vswitch-cidr-block")
     gateway: OptionalIPv4 = None
     ipv6s: IPv6List = ()
     vswitch_ipv6_cidr_block: Annotated[Optional[IPv6Network], BeforeValidator(
-        _blank_is_none(_vswitch_cidr6))] = Field(None, alias="vswitch-ipv6-cidr-block")
-    ipv6_gateway: Annotated[Optional[IPv6Address], BeforeValidator(_blank_is_none(_ipv6))] = \
+        blank_is_none(parse_vswitch_cidr6))] = Field(None, alias="vswitch-ipv6-cidr-block")
+    ipv6_gateway: Annotated[Optional[IPv6Address], BeforeValidator(blank_is_none(parse_ipv6))] = \
         Field(None, alias="ipv6-gateway")
     ipv4_prefixes: IPv4Prefixes = Field((), alias="ipv4-prefixes")
     ipv6_prefixes: IPv6Prefixes = Field((), alias="ipv6-prefixes")
@@ -389,7 +182,7 @@ class EniFields(BaseModel):
                 cidr = IPv4Network(f"{ips[0]}/{self.netmask}", strict=False)
             except ValueError:
                 raise invalid(f"not a netmask: {self.netmask}", "netmask") from None
-            problem = _vswitch_problem(cidr)
+            problem = vswitch_problem(cidr)
             if problem:
                 raise invalid(problem, "vswitch-cidr-block")
         elif self.netmask is not None and self.netmask != cidr.netmask:
@@ -476,7 +269,7 @@ class _Network(BaseModel):
 def _primary_mac(value: object) -> str:
     mac = normalize_mac(value)
     if mac is None:
-        raise invalid(f"not a MAC address: {_show(value)}")
+        raise invalid(f"not a MAC address: {show(value)}")
     return mac
 
 
@@ -504,7 +297,7 @@ class MetadataDocument(BaseModel):
         for raw_mac, fields in self.network.interfaces.macs.items():
             mac = normalize_mac(raw_mac)
             if mac is None:
-                raise invalid("key is not a MAC address", f"ENI {_show(raw_mac)}")
+                raise invalid("key is not a MAC address", f"ENI {show(raw_mac)}")
             if mac in enis:
                 raise invalid("listed twice (MACs match case-insensitively)", f"ENI {mac}")
             if int(mac[:2], 16) & 1 or mac == "00:00:00:00:00:00":
@@ -533,13 +326,13 @@ def _eni(mac: str, fields: object, source: str) -> Eni | InvalidEni:
     """One ENI, or why not: naming it (by MAC and, when valid, its id) and the field."""
     if not isinstance(fields, dict):
         return InvalidEni(mac, None, f"invalid metadata {source}: ENI {mac}: must be an object, "
-                                     f"got {_json_type(fields)}")
+                                     f"got {json_type(fields)}")
     try:
         return EniFields.model_validate(fields, context={"mac": mac})._eni
     except ValidationError as e:
         problem = describe(e)
     try:
-        eni_id = _eni_id(fields.get("network-interface-id"))
+        eni_id = parse_eni_id(fields.get("network-interface-id"))
     except PydanticCustomError:
         eni_id = None
     where = f"ENI {mac} ({eni_id})" if eni_id else f"ENI {mac}"

@@ -1,4 +1,8 @@
-"""pytest fixtures for network-namespace integration tests (see netns.py).
+"""pytest fixtures for network-namespace integration tests (tests/harness).
+
+Every test here is marked ``integration`` and skipped without root (a failure
+where integration tests are required: tests/conftest.py), except in modules
+marked ``rootless``.
 
 Fixtures:
   topology_factory  -> make(enis=(), **kwargs) -> Topology; every topology it
@@ -11,11 +15,29 @@ Fixtures:
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator
 
 import pytest
 
-from .netns import Eni, Topology, cleanup_stale_namespaces, is_root, make_eni
+from tests.harness.commands import is_root
+from tests.harness.enis import Eni, make_eni
+from tests.harness.namespaces import cleanup_stale_namespaces
+from tests.harness.topology import Topology
+
+HERE = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The preamble every integration module would repeat: the ``integration``
+    mark, and a skip without root unless the module is marked ``rootless``."""
+    root = is_root()
+    for item in items:
+        if HERE not in Path(str(item.path)).resolve().parents:
+            continue  # this hook sees the whole session's items
+        item.add_marker(pytest.mark.integration)
+        if not root and item.get_closest_marker("rootless") is None:
+            item.add_marker(pytest.mark.skip(reason="network namespace tests need root"))
 
 
 def _raise_keyboard_interrupt(signum: int, frame: Any) -> None:

@@ -11,20 +11,21 @@ storm of foreign route notifications wakes it for nothing.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
-import pytest
 
-from .agent import Agent, table_of, traffic_failures
-from .daemon_proc import metadata_file, run_daemon
-from .netns import Topology, build_metadata, ip, ip_json, make_eni
+from tests.harness.agent import Agent
+from tests.harness.kernel import table_of
+from tests.harness.prober import traffic_failures
+from tests.harness.daemon import run_daemon
+from tests.harness.metadata import metadata_file
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import ip_json
+from tests.harness.metadata import build_metadata
+from tests.harness.topology import Topology
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 FOREIGN_ROUTES = 20_000
 

@@ -5,26 +5,12 @@ table of its new ifindex."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    eni_table,
-    metadata_file,
-    owned_rules,
-    run_daemon,
-    table_routes,
-    traffic_failures,
-)
-from .netns import build_metadata, ip_json, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems, eni_table
+from tests.harness.kernel import describe, ip_json, owned_rules, table_routes
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import traffic_failures
 
 TIMEOUT = 3.0  # seconds; both typically take ~0.1 s
 

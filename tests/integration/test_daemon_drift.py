@@ -4,25 +4,17 @@ second, not at the next periodic resync (30 s by default)."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    eni_table,
-    metadata_file,
-    run_daemon,
-    traffic_failures,
-)
-from .netns import Topology, build_metadata, ip
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import ip
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems, eni_table
+from tests.harness.kernel import describe
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import traffic_failures
+from tests.harness.topology import Topology
 
 REPAIR_TIMEOUT = 3.0  # seconds: generous; the repair typically takes well under 0.2 s
 

@@ -5,19 +5,16 @@ repair. When the tool stops, the rule is back within the last gap."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
-import pytest
 
-from .daemon_proc import eni_problems, metadata_file, run_daemon, traffic_failures
-from .netns import build_metadata
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.metadata import metadata_file
+from tests.harness.prober import traffic_failures
+from tests.harness.metadata import build_metadata
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 FIGHT_FOR = 20.0
 REPAIR = "add rule 10000: from 10.0.1.10"

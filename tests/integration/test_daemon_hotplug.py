@@ -3,18 +3,14 @@ soon as their NIC appears, without any further command."""
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
-
-from .daemon_proc import describe, eni_problems, metadata_file, run_daemon, traffic_failures
-from .netns import build_metadata, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import traffic_failures
 
 HOTPLUG_TIMEOUT = 5.0  # seconds; the daemon reacts to the netlink event, typically in ~0.1 s
 

@@ -5,15 +5,10 @@ from __future__ import annotations
 import os
 import time
 
-import pytest
-
-from .daemon_proc import eni_problems, metadata_file, run_daemon
-from .netns import build_metadata, run_in
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import run_in
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.metadata import build_metadata, metadata_file
 
 IDLE_SECONDS = 2.0
 

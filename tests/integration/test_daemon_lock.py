@@ -10,23 +10,12 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from .daemon_proc import (
-    REPO,
-    describe,
-    eni_agent_cli,
-    eni_problems,
-    metadata_file,
-    run_daemon,
-    traffic_failures,
-)
-from .netns import build_metadata, ip
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import REPO, ip
+from tests.harness.daemon import eni_agent_cli, run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import traffic_failures
 
 
 def test_one_shot_sync_while_the_daemon_runs_is_in_sync_and_the_daemon_keeps_working(

@@ -14,22 +14,11 @@ import json
 import os
 import shutil
 
-import pytest
-
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    metadata_file,
-    run_daemon,
-    write_in_place,
-    write_json_atomically,
-)
-from .netns import build_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe
+from tests.harness.metadata import (build_metadata, metadata_file, write_in_place,
+                                    write_json_atomically)
 
 THREE_IPS = ("10.0.1.10", "10.0.1.11", "10.0.1.12")
 FOUR_IPS = (*THREE_IPS, "10.0.1.13")

@@ -6,26 +6,16 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import time
 
 import pytest
 
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    metadata_file,
-    run_daemon,
-    traffic_failures,
-    write_in_place,
-    write_json_atomically,
-)
-from .netns import build_metadata, guest_state
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe, guest_state
+from tests.harness.metadata import (build_metadata, metadata_file, write_in_place,
+                                    write_json_atomically)
+from tests.harness.prober import traffic_failures
 
 APPLY_TIMEOUT = 3.0  # seconds; the daemon reacts to inotify, typically in well under 0.1 s
 THREE_IPS = ("10.0.1.10", "10.0.1.11", "10.0.1.12")

@@ -4,25 +4,14 @@ once the churn stops."""
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
-
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    metadata_file,
-    owned_rules,
-    run_daemon,
-    traffic_failures,
-)
-from .netns import build_metadata, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe, owned_rules
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import traffic_failures
 
 CYCLES = 10
 CONVERGE_TIMEOUT = 10.0  # seconds: generous, the daemon may be backing off after failures

@@ -5,18 +5,17 @@ both run (the name they hold is scoped to the namespace)."""
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
 
-from .daemon_proc import eni_problems, metadata_file, run_daemon, traffic_failures
-from .netns import build_metadata, ip, make_eni
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.metadata import metadata_file
+from tests.harness.prober import traffic_failures
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.metadata import build_metadata
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 ALREADY_RUNNING = 8
 

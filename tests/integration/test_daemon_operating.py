@@ -6,7 +6,6 @@ lines carry journald fields (read back from a real systemd-journald)."""
 from __future__ import annotations
 
 import json
-import os
 import stat
 import time
 from pathlib import Path
@@ -14,14 +13,13 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from .daemon_proc import eni_agent_cli, eni_problems, eni_table, metadata_file, run_daemon
-from .journal import journal_entries, journald_available, with_journald
-from .netns import build_metadata, ip, ip_json
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import eni_agent_cli, run_daemon
+from tests.harness.expect import eni_problems, eni_table
+from tests.harness.metadata import metadata_file
+from tests.harness.journal import journal_entries, journald_available, with_journald
+from tests.harness.commands import ip
+from tests.harness.kernel import ip_json
+from tests.harness.metadata import build_metadata
 
 
 def status_json(t, d) -> dict:

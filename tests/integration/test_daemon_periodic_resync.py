@@ -3,17 +3,10 @@ event: promote_secondaries switched off by hand is restored at the next resync."
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .daemon_proc import eni_problems, metadata_file, run_daemon
-from .netns import build_metadata, get_sysctl, set_sysctls
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import get_sysctl, set_sysctls
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.metadata import build_metadata, metadata_file
 
 KEY = "net.ipv4.conf.eth1.promote_secondaries"
 

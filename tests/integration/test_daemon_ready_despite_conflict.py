@@ -10,23 +10,12 @@ report it in STATUS and still become ready once it has applied what it can.
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    eni_table,
-    metadata_file,
-    run_daemon,
-)
-from .netns import build_metadata, ip, ip_json, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import ip
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems, eni_table
+from tests.harness.kernel import describe, ip_json
+from tests.harness.metadata import build_metadata, metadata_file
 
 
 def _start_with_a_conflicting_eni(topology_factory, tmp_path):

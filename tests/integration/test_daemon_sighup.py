@@ -9,22 +9,12 @@ import time
 
 import pytest
 
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    eni_table,
-    metadata_file,
-    owned_rules,
-    run_daemon,
-    table_routes,
-    traffic_failures,
-)
-from .netns import build_metadata, ip, ip_json
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import ip
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems, eni_table
+from tests.harness.kernel import describe, ip_json, owned_rules, table_routes
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import traffic_failures
 
 TIMEOUT = 3.0
 

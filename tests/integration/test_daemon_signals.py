@@ -3,26 +3,16 @@ leaves the network configured (a restart or an upgrade must not cut traffic)."""
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
 import pytest
 
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    metadata_file,
-    owned_rules,
-    run_daemon,
-    traffic_failures,
-)
-from .netns import build_metadata, guest_state, inbound_handshake
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe, guest_state, owned_rules
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import inbound_handshake, traffic_failures
 
 EXIT_TIMEOUT = 2.0  # seconds; typically ~0.02 s
 

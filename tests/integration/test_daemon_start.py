@@ -14,21 +14,13 @@ import time
 
 import pytest
 
-from .daemon_proc import (
-    REPO,
-    describe,
-    eni_problems,
-    metadata_file,
-    owned_rules,
-    run_daemon,
-    traffic_failures,
-)
-from .netns import build_metadata, guest_state, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import REPO
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe, guest_state, owned_rules
+from tests.harness.metadata import build_metadata, metadata_file
+from tests.harness.prober import traffic_failures
 
 
 def test_two_present_enis_configured_then_ready_with_one_line_status(topology_factory, tmp_path):

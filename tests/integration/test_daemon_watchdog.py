@@ -4,18 +4,10 @@ names another process."""
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
-
-from .daemon_proc import run_daemon
-from .netns import build_metadata, write_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.daemon import run_daemon
+from tests.harness.metadata import build_metadata, write_metadata
 
 
 def test_watchdog_pings_at_half_the_interval_even_before_ready(topology_with_eni, tmp_path):

@@ -6,19 +6,18 @@ never touched, and the rule goes when the address goes."""
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from .agent import Agent, owned_rules, table_of, write_config
-from .daemon_proc import run_daemon
-from .netns import inbound_handshake, ip, ip_json, make_eni
+from tests.harness.agent import Agent, write_config
+from tests.harness.kernel import owned_rules, table_of
+from tests.harness.daemon import run_daemon
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import ip_json
+from tests.harness.prober import inbound_handshake
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 VIP = "10.0.1.100"
 
@@ -113,7 +112,8 @@ def test_the_daemon_follows_the_address_notification(with_vip, tmp_path):
 
 def test_ipv6_an_address_in_the_ipv6_vswitch_is_followed_and_the_vswitch_routed(
         topology_factory, tmp_path):
-    from .netns import primary_eni, run_in
+    from tests.harness.commands import run_in
+    from tests.harness.enis import primary_eni
     vip6 = "2001:db8:1::100"
     t = topology_factory([make_eni(1, n_ipv6=1)], ipv6=True, primary=primary_eni(ipv6=True))
     t.route_havip("eth1", vip6)

@@ -3,41 +3,21 @@
 from __future__ import annotations
 
 import json
-import os
 import stat
 import subprocess
 import sys
 
 import pytest
 
-from .netns import (
-    PREFIX,
-    PRIMARY_MAC,
-    Topology,
-    build_metadata,
-    cleanup_stale_namespaces,
-    configure_address_only,
-    configure_policy_routing_by_hand,
-    create_namespace,
-    delete_namespace,
-    get_sysctl,
-    guest_state,
-    inbound_handshake,
-    ip,
-    ip_json,
-    link_by_mac,
-    list_namespaces,
-    make_eni,
-    netstat_counter,
-    outbound_handshake,
-    run_in,
-    write_metadata,
-)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.by_hand import configure_address_only, configure_policy_routing_by_hand
+from tests.harness.commands import get_sysctl, ip, netstat_counter, run_in
+from tests.harness.enis import PRIMARY_MAC, make_eni
+from tests.harness.kernel import guest_state, ip_json, link_by_mac
+from tests.harness.metadata import build_metadata, write_metadata
+from tests.harness.namespaces import (PREFIX, cleanup_stale_namespaces, create_namespace,
+                                      delete_namespace, list_namespaces)
+from tests.harness.prober import inbound_handshake, outbound_handshake
+from tests.harness.topology import Topology
 
 
 def rp_drops(topo: Topology) -> int:

@@ -9,7 +9,6 @@ the VIP holds no rule for it within 1 s of losing it."""
 
 from __future__ import annotations
 
-import os
 import shutil
 import threading
 import time
@@ -17,17 +16,17 @@ from typing import Callable
 
 import pytest
 
-from .agent import owned_rules
-from .containers import fetch, serving
-from .daemon_proc import run_daemon
-from .ha_pair import keepalived, keepalived_config, share_vswitch
-from .netns import build_metadata, ip, ip_json, make_eni, write_metadata
+from tests.harness.kernel import owned_rules
+from tests.harness.containers import fetch, serving
+from tests.harness.daemon import run_daemon
+from tests.harness.ha_pair import keepalived, keepalived_config, share_vswitch
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import ip_json
+from tests.harness.metadata import build_metadata, write_metadata
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-    pytest.mark.skipif(shutil.which("keepalived") is None, reason="keepalived not installed"),
-]
+pytestmark = pytest.mark.skipif(shutil.which("keepalived") is None,
+                                reason="keepalived not installed")
 
 VIP, PORT = "10.0.1.100", 8000
 A_IP, B_IP = "10.0.1.10", "10.0.1.20"

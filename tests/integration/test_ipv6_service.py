@@ -5,29 +5,18 @@ both ways through the ENI, and follows an IPv6 address unassigned."""
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
-
-from .agent import Agent, assert_one_error_line, assert_traffic, dumps
-from .netns import build_metadata, guest_state, make_eni
-from .service import serve_metadata
-from .test_ipv6_sync import (
-    assert_traffic6,
-    global6,
-    ipv6_problems,
-    ipv6_topology,
-    owned_rules6,
-    routes6,
-    settle,
-    table_of,
-)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, assert_one_error_line
+from tests.harness.daemon import daemon_for
+from tests.harness.enis import make_eni
+from tests.harness.expect import ipv6_problems
+from tests.harness.kernel import (dumps, global6, guest_state, owned_rules6, routes6, settle_ipv6,
+                                  table_of)
+from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import serve_metadata
+from tests.harness.prober import assert_traffic, assert_traffic6
+from tests.harness.topology import ipv6_topology
 
 META = "/latest/meta-data/network/interfaces/macs"
 
@@ -48,7 +37,7 @@ def test_ipv6_enis_from_the_service_converge(topology_factory, tmp_path):
         assert_traffic6(t, ["2001:db8:1::10", "2001:db8:1::11", "2001:db8::5"])
         assert_traffic(t, ["10.0.1.10", "10.0.2.10"])
 
-        settle(t)
+        settle_ipv6(t)
         state = dumps(guest_state(t))
         again = agent.sync("--json", metadata=svc.url)
         assert again.code == 0 and again.states() == {"eth1": "in-sync", "eth2": "in-sync"}
@@ -72,7 +61,7 @@ def test_ipv6_answers_cut_short_or_refused_change_nothing(topology_factory, tmp_
     agent = Agent(t, tmp_path)
     with serve_metadata(t, tmp_path) as svc:
         assert agent.sync(metadata=svc.url).code == 0
-        settle(t)
+        settle_ipv6(t)
         converged = dumps(guest_state(t))
         for control, code, needle in (
                 ({"truncate": True}, 5, "metadata service"),
@@ -90,9 +79,10 @@ def test_ipv6_answers_cut_short_or_refused_change_nothing(topology_factory, tmp_
         assert res.code == 0 and res.states() == {"eth1": "in-sync"}
 
 
-def test_daemon_configures_a_hot_plugged_ipv6_eni_the_service_lists(topology_factory, tmp_path):
-    from .test_service_daemon import HOTPLUG_LIMIT, daemon_for
+HOTPLUG_LIMIT = 5.0  # seconds from the attach to the ENI configured
 
+
+def test_daemon_configures_a_hot_plugged_ipv6_eni_the_service_lists(topology_factory, tmp_path):
     t = ipv6_topology(topology_factory, [make_eni(1, n_ipv6=1)])
     eni2 = make_eni(2, n_ipv6=2)
     with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path) as d:
@@ -118,7 +108,7 @@ def test_a_single_404_on_ipv6s_does_not_remove_ipv6(topology_factory, tmp_path):
     agent = Agent(t, tmp_path)
     with serve_metadata(t, tmp_path) as svc:
         assert agent.sync(metadata=svc.url).code == 0
-        settle(t)
+        settle_ipv6(t)
         converged = dumps(guest_state(t))
         mark = svc.mark()
         svc.fault(not_found_once=f"{t.eni('eth1').mac}/ipv6s")

@@ -16,135 +16,18 @@ second after it is added.
 from __future__ import annotations
 
 import json
-import os
-import time
 
 import pytest
 
-from .agent import Agent, assert_traffic, dumps
-from .netns import (
-    Topology,
-    build_metadata,
-    guest_state,
-    inbound_handshake,
-    ip,
-    ip_json,
-    make_eni,
-    outbound_handshake,
-    primary_eni,
-)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
-
-PROTOCOL = "234"
-PRIORITY = 10000
-DAD_ON = {"net.ipv6.conf.all.accept_dad": 1, "net.ipv6.conf.default.accept_dad": 1}
-
-
-def ipv6_topology(factory, enis, **kwargs) -> Topology:
-    """A topology with IPv6 on, the primary NIC with IPv6, DAD on in the guest."""
-    return factory(enis, ipv6=True, primary=primary_eni(ipv6=True),
-                   guest_sysctls={**DAD_ON, **kwargs.pop("guest_sysctls", {})}, **kwargs)
-
-
-def settle(t: Topology, timeout: float = 15.0) -> None:
-    """Wait until no guest address is tentative (the kernel's link-local
-    addresses of links just brought up are, for about a second), so that
-    snapshots compare equal."""
-    deadline = time.monotonic() + timeout
-    while True:
-        tentative = [a["local"] for link in ip_json(t.guest, "-6", "addr")
-                     for a in link.get("addr_info", []) if a.get("tentative")]
-        if not tentative:
-            return
-        assert time.monotonic() < deadline, f"still tentative: {tentative}"
-        time.sleep(0.1)
-
-
-def global6(t: Topology, ifname: str) -> dict[str, dict]:
-    """The global IPv6 addresses of ``ifname``: {address: addr_info}."""
-    links = ip_json(t.guest, "-6", "addr", "show", "dev", ifname)
-    return {a["local"]: a for link in links for a in link.get("addr_info", [])
-            if a.get("scope") == "global"}
-
-
-def link_local6(t: Topology, ifname: str) -> list[str]:
-    links = ip_json(t.guest, "-6", "addr", "show", "dev", ifname)
-    return [a["local"] for link in links for a in link.get("addr_info", [])
-            if a.get("scope") == "link"]
-
-
-def rules6(t: Topology) -> list[dict]:
-    """``ip -6 -N -j rule`` (protocols as numbers)."""
-    return ip_json(t.guest, "-6", "-N", "rule")
-
-
-def owned_rules6(t: Topology) -> list[dict]:
-    return sorted((r for r in rules6(t) if r.get("protocol") == PROTOCOL),
-                  key=lambda r: (r["src"], r["table"]))
-
-
-def routes6(t: Topology, table: int | str) -> list[dict]:
-    """IPv6 routes of one table (protocols as numbers), sorted, without metrics."""
-    cp = ip(t.guest, "-j", "-6", "-N", "route", "show", "table", str(table), check=False)
-    if cp.returncode != 0 and "does not exist" in cp.stderr:
-        return []  # no route in that table at all
-    assert cp.returncode == 0, cp.stderr
-    routes = json.loads(cp.stdout) if cp.stdout.strip() else []
-    return sorted(({k: v for k, v in r.items() if k not in ("metric", "pref")} for r in routes),
-                  key=lambda r: json.dumps(r, sort_keys=True))
-
-
-def table_of(t: Topology, ifname: str) -> int:
-    return 10000 + ip_json(t.guest, "link", "show", "dev", ifname)[0]["ifindex"]
-
-
-def expected_rules6(t: Topology, *ifnames: str) -> list[dict]:
-    return sorted(({"priority": PRIORITY, "src": addr, "table": str(table_of(t, name)),
-                    "protocol": PROTOCOL}
-                   for name in ifnames for addr in t.eni(name).ipv6s),
-                  key=lambda r: (r["src"], r["table"]))
-
-
-def expected_table6(t: Topology, ifname: str) -> list[dict]:
-    eni = t.eni(ifname)
-    routes = [
-        {"dst": eni.ipv6_cidr, "dev": ifname, "protocol": PROTOCOL, "flags": []},
-        {"dst": "fe80::/64", "dev": ifname, "protocol": PROTOCOL, "flags": []},
-        {"dst": "default", "gateway": eni.ipv6_gateway, "dev": ifname, "protocol": PROTOCOL,
-         "flags": ["onlink"]},
-    ]
-    return sorted(routes, key=lambda r: json.dumps(r, sort_keys=True))
-
-
-def ipv6_problems(t: Topology, ifname: str) -> list[str]:
-    """[] when ``ifname``'s IPv6 is configured as eni-agent should."""
-    eni = t.eni(ifname)
-    problems = []
-    have = global6(t, ifname)
-    if set(have) != set(eni.ipv6s):
-        problems.append(f"{ifname} IPv6 {sorted(have)} != {sorted(eni.ipv6s)}")
-    for addr, info in have.items():
-        if (info.get("prefixlen") != eni.ipv6_prefixlen or not info.get("nodad")
-                or not info.get("noprefixroute") or info.get("tentative")
-                or info.get("dadfailed")):
-            problems.append(f"{ifname} {addr}: {info}")
-    table = table_of(t, ifname)
-    if routes6(t, table) != expected_table6(t, ifname):
-        problems.append(f"table {table}: {routes6(t, table)}")
-    mine = [r for r in owned_rules6(t) if r["table"] == str(table)]
-    if mine != expected_rules6(t, ifname):
-        problems.append(f"rules of table {table}: {mine}")
-    return problems
-
-
-def assert_traffic6(t: Topology, addrs) -> None:
-    failed = [f"host -> {a}" for a in addrs if not inbound_handshake(t, a)]
-    failed += [f"{a} -> host" for a in addrs if not outbound_handshake(t, a)]
-    assert failed == [], f"IPv6 handshakes failed: {failed}"
+from tests.harness.agent import Agent
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.expect import expected_rules6, ipv6_problems
+from tests.harness.kernel import (dumps, global6, guest_state, link_local6, owned_rules6, routes6,
+                                  rules6, settle_ipv6, table_of)
+from tests.harness.metadata import build_metadata
+from tests.harness.prober import assert_traffic, assert_traffic6, inbound_handshake
+from tests.harness.topology import Topology, ipv6_topology
 
 
 @pytest.fixture
@@ -176,7 +59,7 @@ def test_sync_configures_ipv6_enis_with_traffic_both_ways(v6, tmp_path):
     assert routes6(t, table_of(t, "eth3")) == []  # no IPv6 in an IPv4-only ENI's table
     assert owned_rules6(t) == expected_rules6(t, "eth1", "eth2")
     # The main table is the image's: no ENI subnet there.
-    settle(t)
+    settle_ipv6(t)
     main_after = routes6(t, "main")
     new = sorted((r for r in main_after if r not in main_before), key=lambda r: r["dev"])
     assert new == [{"dst": "fe80::/64", "dev": name, "protocol": "2", "flags": []}
@@ -188,7 +71,7 @@ def test_sync_configures_ipv6_enis_with_traffic_both_ways(v6, tmp_path):
     assert_traffic(t, ["10.0.0.5", "10.0.1.10", "10.0.2.11", "10.0.3.10"])
 
     # A second sync changes nothing; status agrees.
-    settle(t)
+    settle_ipv6(t)
     state = dumps(guest_state(t))
     again = agent.converge()
     assert again.states() == {"eth1": "in-sync", "eth2": "in-sync", "eth3": "in-sync"}
@@ -244,7 +127,7 @@ def test_cleanup_removes_the_agents_ipv6_state_and_nothing_else(v6, tmp_path):
     ip(t.guest, "-6", "addr", "add", "2001:db8:99::99/64", "dev", "eth1", "nodad",
        "noprefixroute")
     ip(t.guest, "-6", "route", "add", "2001:db8:77::/64", "dev", "eth1")
-    settle(t)
+    settle_ipv6(t)
     before = dumps(guest_state(t))
 
     agent.write()
@@ -258,7 +141,7 @@ def test_cleanup_removes_the_agents_ipv6_state_and_nothing_else(v6, tmp_path):
 
     res = agent.cleanup("--json")
     assert res.code == 0, str(res)
-    settle(t)
+    settle_ipv6(t)
     assert dumps(guest_state(t)) == before
     assert owned_rules6(t) == []
     assert set(global6(t, "eth1")) == {"2001:db8:99::99"}
@@ -283,7 +166,7 @@ def test_an_eni_with_only_some_ipv6_fields_exits_4_and_changes_nothing(v6, tmp_p
     agent = Agent(t, tmp_path)
     agent.write()
     agent.converge()
-    settle(t)
+    settle_ipv6(t)
     converged = dumps(guest_state(t))
     for param in PARTIAL:
         keep, named = param.values
@@ -354,7 +237,7 @@ def test_ipv6_addresses_in_any_spelling_converge_once(topology_factory, tmp_path
     agent.write(doc)
     agent.converge()
     assert ipv6_problems(t, "eth1") == []
-    settle(t)
+    settle_ipv6(t)
     state = dumps(guest_state(t))
     res = agent.converge()
     assert res.states() == {"eth1": "in-sync"}

@@ -18,27 +18,16 @@ address added (with the kernel's prefix route), no policy routing.
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 
 import pytest
 
-from .agent import Agent
-from .netns import (
-    inbound_handshake,
-    ip,
-    ip_json,
-    make_eni,
-    outbound_handshake,
-    primary_eni,
-    run_in,
-)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import ip, run_in
+from tests.harness.enis import make_eni, primary_eni
+from tests.harness.kernel import ip_json
+from tests.harness.prober import inbound_handshake, outbound_handshake
 
 ENI_IP6 = "2001:db8:1::10"
 PROBES = 5

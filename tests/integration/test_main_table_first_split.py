@@ -8,18 +8,14 @@ vswitch, which `main`'s connected route for eth0 would send astray."""
 
 from __future__ import annotations
 
-import os
 
-import pytest
+from tests.harness.agent import Agent, write_config
+from tests.harness.kernel import owned_rules
+from tests.harness.containers import container, fetch, publish, serving
+from tests.harness.commands import ip
+from tests.harness.enis import Eni, make_eni
+from tests.harness.prober import outbound_handshake, tcp_handshake
 
-from .agent import Agent, owned_rules, write_config
-from .containers import container, fetch, publish, serving
-from .netns import Eni, ip, make_eni, outbound_handshake, tcp_handshake
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 PORT = 8080
 IN_PRIMARY_VSWITCH = Eni("00:16:3e:00:02:01", "eth2", "10.0.0.0/24", "10.0.0.253",

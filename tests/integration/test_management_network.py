@@ -12,17 +12,16 @@ rule at the router admits only traffic arriving from the management vswitch
 
 from __future__ import annotations
 
-import os
 
 import pytest
 
-from .agent import Agent, assert_one_error_line, owned_routes, write_config
-from .netns import create_namespace, delete_namespace, ip, make_eni, run_in, tcp_handshake
+from tests.harness.agent import Agent, assert_one_error_line, write_config
+from tests.harness.kernel import owned_routes
+from tests.harness.commands import ip, run_in
+from tests.harness.enis import make_eni
+from tests.harness.namespaces import create_namespace, delete_namespace
+from tests.harness.prober import tcp_handshake
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 MGMT_NET, MGMT_HOST, MGMT_GW = "10.9.0.0/24", "10.9.0.2", "10.9.0.1"
 IN_VSWITCH = "10.0.1.253"  # a management host in the ENI's vswitch: the router's address
@@ -113,7 +112,7 @@ def test_management_hosts_are_reached_through_the_eni_only_with_its_routes(manag
 
 
 def test_an_eni_in_the_primarys_vswitch_adds_nothing_to_main(topology_factory, tmp_path):
-    from .netns import Eni
+    from tests.harness.enis import Eni
     t = topology_factory([Eni("00:16:3e:00:01:01", "eth1", "10.0.0.0/24", "10.0.0.253",
                               ("10.0.0.20",), "eni-second", "vsw-a")])
     agent = Agent(t, tmp_path)

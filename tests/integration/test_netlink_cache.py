@@ -12,11 +12,9 @@ from __future__ import annotations
 import subprocess
 import sys
 
-import pytest
-
-from .netns import Topology, ip, make_eni
-
-pytestmark = pytest.mark.integration
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.topology import Topology
 
 # Runs inside the guest namespace: a session following notifications, and
 # after each command from stdin, its observation against a fresh dump's.

@@ -10,7 +10,8 @@ import sys
 
 import pytest
 
-from .netns import Topology, make_eni
+from tests.harness.enis import make_eni
+from tests.harness.topology import Topology
 
 pytestmark = pytest.mark.integration
 

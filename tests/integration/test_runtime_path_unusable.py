@@ -10,20 +10,21 @@ touched.
 
 from __future__ import annotations
 
-import os
 import re
 import sys
 
 import pytest
 
-from .agent import REPO, Agent, Run, assert_one_error_line, dumps
-from .daemon_proc import eni_problems, metadata_file, run_daemon
-from .netns import build_metadata, guest_state, run_in
+from tests.harness.agent import Agent, Run, assert_one_error_line
+from tests.harness.commands import REPO
+from tests.harness.kernel import dumps
+from tests.harness.daemon import run_daemon
+from tests.harness.expect import eni_problems
+from tests.harness.metadata import metadata_file
+from tests.harness.commands import run_in
+from tests.harness.kernel import guest_state
+from tests.harness.metadata import build_metadata
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 RUN_MOUNTS = {
     "read-only": "mount -t tmpfs -o ro,size=64k eni-t-run /run",

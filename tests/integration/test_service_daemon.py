@@ -12,44 +12,25 @@ started while the service fails is READY within 15 s all the same.
 
 from __future__ import annotations
 
-import os
 import signal
 import time
 
 import pytest
 
-from .agent import write_config
-from .daemon_proc import (
-    describe,
-    eni_problems,
-    owned_rules,
-    run_daemon,
-    traffic_failures,
-)
-from .netns import build_metadata, guest_state, ip_json, make_eni, run_in
-from .service import serve_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.commands import run_in
+from tests.harness.daemon import daemon_for
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe, guest_state, ip_json, owned_rules
+from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import serve_metadata
+from tests.harness.prober import traffic_failures
 
 METADATA_INTERVAL = 5  # the config's minimum
 FETCH_GAP = 2.0  # daemon.FETCH_GAP: at most one fetch this often for unknown NICs
 FETCH_RETRY = 10.0  # daemon.FETCH_RETRY: after a failed fetch
 HOTPLUG_LIMIT = 5.0
 BUSY = 10.0  # slack for a busy 2-core machine
-
-
-def daemon_for(t, svc, tmp_path, *, metadata_interval=METADATA_INTERVAL, **kwargs):
-    """run_daemon reading the service. DaemonProc always passes `--metadata PATH`
-    (through pathlib, which would fold the URL's `//`), so the URL is given
-    again after it: click keeps the last value of a repeated option."""
-    config = write_config(tmp_path / "config.toml",
-                          f"metadata_interval = {metadata_interval}\n"
-                          "burst_for_virtual_links = true\n", 0o600)  # the ENIs are veths
-    return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
-                      resync_interval=2, extra_args=("--metadata", svc.url), **kwargs)
 
 
 def wait_fetches(svc, d, since: int, count: int, timeout: float) -> list[float]:

@@ -9,20 +9,19 @@ the service never lists ends after a minute.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from .agent import write_config
-from .daemon_proc import describe, eni_problems, run_daemon, traffic_failures
-from .netns import build_metadata, ip, make_eni
-from .service import serve_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import write_config
+from tests.harness.commands import ip
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe
+from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import serve_metadata
+from tests.harness.prober import traffic_failures
 
 POLL = 60  # the regular poll: far beyond every limit below
 LISTED_LIMIT = 2.0  # listing -> configured, NIC first (issue 12 §2)

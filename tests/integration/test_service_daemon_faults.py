@@ -16,20 +16,16 @@ often it asks:
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
-
-from .agent import write_config
-from .daemon_proc import describe, eni_problems, owned_rules, run_daemon, traffic_failures
-from .netns import build_metadata, make_eni
-from .service import ALL_PATH, LISTING_PATH, serve_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import write_config
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.expect import eni_problems
+from tests.harness.kernel import describe, owned_rules
+from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import ALL_PATH, LISTING_PATH, serve_metadata
+from tests.harness.prober import traffic_failures
 
 INTERVAL = 5  # the config's minimum
 BUSY = 10.0

@@ -6,21 +6,16 @@ start in a minute (docs/daemon-behaviour.md)."""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import time
 
 import pytest
 
-from .agent import write_config
-from .daemon_proc import run_daemon
-from .netns import make_eni
-from .service import serve_metadata
+from tests.harness.agent import write_config
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import make_eni
+from tests.harness.metadata_service import serve_metadata
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 POLL = 60
 FLAP_FOR = 30.0

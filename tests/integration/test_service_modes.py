@@ -10,19 +10,16 @@ MACs are used exactly as the service lists them.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from .agent import Agent, assert_one_error_line, assert_traffic, dumps, rule_sources
-from .netns import build_metadata, guest_state, make_eni
-from .service import ALL_PATH, LISTING_PATH, serve_metadata
-from .test_ipv6_sync import ipv6_problems, ipv6_topology
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, assert_one_error_line
+from tests.harness.enis import make_eni
+from tests.harness.expect import ipv6_problems
+from tests.harness.kernel import dumps, guest_state, rule_sources
+from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import ALL_PATH, LISTING_PATH, serve_metadata
+from tests.harness.prober import assert_traffic
+from tests.harness.topology import ipv6_topology
 
 TOKEN_PATH = "/latest/api/token"
 MACS = "/latest/meta-data/network/interfaces/macs"
@@ -173,9 +170,9 @@ def test_prefixes_delegated_at_the_service_are_routed(topology_factory, tmp_path
     """`ipv4-prefixes` read from the service (the tree under a thin `all`, or
     `all` itself): each prefix gets its rule, and a reply from an address of
     the prefix leaves through its ENI."""
-    from .agent import owned_rules
-    from .netns import outbound_handshake
-    from .test_sync_prefixes import PREFIX, PREFIX_IP, prefix_topology, with_prefixes
+    from tests.harness.kernel import owned_rules
+    from tests.harness.prefixes import PREFIX, PREFIX_IP, prefix_topology, with_prefixes
+    from tests.harness.prober import outbound_handshake
 
     t = prefix_topology(topology_factory)
     agent = Agent(t, tmp_path)

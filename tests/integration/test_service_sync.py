@@ -10,19 +10,17 @@ line; revoked tokens are renewed transparently; clearing the fault recovers.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pytest
 
-from .agent import Agent, assert_one_error_line, assert_traffic, dumps, rule_sources
-from .netns import build_metadata, guest_state, ip, make_eni
-from .service import serve_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, assert_one_error_line
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import dumps, guest_state, rule_sources
+from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import serve_metadata
+from tests.harness.prober import assert_traffic
 
 HANG_LIMIT = 20.0  # seconds; the client's deadline for one whole fetch is 10 s
 # (the bound for a dripping server: `sync` fails within 20 s)

@@ -4,17 +4,11 @@ altname someone else gave the NIC stays."""
 
 from __future__ import annotations
 
-import os
 
-import pytest
-
-from .agent import Agent, link
-from .netns import ip, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.kernel import link
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
 
 
 def altnames(topo, ifname: str) -> list[str]:

@@ -9,19 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from pathlib import Path
 from typing import Any, Callable
 
-import pytest
-
-from .agent import Agent, assert_one_error_line, dumps, write_config
-from .netns import build_metadata, guest_state, write_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, assert_one_error_line, write_config
+from tests.harness.kernel import dumps, guest_state
+from tests.harness.metadata import build_metadata, write_metadata
 
 ETH1 = "00:16:3e:00:01:01"
 INVALID, UNAVAILABLE, PERMISSION = 4, 5, 6

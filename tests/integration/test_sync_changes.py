@@ -4,41 +4,15 @@ document, an ENI listed before its NIC appears."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import (
-    Agent,
-    FAIL_TIMEOUT,
-    address_ips,
-    answers_on_any_address,
-    assert_traffic,
-    eni_ips,
-    expected_rules,
-    expected_table,
-    owned_routes,
-    owned_rules,
-    routes_in_table,
-    rule_sources,
-    sorted_rules,
-    table_of,
-    table_routes,
-)
-from .netns import (
-    Eni,
-    build_metadata,
-    inbound_handshake,
-    ip,
-    ip_json,
-    link_by_mac,
-    make_eni,
-)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import ip
+from tests.harness.enis import Eni, make_eni
+from tests.harness.expect import expected_rules, expected_table, sorted_rules
+from tests.harness.kernel import (address_ips, ip_json, link_by_mac, owned_routes, owned_rules,
+                                  routes_in_table, rule_sources, table_of, table_routes)
+from tests.harness.metadata import build_metadata
+from tests.harness.prober import (FAIL_TIMEOUT, answers_on_any_address, assert_traffic, eni_ips,
+                                  inbound_handshake)
 
 ETH1_MAC = "00:16:3e:00:01:01"
 ETH2_MAC = "00:16:3e:00:02:01"

@@ -4,17 +4,11 @@ still gets added and answers. Two real NICs with one MAC stay ambiguous."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import Agent, address_ips, assert_traffic
-from .netns import ip, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import address_ips
+from tests.harness.prober import assert_traffic
 
 NEW_IP = "10.0.1.12"
 

@@ -3,26 +3,12 @@ protocol 234, and nothing else; a second cleanup and `--dry-run` change nothing.
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import (
-    Agent,
-    address_ips,
-    address_protocols,
-    assert_traffic,
-    dumps,
-    kernel_config,
-    owned_routes,
-    owned_rules,
-)
-from .netns import get_sysctl, guest_state, ip, make_eni, set_sysctls
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import get_sysctl, ip, set_sysctls
+from tests.harness.enis import make_eni
+from tests.harness.kernel import (address_ips, address_protocols, dumps, guest_state,
+                                  kernel_config, owned_routes, owned_rules)
+from tests.harness.prober import assert_traffic
 
 
 def test_cleanup_removes_exactly_what_sync_added_and_a_second_cleanup_is_a_no_op(

@@ -4,17 +4,8 @@ the real name (escaped by JSON itself)."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import Agent
-from .netns import make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.enis import make_eni
 
 NAME = "e\x1b[2J1"  # ESC [2J: clear the screen
 

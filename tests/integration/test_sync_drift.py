@@ -5,29 +5,18 @@ that the drift broke flows again. The other ENI is not touched."""
 from __future__ import annotations
 
 import dataclasses
-import os
 from typing import Callable
 
 import pytest
 
-from .agent import (
-    FAIL_TIMEOUT,
-    Agent,
-    addresses,
-    assert_traffic,
-    eni_ips,
-    is_up,
-    owned_routes,
-    owned_rules,
-    sorted_rules,
-    table_of,
-)
-from .netns import Topology, inbound_handshake, ip, make_eni, outbound_handshake
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.expect import sorted_rules
+from tests.harness.kernel import addresses, is_up, owned_routes, owned_rules, table_of
+from tests.harness.prober import (FAIL_TIMEOUT, assert_traffic, eni_ips, inbound_handshake,
+                                  outbound_handshake)
+from tests.harness.topology import Topology
 
 
 @dataclasses.dataclass

@@ -14,36 +14,16 @@ from typing import Callable, Iterator
 
 import pytest
 
-from .agent import (
-    Agent,
-    addresses,
-    address_ips,
-    assert_traffic,
-    eni_ips,
-    expected_rules,
-    is_up,
-    main_routes,
-    owned_routes,
-    owned_rules,
-    rules,
-    routes_in_table,
-    sorted_rules,
-    table_of,
-    table_routes,
-)
-from .netns import (
-    Topology,
-    build_metadata,
-    get_sysctl,
-    ip,
-    ip_json,
-    make_eni,
-)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import get_sysctl, ip
+from tests.harness.enis import make_eni
+from tests.harness.expect import expected_rules, sorted_rules
+from tests.harness.kernel import (address_ips, addresses, ip_json, is_up, main_routes,
+                                  owned_routes, owned_rules, routes_in_table, rules, table_of,
+                                  table_routes)
+from tests.harness.metadata import build_metadata
+from tests.harness.prober import assert_traffic, eni_ips
+from tests.harness.topology import Topology
 
 ETH1_MAC = "00:16:3e:00:01:01"
 RT_TABLES_D = Path("/etc/iproute2/rt_tables.d")

@@ -4,20 +4,15 @@ also checked at its end by tests/conftest.py.)"""
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
-from .agent import REPO, Agent
-from .netns import run_in
+from tests.harness.agent import Agent
+from tests.harness.commands import REPO
+from tests.harness.commands import run_in
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 HOST_FILES = (Path("/run/systemd/network"), Path("/etc/NetworkManager/conf.d"),
               Path("/etc/dhcp/dhclient-enter-hooks.d"), Path("/run/eni-agent"))

@@ -2,17 +2,11 @@
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import Agent, assert_traffic, dumps, eni_ips, table_of
-from .netns import get_sysctl, guest_state, ip, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import get_sysctl, ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import dumps, guest_state, table_of
+from tests.harness.prober import assert_traffic, eni_ips
 
 
 def test_second_sync_reports_in_sync_and_leaves_kernel_state_byte_for_byte_equal(

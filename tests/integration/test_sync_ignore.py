@@ -4,30 +4,18 @@ ignored loses only what eni-agent had put on it."""
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import pytest
 
-from .agent import (
-    Agent,
-    address_ips,
-    addresses,
-    assert_traffic,
-    eni_ips,
-    is_up,
-    owned_rules,
-    rules,
-    routes_in_table,
-    table_of,
-    write_config,
-)
-from .netns import Topology, configure_policy_routing_by_hand, get_sysctl, ip, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, write_config
+from tests.harness.by_hand import configure_policy_routing_by_hand
+from tests.harness.commands import get_sysctl, ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import (address_ips, addresses, is_up, owned_rules, routes_in_table,
+                                  rules, table_of)
+from tests.harness.prober import assert_traffic, eni_ips
+from tests.harness.topology import Topology
 
 ETH2_MAC = "00:16:3e:00:02:01"
 OTHER_TOOL_TABLE = 1002

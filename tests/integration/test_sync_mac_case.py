@@ -3,18 +3,12 @@ keys and the top-level `mac`) configures exactly what a lower-case one does."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import Agent, assert_traffic, dumps, eni_ips, expected_rules, owned_rules, \
-    sorted_rules, table_of
-from .netns import build_metadata, guest_state, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.enis import make_eni
+from tests.harness.expect import expected_rules, sorted_rules
+from tests.harness.kernel import dumps, guest_state, owned_rules, table_of
+from tests.harness.metadata import build_metadata
+from tests.harness.prober import assert_traffic, eni_ips
 
 
 def _upper(doc: dict) -> dict:

@@ -12,18 +12,14 @@ through eth1 (to the router, which cannot reach 172.17/16): no handshake.
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from .agent import Agent, owned_rules, table_of, write_config
-from .netns import (create_namespace, delete_namespace, ip, ip_json, make_eni,
-                    outbound_handshake, primary_eni, tcp_handshake)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, write_config
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni, primary_eni
+from tests.harness.kernel import ip_json, owned_rules, table_of
+from tests.harness.namespaces import create_namespace, delete_namespace
+from tests.harness.prober import outbound_handshake, tcp_handshake
 
 BRIDGE_IP, CONTAINER_IP = "172.17.0.1", "172.17.0.2"
 # as `ip -N -j rule` prints it

@@ -5,17 +5,14 @@ it before the setting was made stays, whatever its metadata now says."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from .agent import Agent, assert_traffic, is_up, owned_rules, table_of, write_config
-from .netns import build_metadata, guest_state, ip, make_eni, outbound_handshake
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, write_config
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import guest_state, is_up, owned_rules, table_of
+from tests.harness.metadata import build_metadata
+from tests.harness.prober import assert_traffic, outbound_handshake
 
 
 def state_of(t, ifname: str) -> dict:

@@ -10,13 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from .agent import Agent, assert_one_error_line, dumps
-from .netns import guest_state
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, assert_one_error_line
+from tests.harness.kernel import dumps, guest_state
 
 
 def _fifo(workdir: Path) -> Path:

@@ -4,17 +4,14 @@ primary's; reconciled (only set when it differs), shown by `status`."""
 
 from __future__ import annotations
 
-import os
 
-import pytest
-
-from .agent import Agent, assert_traffic, eni_ips, write_config
-from .netns import Topology, in_netns, ip, ip_json, make_eni, run_in
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, write_config
+from tests.harness.prober import assert_traffic, eni_ips
+from tests.harness.commands import ip, run_in
+from tests.harness.enis import make_eni
+from tests.harness.kernel import ip_json
+from tests.harness.namespaces import in_netns
+from tests.harness.topology import Topology
 
 
 def mtu(topo: Topology, ifname: str) -> int:

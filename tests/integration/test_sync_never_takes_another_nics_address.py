@@ -9,20 +9,16 @@ prefixes."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from .agent import Agent, address_ips, assert_traffic, is_up, owned_rules, rule_sources, rules
-from .daemon_proc import eni_configured, run_daemon
-from .netns import (PRIMARY_MAC, Eni, build_metadata, inbound_handshake, make_eni,
-                    outbound_handshake, primary_eni)
-from .service import serve_metadata
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import PRIMARY_MAC, Eni, make_eni, primary_eni
+from tests.harness.expect import eni_configured
+from tests.harness.kernel import address_ips, is_up, owned_rules, rule_sources, rules
+from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import serve_metadata
+from tests.harness.prober import assert_traffic, inbound_handshake, outbound_handshake
 
 ETH1_MAC = "00:16:3e:00:01:01"
 PRIMARY_IP = "10.0.0.5"

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -11,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
-from .agent import REPO, Agent, Run, assert_one_error_line, dumps, write_config
-from .netns import build_metadata, guest_state, run_in, write_metadata
+from tests.harness.agent import Agent, Run, assert_one_error_line, write_config
+from tests.harness.commands import REPO, run_in
+from tests.harness.kernel import dumps, guest_state
+from tests.harness.metadata import build_metadata, write_metadata
 
 pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
     pytest.mark.skipif(shutil.which("setpriv") is None, reason="needs setpriv (util-linux)"),
 ]
 

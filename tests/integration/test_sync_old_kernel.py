@@ -6,25 +6,13 @@ alone."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import (
-    Agent,
-    address_ips,
-    address_protocols,
-    assert_traffic,
-    dumps,
-    kernel_config,
-    owned_rules,
-)
-from .netns import build_metadata, guest_state, ip, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import (address_ips, address_protocols, dumps, guest_state,
+                                  kernel_config, owned_rules)
+from tests.harness.metadata import build_metadata
+from tests.harness.prober import assert_traffic
 
 
 def test_life_cycle_without_address_marks(topology_factory, tmp_path):

@@ -11,37 +11,13 @@ The address itself is the user's (here: on `lo`); the agent only routes it.
 from __future__ import annotations
 
 import json
-import os
 
-import pytest
-
-from .agent import Agent, owned_rules, table_of
-from .netns import build_metadata, ip, make_eni, outbound_handshake
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
-
-PREFIX, PREFIX_IP = "10.0.1.32/28", "10.0.1.33"
-
-
-def prefix_topology(topology_factory):
-    t = topology_factory([make_eni(1)])
-    eni = t.eni("eth1")
-    ip(t.router, "route", "add", PREFIX, "dev", eni.router_ifname, "src", eni.gateway)
-    ip(t.guest, "addr", "add", f"{PREFIX_IP}/32", "dev", "lo")  # a container's, say
-    return t
-
-
-def with_prefixes(t, prefixes) -> dict:
-    doc = build_metadata(t)
-    doc["network"]["interfaces"]["macs"][t.eni("eth1").mac]["ipv4-prefixes"] = prefixes
-    return doc
-
-
-def prefix_rules(t) -> list[dict]:
-    return [r for r in owned_rules(t) if r.get("srclen") not in (None, 32)]
+from tests.harness.agent import Agent
+from tests.harness.enis import make_eni
+from tests.harness.kernel import owned_rules, table_of
+from tests.harness.metadata import build_metadata
+from tests.harness.prefixes import PREFIX, PREFIX_IP, prefix_rules, prefix_topology, with_prefixes
+from tests.harness.prober import outbound_handshake
 
 
 def test_a_delegated_prefix_is_routed_through_its_eni_and_kept_in_sync(topology_factory,

@@ -7,21 +7,16 @@ address another NIC holds is never added."""
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
-
-from .agent import (Agent, address_ips, address_protocols, addresses, dumps, main_routes,
-                    outbound_handshake, rule_sources, write_config)
-from .daemon_proc import run_daemon
-from .netns import (HOST_IPV6, PRIMARY_MAC, build_metadata, inbound_handshake, ip, ip_json,
-                    make_eni, primary_eni)
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent, write_config
+from tests.harness.commands import ip
+from tests.harness.daemon import run_daemon
+from tests.harness.enis import HOST_IPV6, PRIMARY_MAC, make_eni, primary_eni
+from tests.harness.kernel import (address_ips, address_protocols, addresses, dumps, ip_json,
+                                  main_routes, rule_sources)
+from tests.harness.metadata import build_metadata
+from tests.harness.prober import inbound_handshake, outbound_handshake
 
 SECONDARY = "10.0.0.6"
 

@@ -3,17 +3,11 @@ warnings about other tools on managed NICs; it never changes anything."""
 
 from __future__ import annotations
 
-import os
-
-import pytest
-
-from .agent import Agent, dumps, table_of
-from .netns import build_metadata, guest_state, ip, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni
+from tests.harness.kernel import dumps, guest_state, table_of
+from tests.harness.metadata import build_metadata
 
 
 def test_status_is_in_sync_after_sync_even_with_a_pending_eni(topology_with_eni, tmp_path):

@@ -3,34 +3,15 @@ documented routing scheme (docs/routing.md) and nothing else."""
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
-from .agent import (
-    DEFAULT_RULES,
-    Agent,
-    address_protocols,
-    addresses,
-    assert_traffic,
-    eni_ips,
-    expected_rules,
-    expected_table,
-    is_up,
-    main_routes,
-    owned_routes,
-    protocol_names,
-    rules,
-    sorted_rules,
-    table_of,
-    table_routes,
-)
-from .netns import Eni, get_sysctl, ip_json, make_eni
-
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
+from tests.harness.agent import Agent
+from tests.harness.commands import get_sysctl
+from tests.harness.enis import Eni, make_eni
+from tests.harness.expect import DEFAULT_RULES, expected_rules, expected_table, sorted_rules
+from tests.harness.kernel import (address_protocols, addresses, ip_json, is_up, main_routes,
+                                  owned_routes, protocol_names, rules, table_of, table_routes)
+from tests.harness.prober import assert_traffic, eni_ips
 
 
 @pytest.mark.parametrize("guest_rp_filter", [0, 1], ids=["guest-rp-filter-off",

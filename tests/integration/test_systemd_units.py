@@ -18,7 +18,8 @@ MAX_EXPOSURE = 2.0
 SHIPPED_PATH = "/usr/local/bin/eni-agent"
 
 systemd_analyze = shutil.which("systemd-analyze")
-pytestmark = pytest.mark.skipif(systemd_analyze is None, reason="systemd-analyze is not installed")
+pytestmark = [pytest.mark.rootless,
+              pytest.mark.skipif(systemd_analyze is None, reason="systemd-analyze is not installed")]
 
 
 def eni_agent_script() -> Path:

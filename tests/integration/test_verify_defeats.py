@@ -10,19 +10,17 @@ local table's routes flushed (`ip route flush table all`).
 
 from __future__ import annotations
 
-import os
 import time
 
-import pytest
 
-from .agent import Agent, traffic_failures
-from .daemon_proc import metadata_file, run_daemon
-from .netns import build_metadata, ip, make_eni, primary_eni
+from tests.harness.agent import Agent
+from tests.harness.prober import traffic_failures
+from tests.harness.daemon import run_daemon
+from tests.harness.metadata import metadata_file
+from tests.harness.commands import ip
+from tests.harness.enis import make_eni, primary_eni
+from tests.harness.metadata import build_metadata
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(os.geteuid() != 0, reason="network namespace tests need root"),
-]
 
 ETH1_IPS = ["10.0.1.10", "10.0.1.11"]
 BOTH_WAYS = ["host -> 10.0.1.10", "10.0.1.10 -> host"]

@@ -14,9 +14,9 @@ from eni_agent.netlink.messages import link_record, request
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import AltName, Observed
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, SECOND_MAC, config_with,
-                       converged_observed, example_doc, parse, second_eni)
-from ._netlink import decoded, link
+from tests.harness.documents import SECOND_MAC, example_doc, parse, second_eni
+from tests.harness.observed import CONFIG, ETH0, ETH1, ETH1_ALTNAME, config_with, converged_observed
+from tests.harness.netlink_messages import decoded, link
 
 
 @pytest.mark.parametrize("eni_id, altname", [

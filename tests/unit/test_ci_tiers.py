@@ -11,7 +11,7 @@ import sys
 
 import pytest
 
-from ._helpers import REPO
+from tests.harness.commands import REPO
 
 spec = importlib.util.spec_from_file_location("ci_tier", REPO / ".ci" / "tier.py")
 tier = sys.modules["ci_tier"] = importlib.util.module_from_spec(spec)  # (dataclasses look it up)

@@ -17,7 +17,8 @@ import pytest
 from eni_agent.main import main
 from eni_agent.model import Metadata
 
-from ._helpers import EXAMPLE_BYTES, REPO, SECOND_MAC, write_file
+from tests.harness.commands import REPO
+from tests.harness.documents import EXAMPLE_BYTES, SECOND_MAC, write_file
 
 
 @pytest.fixture

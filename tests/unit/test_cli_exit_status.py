@@ -14,7 +14,8 @@ from eni_agent import commands, errors, main as main_module
 from eni_agent.errors import ExitCode
 from eni_agent.main import exit_status, main
 
-from ._helpers import REPO, write_file
+from tests.harness.commands import REPO
+from tests.harness.documents import write_file
 
 
 @pytest.fixture

@@ -12,8 +12,9 @@ from eni_agent.errors import printable
 from eni_agent.report import EniState, report_json, report_text
 from eni_agent.state import Link, Observed
 
-from ._helpers import CONFIG, ETH0, SECOND_MAC, example_metadata
-from .test_engine_report import FakeNetlink
+from tests.harness.documents import SECOND_MAC, example_metadata
+from tests.harness.fake_netlink import FakeNetlink
+from tests.harness.observed import CONFIG, ETH0
 
 EVIL = "eth\x1b[2J\r\n"  # clear the screen, then a line of our choosing
 

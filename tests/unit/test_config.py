@@ -10,18 +10,15 @@ import eni_agent.config as config_module
 from eni_agent.config import Config, load_config
 from eni_agent.errors import ExitCode, InvalidInput
 
-from ._helpers import assert_one_line, write_file
-
+from tests.harness.documents import assert_one_line, write_file
 
 @pytest.fixture(autouse=True)
 def no_host_config(tmp_path, monkeypatch):
     """The default path points into tmp_path, so the host's /etc never matters."""
     monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", tmp_path / "absent" / "config.toml")
 
-
 def config_file(tmp_path: Path, text: str, name: str = "config.toml") -> Path:
     return write_file(tmp_path / name, text, 0o600)
-
 
 def expect_invalid(path: Path | None, overrides=None, *needles: str) -> str:
     with pytest.raises(InvalidInput) as info:
@@ -32,32 +29,25 @@ def expect_invalid(path: Path | None, overrides=None, *needles: str) -> str:
         assert needle in info.value.message, (needle, info.value.message)
     return info.value.message
 
-
 DEFAULTS = dict(metadata=None, table_base=10000, rule_priority=10000, protocol=234,
                 ignore_macs=(), ignore_interfaces=(), resync_interval=30.0, log_level="info")
-
 
 def settings_of(config: Config, names=DEFAULTS) -> dict:
     return {name: getattr(config, name) for name in names}
 
-
 def test_defaults():
     assert settings_of(Config()) == DEFAULTS
-
 
 def test_default_path_missing_gives_defaults():
     assert settings_of(load_config(None)) == DEFAULTS
 
-
 def test_empty_file_gives_defaults(tmp_path):
     assert settings_of(load_config(config_file(tmp_path, ""))) == DEFAULTS
-
 
 def test_default_path_is_read_when_present(tmp_path, monkeypatch):
     path = config_file(tmp_path, "table_base = 20000\n")
     monkeypatch.setattr(config_module, "DEFAULT_CONFIG_PATH", path)
     assert load_config(None).table_base == 20000
-
 
 def test_full_file(tmp_path):
     path = config_file(tmp_path, """
@@ -75,7 +65,6 @@ log_level = "debug"
         protocol=235, ignore_macs=("00:16:3e:00:01:01",), ignore_interfaces=("cali*", "eth9"),
         resync_interval=5.0, log_level="debug")
 
-
 @pytest.mark.parametrize(
     "setting, value",
     [
@@ -87,7 +76,6 @@ log_level = "debug"
 def test_accepted_values(tmp_path, setting, value):
     config = load_config(config_file(tmp_path, f"{setting} = {value}\n"))
     assert getattr(config, setting) == value
-
 
 @pytest.mark.parametrize(
     "text, needles",
@@ -144,15 +132,12 @@ def test_refused_values(tmp_path, text, needles):
     path = config_file(tmp_path, text + "\n")
     expect_invalid(path, None, str(path), *needles)
 
-
 def test_non_utf8_config_is_refused(tmp_path):
     path = config_file(tmp_path, b'metadata = "\xff"\n')
     expect_invalid(path, None, "invalid config")
 
-
 def test_unknown_key_with_newline_stays_on_one_line(tmp_path):
     expect_invalid(config_file(tmp_path, '"bad\\nkey" = 1\n'), None, "unknown setting")
-
 
 @pytest.mark.parametrize("text", ["rule_priority = true", 'rule_priority = "100"',
                                   'protocol = "235"', 'table_base = "20000"',
@@ -160,7 +145,6 @@ def test_unknown_key_with_newline_stays_on_one_line(tmp_path):
                                   'ignore_macs = [true]', "metadata = false"])
 def test_settings_must_have_their_toml_type(tmp_path, text):
     expect_invalid(config_file(tmp_path, text + "\n"), None, text.split()[0])
-
 
 def test_overrides_win_over_the_file(tmp_path):
     path = config_file(tmp_path, 'table_base = 20000\nprotocol = 235\nignore_macs = []\n'
@@ -173,7 +157,6 @@ def test_overrides_win_over_the_file(tmp_path):
     assert config.ignore_macs == ("00:16:3e:00:01:01",)
     assert config.metadata == "/from/flag.json"
 
-
 def test_overrides_are_validated_and_named_as_flags(tmp_path):
     path = config_file(tmp_path, "protocol = 235\ntable_base = 100\n")
     message = expect_invalid(path, {"protocol": 186, "table_base": 20000}, "invalid --protocol: ",
@@ -184,21 +167,17 @@ def test_overrides_are_validated_and_named_as_flags(tmp_path):
     # a bad value in the file, while a flag sets another setting, names the file
     expect_invalid(path, {"protocol": 235}, f"invalid config {path}: table_base: ")
 
-
 def test_empty_metadata_source_is_refused(tmp_path):
     """An empty string would otherwise mean "the ECS service" (a `--metadata "$UNSET"`)."""
     expect_invalid(None, {"metadata": ""}, "invalid --metadata: ")
     expect_invalid(config_file(tmp_path, 'metadata = ""\n'), None, "metadata")
 
-
 def test_explicit_missing_path_is_invalid_input(tmp_path):
     missing = tmp_path / "nope.toml"
     expect_invalid(missing, None, str(missing), "not found")
 
-
 def test_directory_as_config_is_invalid_input(tmp_path):
     expect_invalid(tmp_path, None, str(tmp_path), "cannot read")
-
 
 # -- any settings: a Config, or one clean line (exit 4) ---------------------------------
 

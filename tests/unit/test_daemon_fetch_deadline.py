@@ -13,7 +13,7 @@ from eni_agent.daemon import Daemon
 from eni_agent.fetcher import FetchWorker
 from eni_agent.model import parse_metadata
 
-from ._helpers import EXAMPLE_BYTES
+from tests.harness.documents import EXAMPLE_BYTES
 
 
 class Recorder:

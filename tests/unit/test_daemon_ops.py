@@ -9,7 +9,7 @@ import json
 from eni_agent.daemon_ops import Operations
 from eni_agent.report import EniReport, EniState, Report
 
-from ._helpers import config_with
+from tests.harness.observed import config_with
 
 
 class Clock:

@@ -12,8 +12,8 @@ from pyroute2.netlink.rtnl import RTM_DELLINK, RTM_NEWLINK
 
 from eni_agent.netlink.events import OVERFLOW, notification
 
-from ._helpers import EXAMPLE_BYTES, SECOND_MAC
-from ._netlink import address, decoded, link
+from tests.harness.documents import EXAMPLE_BYTES, SECOND_MAC
+from tests.harness.netlink_messages import address, decoded, link
 
 INDEX = 3
 RT_SCOPE_UNIVERSE, RT_SCOPE_LINK = 0, 253

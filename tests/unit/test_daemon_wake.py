@@ -6,7 +6,7 @@ from __future__ import annotations
 from eni_agent.config import Config
 from eni_agent.daemon import Daemon
 
-from ._helpers import example_metadata
+from tests.harness.documents import example_metadata
 
 
 def daemon() -> Daemon:

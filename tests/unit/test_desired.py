@@ -11,9 +11,11 @@ from eni_agent.desired import (DEFAULT_ROUTE, DEFAULT_ROUTE6, LINK_LOCAL6, Desir
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH2, GW1, IP10, IP11, NET1, PRIMARY_MAC, SECOND_MAC,
-                       TABLE1, THIRD_MAC, config_with, converged_observed, eni_fields, eth1_state,
-                       example_metadata, make_doc, parse)
+from tests.harness.documents import (SECOND_MAC, THIRD_MAC, eni_fields, example_metadata, make_doc,
+                                     parse)
+from tests.harness.enis import PRIMARY_MAC
+from tests.harness.observed import (CONFIG, ETH0, ETH1, ETH2, GW1, IP10, IP11, NET1, TABLE1,
+                                    config_with, converged_observed, eth1_state)
 
 
 def only(desired: Desired):

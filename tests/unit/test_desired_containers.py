@@ -14,9 +14,11 @@ from eni_agent.desired import (Match, desired_state, host_warnings, ignored_reas
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, Observed, Route, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH2, IP10, IP11, PRIMARY_MAC, SECOND_MAC, THIRD_MAC,
-                       config_with, converged_observed, eni_fields, eth1_state,
-                       example_metadata, make_doc, parse)
+from tests.harness.documents import (SECOND_MAC, THIRD_MAC, eni_fields, example_metadata, make_doc,
+                                     parse)
+from tests.harness.enis import PRIMARY_MAC
+from tests.harness.observed import (CONFIG, ETH0, ETH1, ETH2, IP10, IP11, config_with,
+                                    converged_observed, eth1_state)
 
 MAIN_FIRST = config_with(main_table_first=True)
 MAIN4 = Rule(9999, IPv4Network("0.0.0.0/0"), 254, 0)

@@ -14,9 +14,9 @@ from eni_agent.plan import Action, Change, plan
 from eni_agent.report import report_json, report_text
 from eni_agent.state import Address, Link, Rule
 
-from ._kernel import ObservedKernel
-from ._helpers import (CONFIG, ETH0, ETH1, TABLE1, config_with, converged_observed,
-                       example_metadata, make_doc, eni_fields, parse, SECOND_MAC)
+from tests.harness.kernel_answers import ObservedKernel
+from tests.harness.documents import SECOND_MAC, eni_fields, example_metadata, make_doc, parse
+from tests.harness.observed import CONFIG, ETH0, ETH1, TABLE1, config_with, converged_observed
 
 VIP = ip_address("10.0.1.100")
 ETH1_V6_DOC = make_doc({SECOND_MAC: eni_fields(
@@ -104,7 +104,7 @@ def test_a_followed_address_on_a_frozen_eni_keeps_its_rule():
 def test_an_eni_set_down_lets_go_of_a_followed_rule_once_its_address_is_gone():
     """keepalived gives its VIP up when the ENI goes down: the rule goes with
     it, though the ENI's own state stays as it is."""
-    from ._helpers import ETH1_DOWN
+    from tests.harness.observed import ETH1_DOWN
     rule = Rule(CONFIG.rule_priority, VIP, TABLE1)
     observed = converged_observed(links=(ETH0, ETH1_DOWN))
     observed = observed._replace(rules=observed.rules | {rule})

@@ -14,8 +14,8 @@ from eni_agent.errors import InvalidInput
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, Observed, Route
 
-from ._helpers import (ETH0, ETH1, ETH2, SECOND_MAC, THIRD_MAC, assert_one_line,
-                       converged_observed, eni_fields, example_metadata, make_doc, parse)
+from tests.harness.documents import SECOND_MAC, THIRD_MAC, assert_one_line, eni_fields, example_metadata, make_doc, parse
+from tests.harness.observed import ETH0, ETH1, ETH2, converged_observed
 
 MAIN = 254
 SRC1 = ip_address("10.0.1.10")

@@ -23,9 +23,10 @@ from eni_agent.main import main
 from eni_agent.report import EniState, report_json, report_text
 from eni_agent.state import Address, Observed, Route, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, ETH2, SECOND_MAC, THIRD_MAC, config_with,
-                       eth1_state, example_metadata, write_file)
-from .test_engine_report import FakeNetlink, _fail_rule_adds
+from tests.harness.documents import SECOND_MAC, THIRD_MAC, example_metadata, write_file
+from tests.harness.fake_netlink import FakeNetlink, fail_rule_adds
+from tests.harness.observed import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, ETH2,
+                                    config_with, eth1_state)
 
 MESSAGE = (f"invalid metadata m.json: ENI eni-third ({THIRD_MAC}): gateway: 10.0.9.1 is outside "
            "vswitch-cidr-block 10.0.2.0/24")
@@ -92,7 +93,7 @@ def test_an_invalid_eni_without_its_nic_is_still_reported():
 
 def test_a_failed_change_outranks_an_invalid_eni():
     """4 says "only the named invalid ENIs were left"; with a failure that is not so."""
-    report = reconcile(FakeNetlink(configured_eth2((ETH0, ETH1, ETH2)), fail=_fail_rule_adds),
+    report = reconcile(FakeNetlink(configured_eth2((ETH0, ETH1, ETH2)), fail=fail_rule_adds),
                        with_invalid(THIRD), CONFIG)
     assert report.exit_code == ExitCode.NOT_CONVERGED
 

@@ -5,73 +5,20 @@ from __future__ import annotations
 
 import json
 from ipaddress import IPv4Address
-from typing import Callable
 
 import pytest
 
 from eni_agent.engine import preview, reconcile
 from eni_agent.errors import ExitCode
 from eni_agent.netlink.outcomes import Outcome, Result  # pure values: no kernel, no pyroute2
-from eni_agent.plan import Action, Change
-from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
+from eni_agent.plan import Action
+from eni_agent.state import Address, Link, Observed, Rule
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, IP10, IP11, SECOND_MAC, THIRD_MAC,
-                       eni_fields, eth1_state, example_doc, example_metadata, macs_of, make_doc,
-                       parse)
-from ._kernel import KernelAnswers
-
-
-class FakeNetlink(KernelAnswers):
-    """observe() returns the in-memory state; apply() changes it.
-
-    `fail(change)` returns an error text to refuse that change (the state is
-    left as it was), or "" to apply it.
-    """
-
-    def __init__(self, observed: Observed, fail: Callable[[Change], str] = lambda c: "",
-                 outcome: Callable[[Change], Outcome | None] = lambda c: None):
-        self.state = observed
-        self.fail = fail
-        self.outcome = outcome  # force an outcome (the state is then left as it was)
-        self.applied: list[list[Change]] = []
-        self.observe_calls = 0
-
-    def observe(self) -> Observed:
-        self.observe_calls += 1
-        return self.state
-
-    def apply(self, changes: list[Change]) -> list[Result]:
-        self.applied.append(list(changes))
-        results = []
-        for change in changes:
-            error, forced = self.fail(change), self.outcome(change)
-            if forced is not None:
-                results.append(Result(change, forced))
-            elif error:
-                results.append(Result(change, Outcome.FAILED, error))
-            else:
-                self._apply(change)
-                results.append(Result(change, Outcome.DONE))
-        return results
-
-    def _apply(self, change: Change) -> None:
-        s, target = self.state, change.target
-        if isinstance(target, Link):
-            field = "up" if change.action is Action.LINK_UP else "promote_secondaries"
-            links = tuple(link._replace(**{field: True}) if link.index == target.index else link
-                          for link in s.links)
-            self.state = s._replace(links=links)
-            return
-        name = {Address: "addresses", Route: "routes", Rule: "rules",
-                AltName: "altnames"}[type(target)]
-        pool = set(getattr(s, name))
-        if change.action is Action.REMOVE:
-            pool.discard(target)
-        else:
-            if change.action is Action.REPLACE:
-                pool = {r for r in pool if r.key != target.key}
-            pool.add(target)
-        self.state = s._replace(**{name: frozenset(pool)})
+from tests.harness.documents import (SECOND_MAC, THIRD_MAC, eni_fields, example_doc,
+                                     example_metadata, macs_of, make_doc, parse)
+from tests.harness.fake_netlink import FakeNetlink, fail_rule_adds
+from tests.harness.observed import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, IP10, IP11,
+                                    eth1_state)
 
 
 def fresh(links=(ETH0, ETH1_DOWN), **kwargs) -> FakeNetlink:
@@ -131,15 +78,8 @@ def test_dry_run_when_in_sync():
     assert [e.state for e in report.enis] == ["in-sync"] and report.exit_code == 0
 
 
-def _fail_rule_adds(change: Change) -> str:
-    if isinstance(change.target, Rule) and change.action is Action.ADD \
-            and change.target.src.prefixlen == 32 and IP11 in change.target.src:
-        return "Operation not permitted (EPERM)"
-    return ""
-
-
 def test_failed_change_is_not_converged_with_the_error_on_its_eni():
-    nl = fresh(fail=_fail_rule_adds)
+    nl = fresh(fail=fail_rule_adds)
     report = reconcile(nl, example_metadata(), CONFIG)
 
     assert not report.converged
@@ -206,7 +146,7 @@ def test_link_unplugged_during_sync_leaves_the_eni_pending():
 
 
 def test_report_as_dict_is_json():
-    report = reconcile(fresh(fail=_fail_rule_adds), example_metadata(), CONFIG)
+    report = reconcile(fresh(fail=fail_rule_adds), example_metadata(), CONFIG)
     doc = json.loads(json.dumps(report.as_dict()))
     assert doc["exit_code"] == 3 and doc["result"] == "not-converged"
     assert doc["enis"][0]["mac"] == SECOND_MAC and doc["enis"][0]["errors"]
@@ -245,7 +185,7 @@ def test_one_failing_eni_does_not_stop_another():
         THIRD_MAC: eni_fields("10.0.2.10", "10.0.2.0/24", "10.0.2.253"),
     })
     eth2 = Link(4, "eth2", THIRD_MAC, True)
-    nl = FakeNetlink(Observed(links=(ETH0, ETH1, eth2)), fail=_fail_rule_adds)
+    nl = FakeNetlink(Observed(links=(ETH0, ETH1, eth2)), fail=fail_rule_adds)
     report = reconcile(nl, parse(doc), CONFIG)
 
     assert report.exit_code == 3
@@ -321,6 +261,6 @@ def test_status_warns_about_other_tools_on_the_nic():
 
 
 def test_change_failing_every_round_is_listed_once():
-    nl = fresh(fail=_fail_rule_adds)
+    nl = fresh(fail=fail_rule_adds)
     (eni,) = reconcile(nl, example_metadata(), CONFIG).enis
     assert len(eni.changes) == len(set(eni.changes)), eni.changes

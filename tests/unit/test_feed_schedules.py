@@ -8,7 +8,7 @@ from __future__ import annotations
 from eni_agent.feed import Action, MetadataFeed
 from eni_agent.model import Metadata
 
-from ._helpers import SECOND_MAC, example_metadata
+from tests.harness.documents import SECOND_MAC, example_metadata
 
 NEW_MAC = "00:16:3e:00:09:01"
 

@@ -13,7 +13,7 @@ from eni_agent.errors import ExitCode, MetadataUnavailable, PermissionDenied
 from eni_agent.files import read_trusted
 from eni_agent.sources import load_metadata
 
-from ._helpers import EXAMPLE_BYTES, assert_one_line, write_file
+from tests.harness.documents import EXAMPLE_BYTES, assert_one_line, write_file
 
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="chown needs root")
 

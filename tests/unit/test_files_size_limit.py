@@ -15,7 +15,8 @@ from eni_agent.config import load_config
 from eni_agent.errors import InvalidInput
 from eni_agent.sources import load_metadata
 
-from ._helpers import EXAMPLE_BYTES, REPO, THIRD_MAC, assert_one_line, write_file
+from tests.harness.commands import REPO
+from tests.harness.documents import EXAMPLE_BYTES, THIRD_MAC, assert_one_line, write_file
 
 MIB = 1048576
 IGNORE = f'ignore_macs = ["{THIRD_MAC}"]\n'

@@ -7,7 +7,7 @@ import pytest
 
 from eni_agent.netlink.messages import link_record
 
-from ._netlink import decoded, link
+from tests.harness.netlink_messages import decoded, link
 
 
 def with_kind(msg, kind, lower):

@@ -15,7 +15,7 @@ import pytest
 from eni_agent.errors import MetadataUnavailable
 from eni_agent.metadata_service import MetadataService, ServiceLimits, _is_markup
 
-from ._helpers import REPO
+from tests.harness.commands import REPO
 
 PAGE = ("<!DOCTYPE html>\n<html><head><title>Sign in to Wi-Fi</title></head>"
         "<body><form action=/login></form></body></html>\n")

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from eni_agent.errors import InvalidInput
 from eni_agent.model import Metadata, metadata_from_tree, parse_metadata
 
-from ._helpers import assert_one_line, example_doc
+from tests.harness.documents import assert_one_line, example_doc
 
 # Bounded and reproducible: the same examples on every run, no example database.
 BOUNDED = settings(max_examples=200, deadline=None, derandomize=True, database=None,

@@ -13,8 +13,9 @@ import pytest
 from eni_agent.errors import ExitCode, InvalidInput
 from eni_agent.model import MAX_DOCUMENT_BYTES, InvalidEni, parse_metadata
 
-from ._helpers import (EXAMPLE_BYTES, PRIMARY_MAC, SECOND_MAC, THIRD_MAC, assert_one_line,
-                       eni_fields, example_doc, macs_of, second_eni)
+from tests.harness.documents import (EXAMPLE_BYTES, SECOND_MAC, THIRD_MAC, assert_one_line,
+                                     eni_fields, example_doc, macs_of, second_eni)
+from tests.harness.enis import PRIMARY_MAC
 
 E2 = f"ENI {SECOND_MAC}"
 

@@ -12,8 +12,8 @@ import pytest
 from eni_agent.errors import InvalidInput
 from eni_agent.model import parse_metadata
 
-from ._helpers import SECOND_MAC, THIRD_MAC, assert_one_line, eni_fields, example_doc, macs_of, \
-    second_eni
+from tests.harness.documents import (SECOND_MAC, THIRD_MAC, assert_one_line, eni_fields,
+                                     example_doc, macs_of, second_eni)
 
 V6 = {"ipv6s": ["2001:db8:1::10"], "vswitch-ipv6-cidr-block": "2001:db8:1::/64",
       "ipv6-gateway": "fe80::1"}

@@ -11,7 +11,7 @@ import pytest
 from eni_agent.errors import InvalidInput
 from eni_agent.model import parse_metadata
 
-from ._helpers import SECOND_MAC, THIRD_MAC, eni_fields, make_doc, parse
+from tests.harness.documents import SECOND_MAC, THIRD_MAC, eni_fields, make_doc, parse
 
 V6 = {"ipv6s": ["2001:db8:1::10"], "vswitch-ipv6-cidr-block": "2001:db8:1::/64",
       "ipv6-gateway": "fe80::1"}

@@ -16,8 +16,10 @@ import pytest
 from eni_agent.errors import InvalidInput
 from eni_agent.model import parse_metadata
 
-from ._helpers import (PRIMARY_MAC, REPO, SECOND_MAC, THIRD_MAC, assert_one_line, eni_fields,
-                       example_doc, macs_of, make_doc, parse, second_eni)
+from tests.harness.commands import REPO
+from tests.harness.documents import (SECOND_MAC, THIRD_MAC, assert_one_line, eni_fields,
+                                     example_doc, macs_of, make_doc, parse, second_eni)
+from tests.harness.enis import PRIMARY_MAC
 
 ALL_PATH = REPO / "examples" / "metadata-all.json"
 ALL_PRIMARY, ALL_SECOND = "00:16:3e:14:59:58", "00:16:3e:39:43:27"

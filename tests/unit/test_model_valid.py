@@ -8,8 +8,9 @@ import pytest
 
 from eni_agent.model import Metadata, parse_metadata
 
-from ._helpers import (EXAMPLE_BYTES, PRIMARY_MAC, SECOND_MAC, THIRD_MAC, eni_fields, example_doc,
-                       macs_of, make_doc, parse, second_eni)
+from tests.harness.documents import (EXAMPLE_BYTES, SECOND_MAC, THIRD_MAC, eni_fields, example_doc,
+                                     macs_of, make_doc, parse, second_eni)
+from tests.harness.enis import PRIMARY_MAC
 
 
 def ips(*texts: str) -> tuple[IPv4Address, ...]:

@@ -14,7 +14,7 @@ from eni_agent.netlink.events import Event, notification
 from eni_agent.netlink.messages import address_record, link_record, route_record, rule_record
 from eni_agent.netlink.outcomes import Kind
 
-from ._netlink import address, decoded, link, route, rule
+from tests.harness.netlink_messages import address, decoded, link, route, rule
 
 
 def notes(*messages, port=0):

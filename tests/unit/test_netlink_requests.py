@@ -190,7 +190,7 @@ def test_promote_secondaries_encodes_the_same_after_links_were_decoded():
     """pyroute2 compiles a class's attribute map once, on first use; the
     request must not pick up `ifinfmsg`'s (a bug found here: the request went
     out with the dump's flat IFLA_INET_CONF array and changed nothing)."""
-    from tests.unit._netlink import decoded, link
+    from tests.harness.netlink_messages import decoded, link
 
     before = request(Change(Action.KEEP_SECONDARIES, ETH1), PROTO)
     before.encode()

@@ -9,7 +9,7 @@ from pyroute2.netlink.rtnl import RTM_DELROUTE
 
 from eni_agent.netlink.marshal import RouteFilter
 
-from ._netlink import route
+from tests.harness.netlink_messages import route
 
 MAIN, LOCAL = 254, 255
 

@@ -13,7 +13,7 @@ from eni_agent.netlink.messages import address_record, link_record, route_record
 from eni_agent.ownership import observed_from
 from eni_agent.state import Address, Route, Rule
 
-from ._netlink import address, decoded, link, route, rule
+from tests.harness.netlink_messages import address, decoded, link, route, rule
 
 PROTO = 234
 LINKS = [link_record(m) for m in decoded(link(3, "eth1", "00:16:3e:00:01:01"),

@@ -10,9 +10,11 @@ from eni_agent.desired import Desired, desired_state
 from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Address, AltName, Link, Observed, Route, Rule
 
-from ._helpers import (config_with, CONFIG, DEFAULT, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, GW1, IP10, IP11, NET1, SECOND_MAC,
-                       TABLE1, converged_observed, eni_fields, eth1_state, example_doc,
-                       macs_of, make_doc, parse, second_eni)
+from tests.harness.documents import (SECOND_MAC, eni_fields, example_doc, macs_of, make_doc, parse,
+                                     second_eni)
+from tests.harness.observed import (CONFIG, DEFAULT, ETH0, ETH1, ETH1_ALTNAME, ETH1_DOWN, GW1,
+                                    IP10, IP11, NET1, TABLE1, config_with, converged_observed,
+                                    eth1_state)
 
 ADD, REMOVE, REPLACE = Action.ADD, Action.REMOVE, Action.REPLACE
 UP, KEEP = Action.LINK_UP, Action.KEEP_SECONDARIES

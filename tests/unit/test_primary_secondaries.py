@@ -14,8 +14,9 @@ from eni_agent.plan import Action, Change, plan
 from eni_agent.primary import primary_secondaries
 from eni_agent.state import Address, Link, Observed
 
-from ._helpers import (CONFIG, ETH0, ETH1, PRIMARY_MAC, SECOND_MAC, config_with, eni_fields,
-                       make_doc, macs_of, parse)
+from tests.harness.documents import SECOND_MAC, eni_fields, macs_of, make_doc, parse
+from tests.harness.enis import PRIMARY_MAC
+from tests.harness.observed import CONFIG, ETH0, ETH1, config_with
 
 DHCP = Address(ETH0.index, IPv4Address("10.0.0.5"), 24)
 IP6, IP7, IP8 = (IPv4Address(f"10.0.0.{n}") for n in (6, 7, 8))
@@ -102,7 +103,7 @@ def test_a_child_link_is_no_rival_to_the_eni(links, match):
 def test_an_ipv6_secondary_is_added_never_preferred_as_a_source_and_read_back_so():
     from eni_agent.netlink.messages import address_record, request
 
-    from ._netlink import decoded
+    from tests.harness.netlink_messages import decoded
 
     mine = Address(ETH0.index, V6, 64, deprecated=True)
     msg = request(Change(Action.ADD, mine), protocol=234)

@@ -9,8 +9,8 @@ import pytest
 from eni_agent.netlink.events import notification
 from eni_agent.relevance import may_be_an_eni
 
-from ._helpers import config_with
-from ._netlink import decoded, link
+from tests.harness.observed import config_with
+from tests.harness.netlink_messages import decoded, link
 
 
 def event(mac="00:16:3e:00:09:01", kind=None, name="eth7"):

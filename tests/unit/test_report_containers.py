@@ -9,9 +9,9 @@ from eni_agent.engine import preview, reconcile
 from eni_agent.report import metadata_json, metadata_text, report_json, report_text
 from eni_agent.state import Observed
 
-from ._helpers import (CONFIG, ETH0, ETH1, SECOND_MAC, config_with, converged_observed,
-                       eni_fields, example_metadata, make_doc, parse)
-from .test_engine_report import FakeNetlink
+from tests.harness.documents import SECOND_MAC, eni_fields, example_metadata, make_doc, parse
+from tests.harness.fake_netlink import FakeNetlink
+from tests.harness.observed import CONFIG, ETH0, ETH1, config_with, converged_observed
 
 PREFIXED = {"ipv4-prefixes": ["10.0.1.32/28"], "vswitch-ipv6-cidr-block": "2001:db8:1::/64",
             "ipv6-gateway": "fe80::1", "ipv6-prefixes": "[2001:db8:1:0:1::/80]",

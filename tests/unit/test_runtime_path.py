@@ -19,7 +19,7 @@ from eni_agent.errors import RuntimePathUnusable
 from eni_agent.lock import apply_lock
 from eni_agent.model import parse_metadata
 
-from ._helpers import EXAMPLE_BYTES, SECOND_MAC, assert_one_line
+from tests.harness.documents import EXAMPLE_BYTES, SECOND_MAC, assert_one_line
 
 EVERY_MANAGER = Managers(networkmanager=True, networkd=True, dhclient=True)
 

@@ -9,7 +9,7 @@ import logging
 from eni_agent.config import Config
 from eni_agent.supply import MetadataSupply
 
-from ._helpers import EXAMPLE_BYTES, write_file
+from tests.harness.documents import EXAMPLE_BYTES, write_file
 
 
 class Recorder:

@@ -17,9 +17,10 @@ from eni_agent.report import EniState, report_text
 from eni_agent.state import Address, Link, Observed
 from eni_agent.taken import first_clash
 
-from ._kernel import ObservedKernel
-from ._helpers import (CONFIG, ETH0, ETH1, ETH2, PRIMARY_MAC, SECOND_MAC, THIRD_MAC, eni_fields,
-                       eth1_state, make_doc, macs_of, parse)
+from tests.harness.kernel_answers import ObservedKernel
+from tests.harness.documents import SECOND_MAC, THIRD_MAC, eni_fields, macs_of, make_doc, parse
+from tests.harness.enis import PRIMARY_MAC
+from tests.harness.observed import CONFIG, ETH0, ETH1, ETH2, eth1_state
 
 ENI = Eni(SECOND_MAC, IPv4Address("10.0.1.10"),
           (IPv4Address("10.0.1.10"), IPv4Address("10.0.1.11")), IPv4Network("10.0.1.0/24"),

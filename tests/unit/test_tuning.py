@@ -13,7 +13,8 @@ from eni_agent.plan import Action, Change, plan
 from eni_agent.state import Observed
 from eni_agent.tuning import QueueOutcome, queue_outcomes
 
-from ._helpers import CONFIG, ETH0, ETH1, config_with, converged_observed, example_doc, parse
+from tests.harness.documents import example_doc, parse
+from tests.harness.observed import CONFIG, ETH0, ETH1, config_with, converged_observed
 
 METADATA = parse(example_doc())
 

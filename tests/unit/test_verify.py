@@ -14,9 +14,9 @@ from eni_agent.verify import Question, classes, judge
 
 from eni_agent.state import Observed
 
-from ._helpers import (CONFIG, ETH0, ETH1, ETH1_ALTNAME, GW1, config_with, eth1_state,
-                       example_metadata)
-from ._kernel import MAIN_DEFAULT, ObservedKernel
+from tests.harness.documents import example_metadata
+from tests.harness.observed import CONFIG, ETH0, ETH1, ETH1_ALTNAME, GW1, config_with, eth1_state
+from tests.harness.kernel_answers import MAIN_DEFAULT, ObservedKernel
 
 IPS = [IPv4Address(f"10.0.1.{i}") for i in range(10, 14)]
 TABLE = 10003

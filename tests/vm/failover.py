@@ -11,7 +11,7 @@
 
 Both guests boot the same image (qemu -snapshot): eni-agent installed by
 scripts/install.sh and enabled, with nothing in its config, so it reads the
-metadata service, here each guest's own stand-in (tests/integration/
+metadata service, here each guest's own stand-in (tests/harness/
 metadata_server.py --require-token: a token PUT, then GETs with the token). The
 ENI's segment is one tap in the router namespace: whichever VM has the NIC
 plugged into it is on that L2, the other is not. Each guest runs a TCP server
@@ -54,11 +54,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
-from tests.integration.netns import ip, run  # noqa: E402
+from tests.harness.commands import ip, run  # noqa: E402
 from tests.vm.host import (GUEST, TABLE_BASE, Network, Nic, Prober, TestFailure, Vm,  # noqa: E402
                            _die_with_parent, check_state)
 
-METADATA_SERVER = HERE.parent / "integration" / "metadata_server.py"
+METADATA_SERVER = HERE.parent / "harness" / "metadata_server.py"
 PORT = 7000                 # the guests' TCP servers, on the ENI's addresses
 METADATA_IP = "100.100.100.200"
 INTERVAL = 0.05             # a handshake to each address this often

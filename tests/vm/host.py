@@ -39,7 +39,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
-from tests.integration.netns import in_netns, ip, netstat_counter, run, set_sysctls  # noqa: E402
+from tests.harness.commands import ip, netstat_counter, run, set_sysctls  # noqa: E402
+from tests.harness.namespaces import in_netns  # noqa: E402
 
 GUEST = HERE / "guest"
 CLIENT_IP, ROUTER_CLIENT_IP = "192.168.100.2", "192.168.100.1"

@@ -79,7 +79,7 @@ ACTIONS["cloudinit"] = [
 ]
 SCENARIOS = list(ACTIONS) + ["sync-retry", "upgrade"]
 REPO = HERE.parents[2]
-STAND_IN = REPO / "tests" / "integration" / "metadata_server.py"
+STAND_IN = REPO / "tests" / "harness" / "metadata_server.py"
 METADATA_ADDRESS = "100.100.100.200"
 
 

@@ -28,7 +28,10 @@ import time
 from pathlib import Path
 from typing import Any, Iterator
 
-from .netns import Topology, build_metadata, ip, ip_json
+from .commands import ip
+from .kernel import ip_json
+from .metadata import build_metadata
+from .topology import Topology
 
 SERVICE_IP = "100.100.100.200"
 ALL_PATH = "/latest/meta-data/all"

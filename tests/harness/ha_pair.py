@@ -1,7 +1,7 @@
 """Two guests whose ENIs share one vswitch, for the HaVip + keepalived
 tests (issue 16 §2).
 
-Built on a :class:`~tests.integration.netns.Topology` (guest A, router,
+Built on a :class:`~tests.harness.topology.Topology` (guest A, router,
 host): A's ENI link at the router is moved into a bridge ``br1`` that holds
 the vswitch gateway, and a second guest B is attached (its primary ``eth0``
 like A's, its ENI ``eth1`` on the same bridge). The router reaches the
@@ -21,8 +21,11 @@ import subprocess
 from pathlib import Path
 from typing import Iterator
 
-from .netns import (DEFAULT_VPC_CIDR, Eni, Topology, create_namespace, eni_metadata, ip,
-                    set_sysctls)
+from .commands import ip, set_sysctls
+from .enis import DEFAULT_VPC_CIDR, Eni
+from .metadata import eni_metadata
+from .namespaces import create_namespace
+from .topology import Topology
 
 B_PRIMARY = Eni("00:16:3e:00:00:02", "eth0", "10.0.0.0/24", "10.0.0.253", ("10.0.0.6",),
                 "eni-primary-b", "vsw-a")

@@ -11,7 +11,8 @@ import socket
 import threading
 from typing import Iterator
 
-from .netns import create_namespace, delete_namespace, in_netns, ip, run_in, set_sysctls
+from .commands import ip, run_in, set_sysctls
+from .namespaces import create_namespace, delete_namespace, in_netns
 
 BRIDGE_IP, CONTAINER_IP = "172.17.0.1", "172.17.0.2"
 

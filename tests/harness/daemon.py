@@ -26,12 +26,11 @@ On leaving the ``with`` block the daemon is always stopped (SIGTERM, then
 SIGKILL) and its log is printed: pytest shows it only when the test failed.
 """
 
+
 from __future__ import annotations
 
 import contextlib
-import json
 import os
-import re
 import signal
 import socket
 import subprocess
@@ -43,22 +42,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from .agent import traffic_failures  # noqa: F401  (the daemon tests' traffic check)
-from .netns import (
-    Eni,
-    Topology,
-    in_netns,
-    ip,
-    ip_json,
-    link_by_mac,
-    run_in,
-    write_metadata,
-)
+from .agent import write_config
+from .commands import REPO, run_in
+from .topology import Topology
 
-REPO = Path(__file__).resolve().parents[2]
-PROTOCOL = 234
-TABLE_BASE = 10000
-RULE_PRIORITY = 10000
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 
 
@@ -322,143 +309,6 @@ def _children(pid: int) -> list[int]:
     return children
 
 
-# --------------------------------------------------------------------------
-# What "configured" means, read from the kernel
-# --------------------------------------------------------------------------
-
-def owned_rules(topo: Topology) -> list[dict]:
-    """The guest's rules that carry eni-agent's protocol mark."""
-    marks = (str(PROTOCOL), PROTOCOL)
-    return [r for r in ip_json(topo.guest, "rule") if r.get("protocol") in marks]
-
-
-def eni_link(topo: Topology, eni: Eni) -> dict | None:
-    return link_by_mac(topo.guest, eni.mac)
-
-
-def eni_table(topo: Topology, eni: Eni, table_base: int = TABLE_BASE) -> int | None:
-    link = eni_link(topo, eni)
-    return None if link is None else table_base + link["ifindex"]
-
-
-def eni_problems(topo: Topology, eni: Eni, *, ips: tuple[str, ...] | None = None,
-                 priority: int = RULE_PRIORITY, table_base: int = TABLE_BASE,
-                 protocol: int = PROTOCOL) -> list[str]:
-    """Why ``eni`` is not (yet) configured as eni-agent should: [] when it is.
-
-    Checks the link is up, holds exactly ``ips`` (default: eni.ips) from
-    eni-agent with noprefixroute, has a route table ``table_base + ifindex``
-    with the subnet route and the default route via the gateway, and one rule
-    ``from <ip> lookup <table>`` at ``priority`` per address (and no owned rule
-    of this ENI's addresses elsewhere). Each of those routes, rules and (on a
-    kernel that stores address protocols) addresses carries eni-agent's
-    ``protocol``: configured by eni-agent, not merely present."""
-    ips = tuple(eni.ips if ips is None else ips)
-    link = eni_link(topo, eni)
-    if link is None:
-        return [f"no link with MAC {eni.mac}"]
-    problems = []
-    name, table, mark = link["ifname"], table_base + link["ifindex"], str(protocol)
-    if "UP" not in link.get("flags", []):
-        problems.append(f"{name} is not up")
-    addrs = ip_json(topo.guest, "-4", "addr", "show", "dev", name)
-    infos = addrs[0].get("addr_info", []) if addrs else []
-    have = {a["local"]: a for a in infos}
-    if set(have) != set(ips):
-        problems.append(f"{name} addresses {sorted(have)} != {sorted(ips)}")
-    for addr in ips:
-        info = have.get(addr)
-        if info is not None and (info.get("prefixlen") != eni.prefixlen
-                                 or not info.get("noprefixroute")):
-            problems.append(f"{name} address {addr} is {info}")
-    if KERNEL_STORES_ADDRESS_PROTOCOLS and not problems:  # a netlink dump: only when it matters
-        unmarked = {ip: proto for ip, proto in address_protocols(topo, name).items()
-                    if ip in ips and proto != protocol}
-        if unmarked:
-            problems.append(f"{name} addresses without protocol {protocol}: {unmarked}")
-    routes = table_routes(topo, table, numeric=True)
-    dsts = {(r.get("dst"), r.get("gateway"), r.get("dev"), r.get("protocol")) for r in routes}
-    for want in ((eni.cidr, None, name, mark), ("default", eni.gateway, name, mark)):
-        if want not in dsts:
-            problems.append(f"table {table} lacks {want}: {sorted(map(str, dsts))}")
-    rules = ip_json(topo.guest, "-N", "rule")  # -N: protocols and tables as numbers
-    for addr in ips:
-        matching = [r for r in rules if r.get("src") == addr and r.get("srclen", 32) == 32]
-        ok = [r for r in matching if r.get("table") == str(table) and r.get("priority") == priority
-              and r.get("protocol") == mark]
-        if len(ok) != 1 or len(matching) != 1:
-            problems.append(f"rules for {addr}: {matching} "
-                            f"(want one: {priority} -> table {table}, protocol {protocol})")
-    extra = [r for r in rules if r.get("src") in set(eni.ips) - set(ips)]
-    if extra:
-        problems.append(f"rules left for removed addresses: {extra}")
-    return problems
-
-
-def _kernel_stores_address_protocols() -> bool:
-    """IFA_PROTO exists since Linux 5.18; before, no address carries a
-    protocol (and eni-agent, guessing the same way, marks none)."""
-    version = re.match(r"(\d+)\.(\d+)", os.uname().release)
-    return version is None or (int(version[1]), int(version[2])) >= (5, 18)
-
-
-KERNEL_STORES_ADDRESS_PROTOCOLS = _kernel_stores_address_protocols()
-
-
-def address_protocols(topo: Topology, ifname: str) -> dict[str, int]:
-    """{ip: IFA_PROTO (0 if none)} of ``ifname``'s IPv4 addresses, read with a
-    plain pyroute2 dump (iproute2 6.1 cannot print IFA_PROTO; none of the
-    agent's code is involved)."""
-    from pyroute2 import IPRoute  # here: most test files never need it
-
-    def dump() -> dict[str, int]:
-        with IPRoute() as ipr:
-            (index,) = ipr.link_lookup(ifname=ifname)
-            return {m.get_attr("IFA_LOCAL"): m.get_attr("IFA_PROTO") or 0
-                    for m in ipr.get_addr(index=index, family=socket.AF_INET)}
-    return in_netns(topo.guest, dump)
-
-
-def table_routes(topo: Topology, table: int, numeric: bool = False) -> list[dict]:
-    """Routes of ``table`` in the guest ([] if the table does not exist);
-    ``numeric``: protocols as numbers (``ip -N``), whatever rt_protos names them."""
-    cp = ip(topo.guest, *(["-N"] if numeric else []), "-j", "-4", "route", "show", "table",
-            str(table), check=False)
-    return json.loads(cp.stdout) if cp.returncode == 0 and cp.stdout.strip() else []
-
-
-def eni_configured(topo: Topology, eni: Eni, **kwargs: Any) -> bool:
-    return not eni_problems(topo, eni, **kwargs)
-
-
-def describe(topo: Topology) -> str:
-    """The guest's addresses, rules and tables, for failure messages."""
-    out = []
-    for args in (("-br", "addr"), ("rule",), ("route", "show", "table", "all")):
-        cp = run_in(topo.guest, "ip", *args)
-        out.append(f"$ ip {' '.join(args)}\n{cp.stdout}{cp.stderr}")
-    return "\n".join(out)
-
-
-def write_json_atomically(doc: dict, path: Path) -> None:
-    """A config manager's update: write a temp file in the same directory, rename it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(doc, fh, indent=2, sort_keys=True)
-        fh.write("\n")
-    os.rename(tmp, path)
-
-
-def write_in_place(path: Path, data: bytes) -> None:
-    """An editor's in-place update: open with O_TRUNC, one write, close."""
-    fd = os.open(path, os.O_WRONLY | os.O_TRUNC)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-
-
 def eni_agent_cli(topo: Topology, daemon: DaemonProc, *args: str,
                   timeout: float = 30) -> subprocess.CompletedProcess:
     """Run a one-shot ``eni-agent ARGS`` in the guest with the daemon's lock and config."""
@@ -468,8 +318,15 @@ def eni_agent_cli(topo: Topology, daemon: DaemonProc, *args: str,
                   "--config", str(daemon.config), cwd=REPO, env=env, timeout=timeout)
 
 
-def metadata_file(tmp_path: Path, doc: dict) -> Path:
-    """Write ``doc`` to ``tmp_path/etc/metadata.json`` (0600, in a 0700 directory)."""
-    directory = Path(tmp_path) / "etc"
-    directory.mkdir(mode=0o700, exist_ok=True)
-    return write_metadata(doc, directory / "metadata.json")
+def daemon_for(t: Topology, svc: Any, tmp_path: Path, *, metadata_interval: int = 5,
+               **kwargs: Any) -> contextlib.AbstractContextManager[DaemonProc]:
+    """run_daemon reading the metadata service ``svc`` (metadata_service.py),
+    polling it every ``metadata_interval`` seconds (default 5, the config's
+    minimum). DaemonProc always passes `--metadata PATH` (through pathlib,
+    which would fold the URL's `//`), so the URL is given again after it:
+    click keeps the last value of a repeated option."""
+    config = write_config(tmp_path / "config.toml",
+                          f"metadata_interval = {metadata_interval}\n"
+                          "burst_for_virtual_links = true\n", 0o600)  # the ENIs are veths
+    return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
+                      resync_interval=2, extra_args=("--metadata", svc.url), **kwargs)

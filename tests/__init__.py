@@ -1,0 +1,1 @@
+"""eni-agent's tests: tests/harness (the helpers), unit, integration, vm."""
