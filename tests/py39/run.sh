@@ -21,7 +21,7 @@ repo=$(cd "$here/../.." && pwd)
 [ "$(id -u)" = 0 ] || { echo "tests/py39/run.sh: run as root" >&2; exit 2; }
 # The unit files are checked with systemd-analyze by the machine's own run;
 # bullseye's root has none, and every other integration test must run here.
-[ $# -gt 0 ] || set -- tests/unit tests/integration --ignore=tests/integration/test_systemd_units.py
+[ $# -gt 0 ] || set -- -n 4 tests/unit tests/integration --ignore=tests/integration/test_systemd_units.py
 cache=${ENI_AGENT_PY39_CACHE:-/var/cache/eni-agent-bullseye}
 # procps: the tests read processes; nftables: the IPv6 reverse-path check.
 packages=python3-venv,iproute2,procps,nftables
