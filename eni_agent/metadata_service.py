@@ -158,7 +158,7 @@ class MetadataService:
             body = self._get(MAC_PATH, deadline)
             if body is None:
                 raise MetadataUnavailable(f"metadata service {self.base_url}: {MAC_PATH} not found")
-            self._refuse_a_page(MAC_PATH, body)
+            _refuse_a_page(self.base_url, MAC_PATH, body)
             primary = self.primary_mac = body.strip()
         listed = _macs_of(doc)
         if listed is None:
@@ -186,7 +186,7 @@ class MetadataService:
             self.all_missing_at = now
             return {}
         self.all_missing_at = None
-        self._refuse_a_page(ALL_PATH, body)
+        _refuse_a_page(self.base_url, ALL_PATH, body)
         try:
             doc = json.loads(body)
         except ValueError as e:
@@ -200,7 +200,7 @@ class MetadataService:
         listing = self._get(LISTING_PATH, deadline)
         if listing is None:
             raise MetadataUnavailable(f"metadata service {self.base_url}: no ENI listing")
-        self._refuse_a_page(LISTING_PATH, body=listing)
+        _refuse_a_page(self.base_url, LISTING_PATH, body=listing)
         macs = []
         for line in listing.splitlines():
             mac = line.strip().rstrip("/")
@@ -321,7 +321,7 @@ class MetadataService:
         status, body = self._request("PUT", TOKEN_PATH, {TOKEN_TTL_HEADER: str(ttl)}, deadline,
                                      self.limits.max_body)
         if status == 200:
-            self._refuse_a_page(TOKEN_PATH, body)
+            _refuse_a_page(self.base_url, TOKEN_PATH, body)
             token = body.strip()
             if not _TOKEN_RE.fullmatch(token):
                 raise MetadataUnavailable(
@@ -339,17 +339,6 @@ class MetadataService:
         raise MetadataUnavailable(f"metadata service {self.base_url}: token request answered "
                                   f"HTTP {status}")
 
-    def _refuse_a_page(self, path: str, body: str) -> None:
-        """A captive portal or a proxy answers every request with its web page:
-        the service is not reachable (try again later), not wrong. Asked of the
-        answers every fetch starts with (the token, `all`, the MAC, the listing);
-        one ENI's field that is markup is that ENI's invalid value."""
-        if _is_markup(body):
-            raise MetadataUnavailable(
-                f"metadata service {self.base_url}{path}: answered a web page, not metadata "
-                f"({len(body)} bytes starting {json.dumps(body.strip()[:20])}): a captive "
-                "portal or a proxy in the way?")
-
     def _request(self, method: str, path: str, headers: dict, deadline: float,
                  max_body: int) -> tuple[int, str]:
         return self._http.request(method, path, headers, deadline, max_body,
@@ -358,6 +347,18 @@ class MetadataService:
 
     def close(self) -> None:
         self._http.close()
+
+
+def _refuse_a_page(base_url: str, path: str, body: str) -> None:
+    """A captive portal or a proxy answers every request with its web page:
+    the service is not reachable (try again later), not wrong. Asked of the
+    answers every fetch starts with (the token, `all`, the MAC, the listing);
+    one ENI's field that is markup is that ENI's invalid value."""
+    if _is_markup(body):
+        raise MetadataUnavailable(
+            f"metadata service {base_url}{path}: answered a web page, not metadata "
+            f"({len(body)} bytes starting {json.dumps(body.strip()[:20])}): a captive "
+            "portal or a proxy in the way?")
 
 
 def _is_markup(body: str) -> bool:
