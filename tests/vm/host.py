@@ -435,8 +435,15 @@ def check_state(state: dict, nics: list[Nic], when: str) -> list[str]:
         cidr = str(ipaddress.ip_network(f"{nic.ips[0]}/{nic.prefixlen}", strict=False))
         if not any(r.get("dst") == cidr and r.get("dev") == name for r in routes):
             problems.append(f"{when}: table {table} has no {cidr} dev {name}")
-        if any(r.get("dst") == cidr and r.get("table", "main") == "main" for r in state["routes"]):
-            problems.append(f"{when}: the ENI subnet {cidr} is in the main table")
+        # In main, the ENI's vswitch may only be the agent's own route (subnet_routes, on by
+        # default: connections the host opens to it leave by the ENI, from its address); one
+        # a network manager or DHCP client put there would send replies astray.
+        in_main = [r for r in state["routes"]
+                   if r.get("dst") == cidr and r.get("table", "main") == "main"]
+        if any(not (r.get("protocol") == PROTOCOL and r.get("dev") == name
+                    and r.get("prefsrc") == nic.ips[0]) for r in in_main):
+            problems.append(f"{when}: the ENI subnet {cidr} is in the main table, not as "
+                            f"eni-agent's dev {name} src {nic.ips[0]}: {in_main}")
     return problems
 
 
