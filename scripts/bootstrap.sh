@@ -21,6 +21,7 @@ bootstrap_test_packages() {
     command -v nft >/dev/null || missing+=(nftables)
     command -v systemd-analyze >/dev/null || missing+=(systemd)
     command -v keepalived >/dev/null || missing+=(keepalived)
+    command -v man >/dev/null || missing+=(man-db)
     [ ${#missing[@]} -gt 0 ] || return 0
     echo "== installing ${missing[*]} (tests)"
     export DEBIAN_FRONTEND=noninteractive

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import stat
 import subprocess
 import sys
@@ -143,11 +144,14 @@ def test_namespaces_deleted_when_the_body_raises():
 
 
 def test_failed_build_leaves_nothing_behind():
-    before = {n for n in list_namespaces() if n.startswith(PREFIX)}
+    def mine() -> set[str]:  # this process's: other test processes build theirs meanwhile
+        return {n for n in list_namespaces() if n.startswith(PREFIX) and f"-{os.getpid()}-" in n}
+
+    before = mine()
     bad = make_eni(1, ifname="x" * 20)  # longer than IFNAMSIZ: `ip link add` fails
     with pytest.raises(subprocess.CalledProcessError):
         Topology.create([bad])
-    assert {n for n in list_namespaces() if n.startswith(PREFIX)} == before
+    assert mine() == before
 
 
 def test_stale_namespace_sweep_spares_live_owners():

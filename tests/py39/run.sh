@@ -23,8 +23,10 @@ repo=$(cd "$here/../.." && pwd)
 # bullseye's root has none, and every other integration test must run here.
 [ $# -gt 0 ] || set -- -n 4 tests/unit tests/integration --ignore=tests/integration/test_systemd_units.py
 cache=${ENI_AGENT_PY39_CACHE:-/var/cache/eni-agent-bullseye}
-# procps: the tests read processes; nftables: the IPv6 reverse-path check.
-packages=python3-venv,iproute2,procps,nftables
+# procps: the tests read processes; nftables: the IPv6 reverse-path check;
+# keepalived: the HaVip test; systemd: a real journald for the journal-fields
+# test; man-db: the man pages formatted without a warning.
+packages=python3-venv,iproute2,procps,nftables,keepalived,systemd,man-db
 venv=/opt/eni-agent-test
 start=$(date +%s)
 pkg_need_tools unshare:util-linux
