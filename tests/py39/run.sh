@@ -20,13 +20,15 @@ repo=$(cd "$here/../.." && pwd)
 [ "${ENI_AGENT_PY39_TESTS:-1}" != 0 ] || { echo "== Python 3.9 suite skipped (ENI_AGENT_PY39_TESTS=0)"; exit 0; }
 [ "$(id -u)" = 0 ] || { echo "tests/py39/run.sh: run as root" >&2; exit 2; }
 # The unit files are checked with systemd-analyze by the machine's own run;
-# bullseye's root has none, and every other integration test must run here.
-[ $# -gt 0 ] || set -- -n 4 tests/unit tests/integration --ignore=tests/integration/test_systemd_units.py
+# bullseye's root has none. The journal-fields test bind-mounts a journal
+# directory over /run/log/journal, which mount refuses inside the chroot
+# (exit 32): the machine's own run has it. Every other test must run here.
+[ $# -gt 0 ] || set -- -n 4 tests/unit tests/integration --ignore=tests/integration/test_systemd_units.py \
+    --deselect tests/integration/test_daemon_operating.py::test_log_lines_about_an_eni_carry_journal_fields
 cache=${ENI_AGENT_PY39_CACHE:-/var/cache/eni-agent-bullseye}
 # procps: the tests read processes; nftables: the IPv6 reverse-path check;
-# keepalived: the HaVip test; systemd: a real journald for the journal-fields
-# test; man-db: the man pages formatted without a warning.
-packages=python3-venv,iproute2,procps,nftables,keepalived,systemd,man-db
+# keepalived: the HaVip test; man-db: the man pages formatted without a warning.
+packages=python3-venv,iproute2,procps,nftables,keepalived,man-db
 venv=/opt/eni-agent-test
 start=$(date +%s)
 pkg_need_tools unshare:util-linux
