@@ -155,10 +155,11 @@ new=$(comm -13 "$work/before" "$work/after" | comm -23 - "$work/owned" \
       | grep -vE '^\./(var/lib/(dpkg|apt|python|systemd/deb-systemd-helper-(enabled|masked))|var/cache|var/log)(/|$)' \
       | grep -vE '/__pycache__(/|$)|^\./usr/(local/)?lib/python3' \
       | grep -vE '^\./etc/(ld\.so\.cache|hosts|networks|inputrc|python3(\.[0-9]+)?|python3(\.[0-9]+)?/.*|rc[0-6S]\.d/.*)$' \
-      | grep -vE '^\./(var/lib/man-db|etc/apparmor\.d/local|etc/systemd/system/timers\.target\.wants/man-db\.timer)(/|$)' \
+      | grep -vE '^\./(var/lib/man-db|etc/apparmor\.d/local|etc/systemd/system/timers\.target\.wants/man-db\.timer|etc/alternatives/write(\.1\.gz)?|usr/bin/write|usr/share/man/man1/write\.1\.gz)(/|$)' \
       || true)
 # (those: what the dependencies' maintainer scripts make: python3's, readline's, procps';
-# on trixie netbase's /etc/hosts and /etc/networks; and man-db's, which this test
+# on trixie netbase's /etc/hosts and /etc/networks; and man-db's (on bullseye the
+# `write` alternative of bsdmainutils, which it pulls in), which this test
 # installs to read the man pages)
 [ -z "$new" ] || fail "purge left new paths behind: $new"
 named=$(find "$root" -xdev \( -name '*eni-agent*' -o -name '*eni_agent*' \) ! -path "$root/tmp/*" 2>/dev/null || true)
