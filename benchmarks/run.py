@@ -401,11 +401,7 @@ def daemon_figures(n: int, m: int, runs: int, workdir: Path) -> dict[str, object
         return {"rss_mb": rss_mb, "cpu_rest_s": cpu_rest, "settle_s": settle, "hotplug": hotplug,
                 "drift": drift, "followed": followed}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         listener.close()
 
 
@@ -449,11 +445,7 @@ def daemon_at_rest(doc: Path, workdir: Path, window: float) -> dict[str, float]:
         return {"rss_mb": rss_mb, "cpu_percent": (_cpu_seconds(pid) - cpu0) / window * 100,
                 "ready_s": ready_s}
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        _stop(proc)
         listener.close()
         notify.unlink(missing_ok=True)
 
@@ -477,6 +469,15 @@ def big_main_figures(n: int, m: int, routes: int, runs: int, workdir: Path,
         figures[label] = {"cold": statistics.median(cold), "idempotent": statistics.median(idem),
                           **rest}
     return figures
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the daemon; kill it if it has not exited within 10 s."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(10)
+    except subprocess.TimeoutExpired:
+        proc.kill()
 
 
 def _drain(sock: socket.socket) -> None:
