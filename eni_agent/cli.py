@@ -132,6 +132,14 @@ def cleanup(config, dry_run: bool, as_json: bool) -> int:
 
 
 @cli.command()
+@config_options
+def guard(config) -> int:
+    """At boot, before any network manager starts: keep the managers off the
+    ENIs eni-agent configured at its last run (no metadata, no netlink)."""
+    return commands.guard(config)
+
+
+@cli.command()
 @metadata_option
 @config_options
 @click.option("--resync-interval", type=float, metavar="SECONDS",

@@ -22,6 +22,13 @@ them. So, by default, eni-agent keeps them off the listed ENIs, by MAC:
   /run/eni-agent/), so DHCP there may keep the address but never touches
   `main`'s default route. An operator's `ifdown`/`ifup` works as before.
 
+The files under /run are gone after a reboot, and a manager starts before the
+agent has read the metadata: an image whose own config names the ENIs (cloud-init
+rendered them before eni-agent was installed) would hold DHCP on them until
+then. So the MACs are also remembered in /var/lib/eni-agent, and `guard`
+(eni-agent-guard.service, early at boot, before any manager starts) writes the
+same files for them, with no metadata and no netlink.
+
 Layers: `desired_files` (pure: what the files must say) -> `plan_files`
 (pure: writes and removals against what is there) -> `apply` (the thin
 executor, plus the managers' reload commands). `notices` says, per ENI, when
@@ -32,6 +39,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import subprocess
 import tempfile
@@ -47,6 +55,8 @@ NETWORKD_PREFIX = "05-eni-agent-"  # before netplan's 10-, ec2-net-utils' 70-/80
 DHCLIENT_HOOK_NAME = "eni-agent"
 DHCLIENT_MACS_NAME = "dhclient-macs"
 UDEV_RULE_NAME = "90-eni-agent-managed-by.rules"  # late: the last word on these properties
+REMEMBERED_NAME = "kept-off-macs"  # read by `guard` at the next boot
+MAC_LINE = re.compile(r"[0-9a-f]{2}(?::[0-9a-f]{2}){5}")
 COMMAND_TIMEOUT = 10.0
 
 
@@ -62,6 +72,7 @@ class Paths(NamedTuple):
     dhclient_hooks_dir: Path = Path("/etc/dhcp/dhclient-enter-hooks.d")
     udev_rules_dir: Path = Path("/run/udev/rules.d")  # runtime rules; /run/udev: udevd runs
     run_dir: Path = Path("/run/eni-agent")
+    state_dir: Path = Path("/var/lib/eni-agent")  # survives a reboot, for `guard`
     interfaces: Path = Path("/etc/network/interfaces")
     sys_class_net: Path = Path("/sys/class/net")
     root: Path = Path("/")  # where image_agents.py looks for other agents' files
@@ -175,6 +186,18 @@ unset eni_agent_drop eni_agent_first eni_agent_nic eni_agent_index
 """
 
 
+def remembered_text(macs: Iterable[str]) -> str:
+    return ("# Written by eni-agent: the secondary ENIs it kept the network managers off at\n"
+            "# its last run; `eni-agent guard` keeps them off again early at the next boot.\n"
+            + "".join(f"{mac}\n" for mac in sorted(macs)))
+
+
+def parse_remembered(text: str) -> list[str]:
+    """The MACs of a remembered list; any other line (a comment, damage) is skipped."""
+    lines = (line.strip().lower() for line in text.splitlines())
+    return sorted({line for line in lines if MAC_LINE.fullmatch(line)})
+
+
 def desired_files(macs: Iterable[str], managers: Managers, on: bool,
                   paths: Paths = PATHS) -> dict[Path, str]:
     """Every file eni-agent keeps for these ENI MACs, by path (nothing when off)."""
@@ -182,6 +205,8 @@ def desired_files(macs: Iterable[str], managers: Managers, on: bool,
     files: dict[Path, str] = {}
     if not on:
         return files
+    if macs and any(managers):
+        files[paths.state_dir / REMEMBERED_NAME] = remembered_text(macs)
     if managers.networkmanager:
         files[paths.nm_conf_dir / NM_CONF_NAME] = nm_unmanaged_text(macs)
     if managers.networkd:
@@ -199,7 +224,8 @@ def desired_files(macs: Iterable[str], managers: Managers, on: bool,
 def owned_paths(paths: Paths = PATHS) -> list[Path]:
     """The files of eni-agent's naming that exist now (what `cleanup` removes)."""
     found = [paths.nm_conf_dir / NM_CONF_NAME, paths.dhclient_hooks_dir / DHCLIENT_HOOK_NAME,
-             paths.run_dir / DHCLIENT_MACS_NAME, paths.udev_rules_dir / UDEV_RULE_NAME]
+             paths.run_dir / DHCLIENT_MACS_NAME, paths.udev_rules_dir / UDEV_RULE_NAME,
+             paths.state_dir / REMEMBERED_NAME]
     found += sorted(paths.networkd_runtime_dir.glob(f"{NETWORKD_PREFIX}*.network"))
     return [p for p in found if p.is_file()]
 
@@ -215,6 +241,8 @@ class FileChange(NamedTuple):
             return "networkmanager"
         if name.startswith(NETWORKD_PREFIX) and name.endswith(".network"):
             return "networkd"
+        if name == REMEMBERED_NAME:
+            return "boot guard"
         return "udev" if name == UDEV_RULE_NAME else "dhclient"
 
 
@@ -296,9 +324,17 @@ def apply(config, metadata, paths: Paths = PATHS, managers: Managers | None = No
     more), except with `strict` (the one-shot `sync`) where a file under /run
     that cannot be written raises `RuntimePathUnusable` before the others are
     touched. Call at start, on every metadata change, on SIGHUP."""
+    return apply_macs(config, [eni.mac for eni in metadata.secondary_enis], paths, managers,
+                      reload, strict)
+
+
+def apply_macs(config, macs: Iterable[str], paths: Paths = PATHS,
+               managers: Managers | None = None, reload: bool = True,
+               strict: bool = False) -> Applied:
+    """`apply` for these ENI MACs (the config's `ignore_macs` left out)."""
     managers = detect(paths) if managers is None else managers
     ignored = {m.lower() for m in getattr(config, "ignore_macs", ())}
-    macs = [eni.mac for eni in metadata.secondary_enis if eni.mac not in ignored]
+    macs = [mac for mac in macs if mac not in ignored]
     desired = desired_files(macs, managers, enabled(config), paths)
     existing = {p: read_file(p) or "" for p in owned_paths(paths)}
     runtime = (paths.run_dir, paths.networkd_runtime_dir)
@@ -349,6 +385,17 @@ def keep_others_off(config, metadata, strict: bool = False) -> None:
 
     if in_initial_netns():
         apply(config, metadata, PATHS, strict=strict)  # (PATHS looked up now: tests move it)
+
+
+def guard(config, paths: Paths | None = None, strict: bool = False) -> Applied | None:
+    """`eni-agent guard`: the files `apply` wrote at the last run, again, for
+    the MACs it remembered (None: nothing remembered). No metadata, no netlink:
+    it runs early at boot, before the network managers and the network."""
+    paths = paths or PATHS
+    text = read_file(paths.state_dir / REMEMBERED_NAME)
+    if text is None:
+        return None
+    return apply_macs(config, parse_remembered(text), paths, strict=strict)
 
 
 def remove_all(paths: Paths | None = None) -> list[Path]:

@@ -119,3 +119,18 @@ def cleanup(config, dry_run: bool = False, as_json: bool = False) -> int:
     if in_initial_netns():
         remove_all()  # the files that kept the network managers off the ENIs
     return code
+
+
+def guard(config) -> int:
+    """eni-agent-guard.service: the network managers' files for the ENIs of
+    the last run, written before the managers start (their runtime parts are
+    gone after a reboot, and the metadata cannot be read before the network)."""
+    from eni_agent.coexist import PATHS, REMEMBERED_NAME, guard as write_again
+
+    applied = write_again(config, strict=True)
+    if applied is None:
+        echo(f"no ENIs remembered ({PATHS.state_dir / REMEMBERED_NAME}): nothing to keep off")
+    else:
+        echo(f"kept the network managers off the ENIs of the last run: "
+             f"{len(applied.changes)} file(s) written, {len(applied.failed)} failed")
+    return int(ExitCode.OK)

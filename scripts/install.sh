@@ -2,7 +2,8 @@
 # Install eni-agent system-wide (as root):
 #   /opt/eni-agent            a venv with eni-agent from SOURCE (this checkout, or a wheel)
 #   /usr/local/bin/eni-agent  on PATH
-#   /etc/systemd/system/eni-agent{,-sync}.service
+#   /etc/systemd/system/eni-agent{,-sync,-guard}.service (the guard enabled: it keeps
+#                            the network managers off the ENIs early at each boot)
 #   /etc/systemd/networkd.conf.d/eni-agent.conf   networkd leaves foreign rules/routes alone
 #   /etc/iproute2/rt_protos.d/eni-agent.conf      `ip` prints "proto eni-agent"
 #   /etc/eni-agent/config.toml                    only if absent (packaging/config.toml:
@@ -27,6 +28,7 @@ install -m 0644 README.md "$PREFIX/README.md"
 
 install -D -m 0644 systemd/eni-agent.service /etc/systemd/system/eni-agent.service
 install -D -m 0644 systemd/eni-agent-sync.service /etc/systemd/system/eni-agent-sync.service
+install -D -m 0644 systemd/eni-agent-guard.service /etc/systemd/system/eni-agent-guard.service
 install -D -m 0644 systemd/networkd.conf.d/eni-agent.conf /etc/systemd/networkd.conf.d/eni-agent.conf
 install -d -m 0755 /etc/iproute2/rt_protos.d
 echo "234 eni-agent" > /etc/iproute2/rt_protos.d/eni-agent.conf
@@ -35,6 +37,7 @@ install -d -m 0755 /etc/eni-agent
 
 if [ -d /run/systemd/system ]; then
     systemctl daemon-reload
+    systemctl enable -q eni-agent-guard.service
     # restart, not reload: networkd reads networkd.conf.d only when it starts.
     systemctl try-restart systemd-networkd.service 2>/dev/null || true
 fi

@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-UNITS = {"eni-agent.service": "notify", "eni-agent-sync.service": "oneshot"}
+UNITS = {"eni-agent.service": "notify", "eni-agent-sync.service": "oneshot",
+         "eni-agent-guard.service": "oneshot"}
 MAX_EXPOSURE = 2.0
 SHIPPED_PATH = "/usr/local/bin/eni-agent"
 
@@ -102,9 +103,16 @@ def test_unit_declares_type_capabilities_and_address_families(name):
     parser.read_string(path.read_text())  # parses as INI at all
     service = service_section(path)
     assert service["Type"] == [UNITS[name]]
+    assert service["ExecStart"][0].startswith(f"{SHIPPED_PATH} ")
+    if name == "eni-agent-guard.service":
+        # files only, before the network: no capability, no network, no netlink
+        assert service["ExecStart"] == [f"{SHIPPED_PATH} guard"]
+        assert service["CapabilityBoundingSet"] == [""]
+        assert service["RestrictAddressFamilies"] == ["AF_UNIX"]
+        assert service["PrivateNetwork"] == ["yes"]
+        return
     assert service["CapabilityBoundingSet"] == ["CAP_NET_ADMIN"]
     assert service["RestrictAddressFamilies"] == ["AF_NETLINK AF_UNIX AF_INET AF_INET6"]
-    assert service["ExecStart"][0].startswith(f"{SHIPPED_PATH} ")
     if UNITS[name] == "notify":
         assert service["ExecStart"] == [f"{SHIPPED_PATH} daemon"]
         assert service["NotifyAccess"] == ["main"]  # READY=1 comes from the main process

@@ -79,6 +79,13 @@ pkg_chroot "$root" bash -euo pipefail -c '
     # enabled: the link made, or (trixie'"'"'s deb-systemd-helper, systemd "running") systemctl asked to
     test -L /etc/systemd/system/multi-user.target.wants/eni-agent.service ||
         grep -qE "(preset|enable) eni-agent.service$" /tmp/systemctl.log || { echo "daemon not enabled"; exit 1; }
+    test -L /etc/systemd/system/sysinit.target.wants/eni-agent-guard.service ||
+        grep -qE "(preset|enable) eni-agent-guard.service$" /tmp/systemctl.log || { echo "boot guard not enabled"; exit 1; }
+    # The boot guard writes the managers' files for the ENIs the last run remembered
+    # (here dhclient'"'"'s: the package ships its hook directory).
+    mkdir -p /var/lib/eni-agent && printf "00:16:3E:00:01:01\nnot a mac\n" > /var/lib/eni-agent/kept-off-macs
+    eni-agent guard
+    [ "$(cat /run/eni-agent/dhclient-macs)" = "00:16:3e:00:01:01" ] || { echo "eni-agent guard wrote no MAC list"; exit 1; }
     for f in $(cat /var/lib/dpkg/info/eni-agent.conffiles); do test -f "$f"; done
     grep -q "^ExecStart=/usr/sbin/eni-agent daemon" /lib/systemd/system/eni-agent.service
     # Packaged like a system command: its man pages and shell completions.

@@ -36,7 +36,8 @@ pkg_log "package: ${rpm##*/}, $(du -k "$rpm" | cut -f1) KiB"
 # 1. Contents and metadata.
 files=$(rpm -qlp "$rpm")
 for f in /usr/sbin/eni-agent /usr/lib/systemd/system/eni-agent.service \
-         /usr/lib/systemd/system/eni-agent-sync.service /etc/eni-agent/config.toml \
+         /usr/lib/systemd/system/eni-agent-sync.service /usr/lib/systemd/system/eni-agent-guard.service \
+         /etc/eni-agent/config.toml \
          /etc/iproute2/rt_protos.d/eni-agent.conf /etc/systemd/networkd.conf.d/eni-agent.conf \
          /usr/lib/eni-agent/site/eni_agent/main.py /usr/share/man/man8/eni-agent.8.gz \
          /usr/share/man/man5/eni-agent.toml.5.gz /usr/share/bash-completion/completions/eni-agent \

@@ -158,3 +158,36 @@ def test_python_dash_m_reads_the_command_line_with_click():
     assert proc.returncode == ExitCode.USAGE
     assert proc.stderr.startswith("eni-agent: No such option") and "--jso" in proc.stderr
     assert proc.stderr.endswith(" (see eni-agent --help)\n") and proc.stderr.count("\n") == 1
+
+
+def test_guard_without_a_remembered_list_says_so_and_succeeds(run):
+    code, out, err = run("guard")
+    assert (code, err) == (0, "")
+    assert out.startswith("no ENIs remembered (") and "kept-off-macs" in out
+
+
+def test_guard_writes_the_remembered_enis_files(run):
+    from eni_agent import coexist
+
+    paths = coexist.PATHS  # the unit tests' scratch root
+    paths.dhclient_hooks_dir.mkdir(parents=True)
+    paths.state_dir.mkdir(parents=True)
+    (paths.state_dir / "kept-off-macs").write_text("00:16:3e:00:01:01\n")
+    code, out, err = run("guard")
+    assert (code, err) == (0, "")
+    # dhclient's hook and MAC list, and the list itself in its own words (a header)
+    assert "3 file(s) written, 0 failed" in out
+    assert (paths.run_dir / "dhclient-macs").read_text() == "00:16:3e:00:01:01\n"
+
+
+def test_guard_with_an_unusable_run_directory_exits_9(run):
+    from eni_agent import coexist
+
+    paths = coexist.PATHS
+    paths.dhclient_hooks_dir.mkdir(parents=True)
+    paths.state_dir.mkdir(parents=True)
+    (paths.state_dir / "kept-off-macs").write_text("00:16:3e:00:01:01\n")
+    paths.run_dir.parent.mkdir(parents=True)
+    paths.run_dir.write_text("a file where the directory goes")
+    code, out, err = run("guard")
+    assert code == 9 and len(err.splitlines()) == 1 and "Traceback" not in err

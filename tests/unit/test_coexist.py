@@ -150,12 +150,14 @@ def test_dhclient_hook_drops_routers_on_enis(tmp_path, listed, nic, dropped):
 
 @pytest.mark.parametrize("managers, on, expect", [
     (Managers(), True, set()),
-    (Managers(networkmanager=True), True, {"etc/NetworkManager/conf.d/90-eni-agent-unmanaged.conf"}),
+    (Managers(networkmanager=True), True, {"etc/NetworkManager/conf.d/90-eni-agent-unmanaged.conf",
+                                           "var/lib/eni-agent/kept-off-macs"}),
     (Managers(networkd=True), True, {"run/systemd/network/05-eni-agent-00163e000101.network",
-                                     "run/systemd/network/05-eni-agent-00163e000201.network"}),
+                                     "run/systemd/network/05-eni-agent-00163e000201.network",
+                                     "var/lib/eni-agent/kept-off-macs"}),
     (Managers(dhclient=True), True, {"etc/dhcp/dhclient-enter-hooks.d/eni-agent",
-                                     "run/eni-agent/dhclient-macs"}),
-    (Managers(udev=True), True, {"run/udev/rules.d/90-eni-agent-managed-by.rules"}),
+                                     "run/eni-agent/dhclient-macs", "var/lib/eni-agent/kept-off-macs"}),
+    (Managers(udev=True), True, {"run/udev/rules.d/90-eni-agent-managed-by.rules", "var/lib/eni-agent/kept-off-macs"}),
     (Managers(True, True, True, True), False, set()),
 ])
 def test_desired_files(tmp_path, managers, on, expect):
@@ -267,14 +269,79 @@ def test_udev_rule_written_where_udevd_runs_then_reloaded_and_removed(tmp_path, 
     coexist.apply(Config(), metadata(), paths)  # no ENI listed any more: no rule
     assert not rule.exists()
     coexist.apply(Config(), metadata(ENI1), paths)
-    assert coexist.remove_all(paths) == [rule] and not rule.exists()
+    remembered = paths.state_dir / "kept-off-macs"
+    assert coexist.remove_all(paths) == [rule, remembered] and not rule.exists()
     assert no_commands[-1] == ("udevadm", "control", "--reload")
 
 
 def test_remove_all(paths, no_commands):
     coexist.apply(Config(), metadata(ENI1, ENI2), paths)
     removed = coexist.remove_all(paths)
-    assert len(removed) == 5 and coexist.owned_paths(paths) == []
+    assert len(removed) == 6 and coexist.owned_paths(paths) == []
+
+
+# -- the boot guard -------------------------------------------------------------------
+
+def _runtime_files(paths: Paths) -> dict[str, str]:
+    found = [p for d in (paths.run_dir, paths.networkd_runtime_dir, paths.udev_rules_dir)
+             if d.is_dir() for p in d.iterdir()]
+    return {str(p): p.read_text() for p in sorted(found)}
+
+
+def _reboot(paths: Paths) -> None:
+    """What a reboot does to eni-agent's files: /run is empty again."""
+    import shutil
+    for directory in (paths.run_dir, paths.networkd_runtime_dir, paths.udev_rules_dir):
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def test_guard_writes_again_after_a_reboot_what_the_last_run_wrote(paths, monkeypatch):
+    paths.udev_rules_dir.parent.mkdir(parents=True)
+    ran = []
+    monkeypatch.setattr(coexist, "_run", lambda *argv: ran.append(argv))  # no manager runs yet
+    coexist.apply(Config(), metadata(ENI1, ENI2), paths)
+    before = _runtime_files(paths)
+    assert len(before) == 4  # networkd x2, the udev rule, dhclient's list
+    _reboot(paths)
+    ran.clear()
+    applied = coexist.guard(Config(), paths)
+    assert applied is not None and not applied.failed
+    assert _runtime_files(paths) == before
+    # nothing asked to reload: the managers read the files when they start
+    assert [argv for argv in ran if argv[:2] != ("systemctl", "is-active")] == [
+        ("udevadm", "control", "--reload")]
+
+
+def test_guard_without_a_remembered_list_writes_nothing(paths, no_commands):
+    assert coexist.guard(Config(), paths) is None
+    assert coexist.owned_paths(paths) == [] and no_commands == []
+
+
+def test_guard_follows_todays_config(paths, no_commands):
+    coexist.apply(Config(), metadata(ENI1, ENI2), paths)
+    _reboot(paths)
+    coexist.guard(Config(ignore_macs=(ENI2,)), paths)  # the operator ignored one since
+    assert sorted(p.name for p in paths.networkd_runtime_dir.iterdir()) == [
+        "05-eni-agent-00163e000101.network"]
+    off = SimpleNamespace(keep_managers_off=False, networkmanager_unmanaged=False, ignore_macs=())
+    coexist.guard(off, paths)
+    assert coexist.owned_paths(paths) == []
+
+
+def test_the_remembered_list_is_read_strictly(paths, no_commands):
+    paths.state_dir.mkdir(parents=True)
+    (paths.state_dir / "kept-off-macs").write_text(
+        f"# comment\n{ENI1.upper()}\n\n00:16:3e:00:02\nnot a mac\n{ENI1}\n/etc/passwd\n")
+    coexist.guard(Config(), paths)
+    assert sorted(p.name for p in paths.networkd_runtime_dir.iterdir()) == [
+        "05-eni-agent-00163e000101.network"]
+
+
+def test_no_eni_left_forgets_the_list(paths, no_commands):
+    coexist.apply(Config(), metadata(ENI1), paths)
+    assert (paths.state_dir / "kept-off-macs").read_text().endswith(f"{ENI1}\n")
+    coexist.apply(Config(), metadata(), paths)
+    assert not (paths.state_dir / "kept-off-macs").exists()
 
 
 # -- notices ---------------------------------------------------------------------------
