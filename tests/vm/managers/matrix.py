@@ -14,6 +14,11 @@ named on the kernel command line:
                        ECS", the metadata stand-in at 100.100.100.200, which eni-agent
                        reads too) rendering netplan for systemd-networkd; judged also by
                        the DHCP server: no lease on any ENI from power-on
+    cloudinit-late     the same, the package installed on the running instance after
+                       cloud-init rendered DHCP for the ENIs at the first boot; judged:
+                       networkd lets go of them at the install, no probe of the primary
+                       lost, and no lease on any ENI from the reboot's power-on (the
+                       boot guard)
 
 Every other scenario boots with `cloud-init=disabled`.
 
@@ -32,6 +37,7 @@ Usage (root; run.sh builds the image): matrix.py IMAGE_DIR WORK_DIR [SCENARIO...
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import re
@@ -77,7 +83,7 @@ ACTIONS["cloudinit"] = [
     ("netplan apply", "netplan apply"),
     ("systemctl restart systemd-networkd", "systemctl restart systemd-networkd"),
 ]
-SCENARIOS = list(ACTIONS) + ["sync-retry", "upgrade"]
+SCENARIOS = list(ACTIONS) + ["cloudinit-late", "sync-retry", "upgrade"]
 REPO = HERE.parents[2]
 STAND_IN = REPO / "tests" / "harness" / "metadata_server.py"
 METADATA_ADDRESS = "100.100.100.200"
@@ -91,11 +97,15 @@ class ManagerVm(Vm):
                  control: bool = False):
         super().__init__(image_dir, work, net)
         self.manager, self.control = manager, control
-        self.reboot = manager == "cloudinit"  # its scenario reboots (cloud-init runs again)
+        # cloud-init's scenarios reboot (it runs again; the qemu process stays)
+        self.reboot = manager.startswith("cloudinit")
         self.cmd_path = work / "cmd.sock"
 
     def kernel_args(self) -> str:
-        cloud_init = "" if self.manager == "cloudinit" else " cloud-init=disabled"
+        cloud_init = "" if self.manager.startswith("cloudinit") else " cloud-init=disabled"
+        if self.manager == "cloudinit-late":
+            return (" net.ifnames=0 eni_vm.manager=cloudinit eni_vm.late=1"
+                    + (" eni_vm.control=1" if self.control else ""))
         if self.manager == "sync-retry":
             return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1" + cloud_init
         if self.manager == "upgrade":
@@ -107,7 +117,7 @@ class ManagerVm(Vm):
         self.cmd_path.unlink(missing_ok=True)
         # cloud-init's AliYun datasource knows ECS by its SMBIOS product name
         smbios = (["-smbios", "type=1,manufacturer=Alibaba Cloud,product=Alibaba Cloud ECS"]
-                  if self.manager == "cloudinit" else [])
+                  if self.manager.startswith("cloudinit") else [])
         return smbios + ["-snapshot", "-device", "virtio-serial-pci",
                 "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
                 "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
@@ -198,6 +208,9 @@ class Scenario:
         self.figures: dict[str, object] = {}
         self.dnsmasq: subprocess.Popen | None = None
         self.stand_in: subprocess.Popen | None = None
+        # while a manager reconfigures the primary, its secondary IPs may be
+        # gone for a moment (measured and reported, not judged)
+        self.manager_windows: list[tuple[float, float]] = []
 
     def expect(self, ok: bool, problem: str) -> None:
         if not ok:
@@ -212,7 +225,7 @@ class Scenario:
         try:
             self.net.create()
             self.start_dnsmasq()
-            if self.manager == "cloudinit":
+            if self.manager.startswith("cloudinit"):
                 self.start_stand_in()
             self.vm.start()
             self.scenario()
@@ -229,7 +242,8 @@ class Scenario:
             # an ENI over, visibly (the main table, lost probes, rp_filter drops)
             caught = [p for p in self.problems if "main has default routes via ENIs" in p
                       or "failed" in p or "rp_filter" in p or "never answered" in p
-                      or "DHCP leases on ENIs" in p or "cloud-init rendered" in p]
+                      or "DHCP leases on ENIs" in p or "cloud-init rendered" in p
+                      or "DHCP leases to ENIs" in p]
             self.figures["control: problems seen (expected)"] = len(caught)
             problems = [] if caught else ["control: the manager took no ENI over, visibly: "
                                           "the scenario would not catch eni-agent failing"]
@@ -266,10 +280,50 @@ class Scenario:
         return [line.split(": ", 1)[-1] for line in lines
                 if "DHCPACK" in line and any(mac in line for mac in enis)]
 
+    # -- the primary's secondary IPs (primary_secondary_ips) ----------------------
+
+    @property
+    def primary_secondaries(self) -> list[str]:
+        return [a for n in self.nics if n.primary for a in n.ips[1:]]
+
+    def watch_primary_addresses(self) -> None:
+        """The kernel's address events on the primary NIC, time-stamped, to a
+        file in the guest (a manager that reconfigures the primary removes
+        addresses it did not configure; eni-agent puts them back)."""
+        self.guest.run(f"setsid sh -c 'exec ip -ts -4 monitor address dev {PRIMARY_IF}' "
+                       ">/run/eni-vm-primary-addresses.log 2>&1 </dev/null &")
+
+    def guest_clock(self) -> datetime.datetime:
+        out = self.guest.run("date +%Y-%m-%dT%H:%M:%S.%6N")["out"].strip()
+        return datetime.datetime.fromisoformat(out)
+
+    def primary_address_gaps(self, since: datetime.datetime,
+                             until: datetime.datetime) -> list[float]:
+        """For each removal of one of the primary's secondary IPs between
+        `since` and `until` (guest clock), how long (ms) until it was back;
+        inf when it did not come back."""
+        log = self.guest.run("cat /run/eni-vm-primary-addresses.log")["out"]
+        events = re.findall(r"^\[([0-9T:.-]+)\] (Deleted )?\d+: \S+\s+inet ([0-9.]+)/", log, re.M)
+        removed: dict[str, datetime.datetime] = {}
+        gaps = []
+        for stamp, deleted, addr in events:
+            if addr not in self.primary_secondaries:
+                continue
+            at = datetime.datetime.fromisoformat(stamp)
+            if deleted and since <= at <= until:
+                removed[addr] = at
+            elif not deleted and addr in removed:
+                gaps.append((at - removed.pop(addr)).total_seconds() * 1000)
+        return gaps + [float("inf")] * len(removed)
+
+    def rendered_netplan(self) -> list[str]:
+        """The NICs cloud-init's netplan file names."""
+        rendered = self.guest.run("cat /etc/netplan/50-cloud-init.yaml")["out"]
+        return sorted(set(re.findall(r"^\s+(eth\d+):\s*$", rendered, re.M)))
+
     def check_cloud_init(self) -> None:
         """What cloud-init rendered, and that no manager ever held an ENI lease."""
-        rendered = self.guest.run("cat /etc/netplan/50-cloud-init.yaml")["out"]
-        names = sorted(set(re.findall(r"^\s+(eth\d+):\s*$", rendered, re.M)))
+        names = self.rendered_netplan()
         self.figures["cloud-init rendered netplan for"] = " ".join(names)
         status = self.guest.run("cloud-init status --wait --long", timeout=120)["out"]
         self.figures["cloud-init status"] = " ".join(status.split())[:160]
@@ -282,9 +336,10 @@ class Scenario:
         self.figures["DHCP leases acknowledged to ENIs since power-on"] = len(leases)
         self.expect(not leases, f"DHCP leases on ENIs since power-on: {leases[:4]}")
 
-    def reboot_guest(self, prober: Prober) -> None:
+    def reboot_guest(self, prober: Prober, nics: list[Nic], leases_before: int | None = None) -> None:
         """Reboot (the hot-added NIC stays attached, cloud-init runs again):
-        every address answers again, and still no manager took an ENI lease."""
+        every address of `nics` answers again, and still no manager took an
+        ENI lease (since power-on; with `leases_before`, since the reboot)."""
         boot_id = self.guest.run("cat /proc/sys/kernel/random/boot_id")["out"].strip()
         self.step("guest: reboot")
         start = time.monotonic()
@@ -301,7 +356,7 @@ class Scenario:
         if new_id == boot_id:
             raise TestFailure(f"the guest did not come back within {BOOT_TIMEOUT:.0f} s of a reboot")
         self.figures["reboot: to the command port (s)"] = round(time.monotonic() - start, 1)
-        silent = self.wait_answering(prober, self.nics, BOOT_TIMEOUT - (time.monotonic() - start))
+        silent = self.wait_answering(prober, nics, BOOT_TIMEOUT - (time.monotonic() - start))
         self.expect(not silent, f"after the reboot: {', '.join(silent)} never answered")
         self.figures["reboot: to every address answering (s)"] = round(time.monotonic() - start, 1)
         self.guest.run("cloud-init status --wait", timeout=120)
@@ -310,8 +365,18 @@ class Scenario:
         self.figures["reboot: boots cloud-init's network stage ran"] = boots
         self.expect(boots >= 2, f"cloud-init's network stage ran {boots} time(s), not at the reboot")
         self.check_routes("after the reboot")
-        self.probe_all(prober, self.nics, "after the reboot")
-        self.check_cloud_init()
+        self.probe_all(prober, nics, "after the reboot")
+        if leases_before is None:
+            self.check_cloud_init()
+            return
+        guard = self.guest.run("systemctl show -p ActiveState,Result eni-agent-guard; "
+                               "journalctl -b -o cat -u eni-agent-guard | grep -v '^Start\\|^Finish'")
+        self.figures["reboot: eni-agent-guard"] = " ".join(guard["out"].split())[:200]
+        self.figures["reboot: cloud-init's file still renders"] = " ".join(self.rendered_netplan())
+        leases = self.eni_leases()[leases_before:]
+        self.figures["reboot: DHCP leases acknowledged to ENIs since its power-on"] = len(leases)
+        self.expect(not leases, f"after the reboot: DHCP leases to ENIs since its power-on: "
+                    f"{leases[:4]}")
 
     # -- checks ---------------------------------------------------------------
 
@@ -431,12 +496,85 @@ class Scenario:
         self.check_routes("after the upgrade")
         self.probe_all(prober, boot_nics, "after the upgrade")
 
+    def late_install(self) -> None:
+        """The package installed on an instance where cloud-init already
+        rendered DHCP for the ENIs (the first boot ran without eni-agent):
+        networkd lets go of the ENIs at the install while the primary loses no
+        probe, `netplan apply` (cloud-init's file still names the ENIs) changes
+        nothing, and from the reboot's power-on no manager takes a lease on an
+        ENI (the boot guard), whatever cloud-init's file still says."""
+        boot_nics = [n for n in self.nics if not n.hot]
+        primary = [n for n in boot_nics if n.primary]
+        enis = [n.mac for n in boot_nics if not n.primary]
+        prober = Prober(self.net, self.plan["listen_port"])
+        up = self.guest.connect(BOOT_TIMEOUT)
+        self.figures["boot: qemu start to the command port (s)"] = round(up - self.t0, 1)
+        self.guest.run("cloud-init status --wait", timeout=180)
+        self.guest.run("systemctl is-system-running --wait", timeout=120)
+        status = self.guest.run("dpkg-query -W -f='${Status}' eni-agent")["out"]
+        self.expect("ok installed" not in status, f"eni-agent installed at the first boot: {status}")
+        rendered = self.rendered_netplan()
+        self.figures["first boot: cloud-init rendered netplan for"] = " ".join(rendered)
+        self.expect(rendered != [PRIMARY_IF], "first boot: cloud-init rendered the primary only: "
+                    "the starting point (ENIs rendered before the install) did not happen")
+        self.figures["first boot: DHCP leases acknowledged to ENIs (no eni-agent yet)"] = \
+            len(self.eni_leases())
+        self.figures["first boot: main's default routes via ENIs"] = " ".join(
+            r.get("dev", "?") for r in self.main_defaults() if r.get("dev") != PRIMARY_IF)
+        silent = self.wait_answering(prober, primary, 120)
+        if silent:
+            raise TestFailure(f"first boot: the primary ({silent}) never answered")
+        # the primary's own address (its secondary IPs come with the agent)
+        continuous = ContinuousProbe(prober, [primary[0].ips[0]])
+        continuous.start()
+        try:
+            time.sleep(SETTLE)
+            start = time.monotonic()
+            self.step("guest: dpkg -i eni-agent on the running instance")
+            reply = self.guest.run("dpkg -i /var/cache/eni-vm/eni-agent-new.deb", timeout=180)
+            self.figures["install: dpkg -i took (s)"] = reply["seconds"]
+            self.expect(reply["rc"] == 0, f"dpkg -i: {reply['err'][-300:]}")
+            silent = self.wait_answering(prober, boot_nics, 120)
+            self.expect(not silent, f"after the install: {', '.join(silent)} never answered")
+            self.figures["install: dpkg -i to every address answering (s)"] = \
+                round(time.monotonic() - start, 1)
+            time.sleep(SETTLE)
+            windows = [("install", start, time.monotonic(), 0)]
+        finally:
+            continuous.stop()
+        self.judge(continuous, windows)
+        self.check_routes("after the install")
+        links = self.guest.run("networkctl list --no-legend --no-pager")["out"]
+        held = [line.split()[1] for line in links.splitlines() if len(line.split()) > 4
+                and line.split()[1] != PRIMARY_IF and line.split()[1].startswith("eth")
+                and line.split()[4] != "unmanaged"]
+        self.figures["install: networkd's view"] = " ".join(
+            f"{line.split()[1]}:{line.split()[4]}" for line in links.splitlines()
+            if len(line.split()) > 4)
+        self.expect(not held, f"after the install: networkd still manages {held}")
+        said = self.guest.run("eni-agent status | grep -i 'cloud-init' | head -n 2")["out"]
+        self.figures["install: eni-agent status on cloud-init's file"] = " ".join(said.split())[:240]
+        self.probe_all(prober, boot_nics, "after the install")
+        self.step("guest: netplan apply (cloud-init's file still names the ENIs)")
+        reply = self.guest.run("netplan apply", timeout=90)
+        self.figures["netplan apply: took (s)"] = reply["seconds"]
+        time.sleep(SETTLE)
+        self.check_routes("after netplan apply")
+        self.probe_all(prober, boot_nics, "after netplan apply")
+        remembered = self.guest.run("cat /var/lib/eni-agent/kept-off-macs")["out"]
+        self.expect(all(mac in remembered for mac in enis),
+                    f"the boot guard's list lacks an ENI: {remembered!r}")
+        self.reboot_guest(prober, boot_nics, leases_before=len(self.eni_leases()))
+
     def scenario(self) -> None:
         if self.manager == "sync-retry":
             self.sync_retry()
             return
         if self.manager == "upgrade":
             self.upgrade()
+            return
+        if self.manager == "cloudinit-late":
+            self.late_install()
             return
         boot_nics = [n for n in self.nics if not n.hot]
         hot_nics = [n for n in self.nics if n.hot]
@@ -482,6 +620,7 @@ class Scenario:
             return  # the boot has shown what it had to
 
         continuous = ContinuousProbe(prober, [a for n in boot_nics for a in n.ips])
+        self.watch_primary_addresses()
         continuous.start()
         windows: list[tuple[str, float, float]] = []
         operator_drops = 0
@@ -513,12 +652,19 @@ class Scenario:
                 for ifname in downed:
                     shown = self.guest.run(f"ip -4 -o addr show dev {ifname}", timeout=30)
                     excused |= set(re.findall(r"inet ([0-9.]+)/", shown.get("out", "")))
+                clock = self.guest_clock()
                 start = time.monotonic()
                 reply = self.guest.run(command, timeout=90)
                 self.figures[f"{label}: took (s)"] = reply["seconds"]
                 if reply["rc"] != 0:
                     self.expect(False, f"{command}: rc {reply['rc']}: {reply['err'].strip()[-300:]}")
                 time.sleep(SETTLE)
+                gaps = self.primary_address_gaps(clock, self.guest_clock())
+                self.figures[f"{label}: the primary's secondary IPs missing (ms)"] = \
+                    [round(g, 1) for g in gaps] or "not removed"
+                self.expect(float("inf") not in gaps, f"{label}: a secondary IP of the primary "
+                            "was removed and not put back")
+                self.manager_windows.append((start, time.monotonic()))
                 windows.append((label, start, time.monotonic(),
                                 self.net.rp_filter_drops() - drops_at_start, excused))
                 if excused:
@@ -535,7 +681,7 @@ class Scenario:
         self.judge(continuous, windows)
         self.probe_all(prober, self.nics, "at the end")
         if self.manager == "cloudinit":
-            self.reboot_guest(prober)
+            self.reboot_guest(prober, self.nics)
         drops = self.net.rp_filter_drops() - drops_at_start - operator_drops
         self.figures["router rp_filter drops while the operator had a NIC down"] = operator_drops
         self.figures["router rp_filter drops"] = drops
@@ -550,6 +696,11 @@ class Scenario:
         excused = [(t, a, f) for t, a, f in results if f is not None and any(
             start <= t <= end and a in down for _, start, end, _, down in windows)]
         failures = [r for r in failures if r not in excused]
+        reconfigured = [(t, a, f) for t, a, f in failures if a in self.primary_secondaries
+                        and any(start <= t <= end for start, end in self.manager_windows)]
+        failures = [r for r in failures if r not in reconfigured]
+        self.figures["probes of the primary's secondary IPs lost while its manager "
+                     "reconfigured it (measured)"] = len(reconfigured)
         lost = {}
         for label, start, end, drops, down in windows:
             lost[label] = sum(1 for t, a, f in results if start <= t <= end and f is not None

@@ -28,13 +28,31 @@ cloudinit)
 *)
     echo "eni-vm-manager: no eni_vm.manager= on the kernel command line" >&2; exit 1 ;;
 esac
+# cloudinit-late (eni_vm.late=1): the package installed on an instance where
+# cloud-init already rendered the ENIs. At the first boot the image is as it
+# was before eni-agent: the package purged, so cloud-init renders DHCP for every
+# NIC and networkd takes the ENIs; the host then installs the .deb on the
+# running instance, and reboots it (the qemu process, and this disk, stay).
+late=
+if grep -qw 'eni_vm.late=1' /proc/cmdline; then
+    late=1
+    if [ ! -e /var/lib/eni-vm/late-first-boot ]; then
+        mkdir -p /var/lib/eni-vm && touch /var/lib/eni-vm/late-first-boot
+        dpkg --purge eni-agent >/var/lib/eni-vm/late-purge.log 2>&1
+        manager="$manager (late: eni-agent purged for the first boot)"
+    fi
+fi
 # Control run (eni_vm.control=1): eni-agent's files for the managers cannot
 # take effect, as if eni-agent did nothing about them; the host then expects
 # the scenario to fail. networkd and dhclient: a directory where each file
 # goes (the write fails). NetworkManager refuses to start with a directory
 # in conf.d, so instead a later conf.d file empties unmanaged-devices and
 # nmcli is a no-op for eni-agent (its reload and `device set` change nothing).
-if grep -qw 'eni_vm.control=1' /proc/cmdline && [ "$manager" = cloudinit ]; then
+if grep -qw 'eni_vm.control=1' /proc/cmdline && [ -n "$late" ]; then
+    # the boot guard with nothing to go on (this unit runs before it)
+    rm -f /var/lib/eni-agent/kept-off-macs
+    manager="$manager (control: without the boot guard's list)"
+elif grep -qw 'eni_vm.control=1' /proc/cmdline && [ "$manager" = cloudinit ]; then
     # cloud-init without the package's drop-in: it renders DHCP for every ENI
     rm -f /etc/cloud/cloud.cfg.d/90-eni-agent.cfg
     manager="$manager (control: without eni-agent's cloud.cfg.d drop-in)"
