@@ -5,6 +5,10 @@
         d.wait_until(lambda: eni_configured(topo, eni))
         d.log_text()
 
+Most daemon tests open with :func:`configured_daemon` instead (started, READY=1,
+the ENIs configured), or take the ``daemon_with_eni`` fixture
+(tests/integration/conftest.py) when topology_with_eni and the defaults suit.
+
 The daemon is started as
 
     ip netns exec <guest> <python> -m eni_agent daemon --metadata PATH
@@ -40,10 +44,14 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from .agent import write_config
 from .commands import REPO, run_in
+from .enis import Eni
+from .expect import eni_problems
+from .kernel import describe
+from .metadata import build_metadata, metadata_file
 from .topology import Topology
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -292,6 +300,46 @@ def run_daemon(topo: Topology, metadata: str | os.PathLike, workdir: Path, *,
             daemon.show()
 
 
+@contextlib.contextmanager
+def configured_daemon(topo: Topology, workdir: Path, metadata: str | os.PathLike | None = None,
+                      *, service: Any = None, enis: Iterable[Eni] | None = None,
+                      ready_timeout: float = 15.0, configured_within: float = 5.0,
+                      prepare: Callable[[DaemonProc], Any] | None = None,
+                      **kwargs: Any) -> Iterator[DaemonProc]:
+    """The opening the daemon tests share: the daemon started, READY=1 within
+    ``ready_timeout`` s, then each ENI of ``enis`` (default: the topology's
+    secondary ENIs) configured (``eni_problems`` empty) within
+    ``configured_within`` s of READY=1; with ``configured_within=0`` already
+    configured when READY=1 came (asserted, with the kernel's state).
+
+    It reads ``metadata`` (default: the topology's document, written by
+    ``metadata_file(workdir, ...)``; ``d.metadata`` is its path) or, given
+    ``service``, that metadata service stand-in through :func:`daemon_for`.
+    ``prepare(d)`` runs before the daemon starts (to change ``d.argv`` or
+    ``d.env``); ``kwargs`` go to run_daemon or daemon_for. Stopped on the
+    way out as run_daemon."""
+    if service is not None:
+        opened = daemon_for(topo, service, workdir, start=False, **kwargs)
+    else:
+        if metadata is None:
+            metadata = metadata_file(workdir, build_metadata(topo))
+        opened = run_daemon(topo, metadata, workdir, start=False, **kwargs)
+    with opened as daemon:
+        if prepare is not None:
+            prepare(daemon)
+        daemon.start()
+        daemon.wait_ready(ready_timeout)
+        wanted = list(topo.enis.values() if enis is None else enis)
+        if configured_within == 0:
+            problems = {eni.ifname: eni_problems(topo, eni) for eni in wanted}
+            assert not any(problems.values()), f"at READY=1: {problems}\n{describe(topo)}"
+        else:
+            daemon.wait_until(lambda: not any(eni_problems(topo, eni) for eni in wanted),
+                              configured_within,
+                              what=" and ".join(f"{eni.ifname} configured" for eni in wanted))
+        yield daemon
+
+
 def _cmdline(pid: int) -> list[str]:
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
@@ -318,15 +366,21 @@ def eni_agent_cli(topo: Topology, daemon: DaemonProc, *args: str,
                   "--config", str(daemon.config), cwd=REPO, env=env, timeout=timeout)
 
 
-def daemon_for(t: Topology, svc: Any, tmp_path: Path, *, metadata_interval: int = 5,
+def daemon_for(t: Topology, svc: Any, tmp_path: Path, *, metadata_interval: int | None = 5,
+               burst_for_virtual_links: bool = True, extra_config: str = "",
+               resync_interval: float | None = 2,
                **kwargs: Any) -> contextlib.AbstractContextManager[DaemonProc]:
     """run_daemon reading the metadata service ``svc`` (metadata_service.py),
     polling it every ``metadata_interval`` seconds (default 5, the config's
-    minimum). DaemonProc always passes `--metadata PATH` (through pathlib,
-    which would fold the URL's `//`), so the URL is given again after it:
-    click keeps the last value of a repeated option."""
+    minimum; None: the config's default), with ``extra_config`` appended to
+    the config. ``burst_for_virtual_links`` is on by default because the
+    test ENIs are veths. DaemonProc always passes `--metadata PATH` (through
+    pathlib, which would fold the URL's `//`), so the URL is given again
+    after it: click keeps the last value of a repeated option."""
+    interval = "" if metadata_interval is None else f"metadata_interval = {metadata_interval}\n"
     config = write_config(tmp_path / "config.toml",
-                          f"metadata_interval = {metadata_interval}\n"
-                          "burst_for_virtual_links = true\n", 0o600)  # the ENIs are veths
+                          f"{interval}burst_for_virtual_links = "
+                          f"{str(burst_for_virtual_links).lower()}\n{extra_config}", 0o600)
     return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
-                      resync_interval=2, extra_args=("--metadata", svc.url), **kwargs)
+                      resync_interval=resync_interval, extra_args=("--metadata", svc.url),
+                      **kwargs)

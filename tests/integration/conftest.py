@@ -10,6 +10,11 @@ Fixtures:
   topology          -> fresh Topology with only the primary NIC (eth0).
   topology_with_eni -> fresh Topology with eth0 + make_eni(1) (eth1,
                        00:16:3e:00:01:01, 10.0.1.10 + 10.0.1.11, DOWN, unconfigured).
+  daemon_with_eni   -> `eni-agent daemon` on topology_with_eni's metadata
+                       document (``d.metadata``): READY=1, then eth1 configured
+                       within 5 s (harness.daemon.configured_daemon). Its log
+                       is printed at teardown: pytest shows it when the test
+                       failed.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from typing import Any, Callable, Iterable, Iterator
 import pytest
 
 from tests.harness.commands import is_root
+from tests.harness.daemon import DaemonProc, configured_daemon
 from tests.harness.enis import Eni, make_eni
 from tests.harness.namespaces import cleanup_stale_namespaces
 from tests.harness.topology import Topology
@@ -96,3 +102,12 @@ def topology_with_eni(topology_factory: Callable[..., Topology]) -> Topology:
     """Fresh topology with the primary NIC plus ENI eth1 (make_eni(1)), which
     is attached but DOWN and unconfigured."""
     return topology_factory([make_eni(1)])
+
+
+@pytest.fixture
+def daemon_with_eni(topology_with_eni: Topology, tmp_path: Path) -> Iterator[DaemonProc]:
+    """The daemon on topology_with_eni's metadata document, READY=1 and eth1
+    configured (the opening most daemon tests share; configured_daemon's
+    defaults). Stopped after the test, before the topology is torn down."""
+    with configured_daemon(topology_with_eni, tmp_path) as daemon:
+        yield daemon

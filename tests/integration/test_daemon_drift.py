@@ -9,10 +9,8 @@ import time
 import pytest
 
 from tests.harness.commands import ip
-from tests.harness.daemon import run_daemon
 from tests.harness.expect import eni_problems, eni_table
 from tests.harness.kernel import describe
-from tests.harness.metadata import build_metadata, metadata_file
 from tests.harness.prober import traffic_failures
 from tests.harness.topology import Topology
 
@@ -36,45 +34,37 @@ def delete_address(t: Topology, table: int) -> str:
 
 @pytest.mark.parametrize("drift", [delete_rule, flush_table, delete_address],
                          ids=lambda f: f.__name__)
-def test_drift_is_repaired_promptly(topology_with_eni, tmp_path, drift):
-    t = topology_with_eni
+def test_drift_is_repaired_promptly(topology_with_eni, daemon_with_eni, drift):
+    t, d = topology_with_eni, daemon_with_eni
     eni = t.eni("eth1")
-    path = metadata_file(tmp_path, build_metadata(t))
-    with run_daemon(t, path, tmp_path) as d:
-        d.wait_ready()
-        d.wait_until(lambda: not eni_problems(t, eni))
-        repair = drift(t, eni_table(t, eni))  # raises if the drift itself failed
-        took = d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT,
-                            what=f"repair after {drift.__name__}")
-        print(f"{drift.__name__}: repaired in {took:.3f}s")
-        d.wait_log(repair, count=2)  # once at start, once as the repair, naming its trigger
-        assert d.log_lines(repair)[-1].endswith(" event)"), d.log_lines(repair)
-        assert eni_problems(t, eni) == [], describe(t)
-        assert traffic_failures(t, eni.ips) == []
-        assert d.alive()
+    repair = drift(t, eni_table(t, eni))  # raises if the drift itself failed
+    took = d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT,
+                        what=f"repair after {drift.__name__}")
+    print(f"{drift.__name__}: repaired in {took:.3f}s")
+    d.wait_log(repair, count=2)  # once at start, once as the repair, naming its trigger
+    assert d.log_lines(repair)[-1].endswith(" event)"), d.log_lines(repair)
+    assert eni_problems(t, eni) == [], describe(t)
+    assert traffic_failures(t, eni.ips) == []
+    assert d.alive()
 
 
 def test_an_eni_set_down_is_left_down_then_configured_once_brought_up(topology_with_eni,
-                                                                     tmp_path):
+                                                                     daemon_with_eni):
     """An operator's `ifdown` is theirs: the daemon does not undo it, and
     repairs the routes the kernel dropped once the NIC is brought up."""
-    t = topology_with_eni
+    t, d = topology_with_eni, daemon_with_eni
     eni = t.eni("eth1")
-    path = metadata_file(tmp_path, build_metadata(t))
-    with run_daemon(t, path, tmp_path) as d:
-        d.wait_ready()
-        d.wait_until(lambda: not eni_problems(t, eni))
-        ip(t.guest, "link", "set", "eth1", "down")
-        d.wait_log("was set down after eni-agent configured it")
-        time.sleep(1.0)  # time enough to have undone it
-        assert "state DOWN" in ip(t.guest, "link", "show", "eth1").stdout
-        assert len(d.log_lines("set link eth1 up")) == 1  # at start only: not undone
-        ip(t.guest, "link", "set", "eth1", "up")
-        took = d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT,
-                            what="configured after the NIC was brought up")
-        print(f"brought up: configured in {took:.3f}s")
-        assert traffic_failures(t, eni.ips) == []
-        assert d.alive()
+    ip(t.guest, "link", "set", "eth1", "down")
+    d.wait_log("was set down after eni-agent configured it")
+    time.sleep(1.0)  # time enough to have undone it
+    assert "state DOWN" in ip(t.guest, "link", "show", "eth1").stdout
+    assert len(d.log_lines("set link eth1 up")) == 1  # at start only: not undone
+    ip(t.guest, "link", "set", "eth1", "up")
+    took = d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT,
+                        what="configured after the NIC was brought up")
+    print(f"brought up: configured in {took:.3f}s")
+    assert traffic_failures(t, eni.ips) == []
+    assert d.alive()
 
 
 def quiet_status_count(d, quiet: float = 0.5, timeout: float = 5.0) -> int:
@@ -90,18 +80,14 @@ def quiet_status_count(d, quiet: float = 0.5, timeout: float = 5.0) -> int:
     raise AssertionError("the daemon never went quiet")
 
 
-def test_a_repair_takes_one_pass(topology_with_eni, tmp_path):
+def test_a_repair_takes_one_pass(topology_with_eni, daemon_with_eni):
     """The notifications of the agent's own changes carry its netlink port:
     the pass that made them already verified their effect, so they are not
     a reason for another (each pass sends STATUS)."""
-    t = topology_with_eni
+    t, d = topology_with_eni, daemon_with_eni
     eni = t.eni("eth1")
-    path = metadata_file(tmp_path, build_metadata(t))
-    with run_daemon(t, path, tmp_path) as d:
-        d.wait_ready()
-        d.wait_until(lambda: not eni_problems(t, eni))
-        before = quiet_status_count(d)
-        delete_rule(t, eni_table(t, eni))
-        d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT, what="repair")
-        assert quiet_status_count(d) - before == 1, \
-            [n.fields.get("STATUS") for n in d.messages("STATUS")][before:]
+    before = quiet_status_count(d)
+    delete_rule(t, eni_table(t, eni))
+    d.wait_until(lambda: not eni_problems(t, eni), REPAIR_TIMEOUT, what="repair")
+    assert quiet_status_count(d) - before == 1, \
+        [n.fields.get("STATUS") for n in d.messages("STATUS")][before:]

@@ -7,7 +7,6 @@ import time
 
 from tests.harness.commands import run_in
 from tests.harness.daemon import run_daemon
-from tests.harness.expect import eni_problems
 from tests.harness.metadata import build_metadata, metadata_file
 
 IDLE_SECONDS = 2.0
@@ -26,23 +25,19 @@ def wakeups(pid: int) -> int:
     return total
 
 
-def test_idle_daemon_sleeps_without_waking(topology_with_eni, tmp_path):
-    t = topology_with_eni
-    path = metadata_file(tmp_path, build_metadata(t))
-    with run_daemon(t, path, tmp_path) as d:
-        d.wait_ready()
-        d.wait_until(lambda: not eni_problems(t, t.eni("eth1")))
-        time.sleep(0.3)  # let it handle the events of its own changes
-        pid = d.python_pid()
-        assert "eni_agent" in open(f"/proc/{pid}/cmdline").read()
-        before, cpu, notes = wakeups(pid), d.cpu_seconds(), len(d.messages())
-        time.sleep(IDLE_SECONDS)
-        woke = wakeups(pid) - before
-        print(f"idle for {IDLE_SECONDS}s: {woke} context switches, "
-              f"{d.cpu_seconds() - cpu:.3f}s of CPU (start-up took {cpu:.2f}s)")
-        assert woke <= 2  # no polling: asleep in select() until something happens
-        assert len(d.messages()) == notes  # and no reconcile ran meanwhile
-        assert d.alive()
+def test_idle_daemon_sleeps_without_waking(daemon_with_eni):
+    d = daemon_with_eni
+    time.sleep(0.3)  # let it handle the events of its own changes
+    pid = d.python_pid()
+    assert "eni_agent" in open(f"/proc/{pid}/cmdline").read()
+    before, cpu, notes = wakeups(pid), d.cpu_seconds(), len(d.messages())
+    time.sleep(IDLE_SECONDS)
+    woke = wakeups(pid) - before
+    print(f"idle for {IDLE_SECONDS}s: {woke} context switches, "
+          f"{d.cpu_seconds() - cpu:.3f}s of CPU (start-up took {cpu:.2f}s)")
+    assert woke <= 2  # no polling: asleep in select() until something happens
+    assert len(d.messages()) == notes  # and no reconcile ran meanwhile
+    assert d.alive()
 
 
 def test_the_kernel_finishing_with_a_new_link_triggers_no_reconciles(topology_with_eni, tmp_path):

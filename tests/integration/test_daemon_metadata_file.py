@@ -4,13 +4,12 @@ missing documents change nothing and never kill the daemon."""
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 
 import pytest
 
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import configured_daemon
 from tests.harness.expect import eni_problems
 from tests.harness.kernel import describe, guest_state
 from tests.harness.metadata import (build_metadata, metadata_file, write_in_place,
@@ -39,19 +38,9 @@ def setup(topology_with_eni, tmp_path):
     return t, t.eni("eth1"), metadata_file(tmp_path, build_metadata(t))
 
 
-@contextlib.contextmanager
-def running(t, eni, path, tmp_path):
-    """The daemon, ready with eth1 configured. (In the test body, not a
-    fixture, so a failing test shows the daemon's log.)"""
-    with run_daemon(t, path, tmp_path) as d:
-        d.wait_ready()
-        assert eni_problems(t, eni) == [], describe(t)
-        yield d
-
-
 def test_replaced_by_rename_adding_an_ip_adds_address_and_rule(setup, tmp_path):
     t, eni, path = setup
-    with running(t, eni, path, tmp_path) as d:
+    with configured_daemon(t, tmp_path, path, configured_within=0) as d:
         t.assign_private_ip("eth1", "10.0.1.12")  # the cloud side first, then the document
         write_json_atomically(build_metadata(t), path)
         took = d.wait_until(lambda: not eni_problems(t, eni, ips=THREE_IPS), APPLY_TIMEOUT,
@@ -63,7 +52,7 @@ def test_replaced_by_rename_adding_an_ip_adds_address_and_rule(setup, tmp_path):
 
 def test_written_in_place_removing_an_ip_removes_address_and_rule(setup, tmp_path):
     t, eni, path = setup
-    with running(t, eni, path, tmp_path) as d:
+    with configured_daemon(t, tmp_path, path, configured_within=0) as d:
         t.unassign_private_ip("eth1", "10.0.1.11")
         write_in_place(path, _doc_bytes(build_metadata(t)))
         took = d.wait_until(lambda: not eni_problems(t, eni, ips=("10.0.1.10",)), APPLY_TIMEOUT,
@@ -74,7 +63,7 @@ def test_written_in_place_removing_an_ip_removes_address_and_rule(setup, tmp_pat
 
 def test_torn_write_changes_nothing_then_a_valid_write_applies(setup, tmp_path):
     t, eni, path = setup
-    with running(t, eni, path, tmp_path) as d:
+    with configured_daemon(t, tmp_path, path, configured_within=0) as d:
         before = guest_state(t)
         t.unassign_private_ip("eth1", "10.0.1.11")
         good = _doc_bytes(build_metadata(t))  # would remove 10.0.1.11, if it were whole
@@ -94,7 +83,7 @@ def test_torn_write_changes_nothing_then_a_valid_write_applies(setup, tmp_path):
 
 def test_invalid_document_ip_outside_cidr_changes_nothing(setup, tmp_path):
     t, eni, path = setup
-    with running(t, eni, path, tmp_path) as d:
+    with configured_daemon(t, tmp_path, path, configured_within=0) as d:
         before = guest_state(t)
         doc = build_metadata(t)
         entry = doc["network"]["interfaces"]["macs"][eni.mac]
@@ -114,7 +103,7 @@ def test_invalid_document_ip_outside_cidr_changes_nothing(setup, tmp_path):
 def test_deleted_file_changes_nothing_and_a_new_file_is_applied(setup, tmp_path):
     """Metadata unavailable is never "no ENIs"; the directory stays watched."""
     t, eni, path = setup
-    with running(t, eni, path, tmp_path) as d:
+    with configured_daemon(t, tmp_path, path, configured_within=0) as d:
         before = guest_state(t)
         path.unlink()
 

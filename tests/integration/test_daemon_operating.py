@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.harness.daemon import eni_agent_cli, run_daemon
-from tests.harness.expect import eni_problems, eni_table
+from tests.harness.daemon import configured_daemon, eni_agent_cli
+from tests.harness.expect import eni_table
 from tests.harness.metadata import metadata_file
 from tests.harness.journal import journal_entries, journald_available, with_journald
 from tests.harness.commands import ip
@@ -42,9 +42,7 @@ def test_status_shows_the_daemons_view_and_its_repairs(topology_with_eni, tmp_pa
     config.write_text(f'metrics_file = "{prom}"\n')
     config.chmod(0o600)
     path = metadata_file(tmp_path, build_metadata(t))
-    with run_daemon(t, path, tmp_path, config=config) as d:
-        d.wait_ready()
-        d.wait_until(lambda: not eni_problems(t, eni))
+    with configured_daemon(t, tmp_path, path, config=config) as d:
         state = Path(d.lock_path).parent / "state.json"
         d.wait_until(state.exists, what="the state file")
         assert stat.S_IMODE(state.stat().st_mode) == 0o600
@@ -93,11 +91,11 @@ def test_log_lines_about_an_eni_carry_journal_fields(topology_with_eni, tmp_path
     eni = t.eni("eth1")
     path = metadata_file(tmp_path, build_metadata(t))
     journal = tmp_path / "journal"
-    with run_daemon(t, path, tmp_path, start=False) as d:
+
+    def to_journald(d):
         d.argv = with_journald(journal, d.argv)
-        d.start()
-        d.wait_ready()
-        d.wait_until(lambda: not eni_problems(t, eni))
+
+    with configured_daemon(t, tmp_path, path, prepare=to_journald) as d:
         table = eni_table(t, eni)
         ip(t.guest, "rule", "del", "from", eni.ips[0], "lookup", table, "priority", 10000)
         eni_id = build_metadata(t)["network"]["interfaces"]["macs"][eni.mac][

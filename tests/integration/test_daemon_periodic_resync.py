@@ -4,8 +4,7 @@ event: promote_secondaries switched off by hand is restored at the next resync."
 from __future__ import annotations
 
 from tests.harness.commands import get_sysctl, set_sysctls
-from tests.harness.daemon import run_daemon
-from tests.harness.expect import eni_problems
+from tests.harness.daemon import configured_daemon
 from tests.harness.metadata import build_metadata, metadata_file
 
 KEY = "net.ipv4.conf.eth1.promote_secondaries"
@@ -14,9 +13,7 @@ KEY = "net.ipv4.conf.eth1.promote_secondaries"
 def test_periodic_resync_restores_promote_secondaries(topology_with_eni, tmp_path):
     t = topology_with_eni
     path = metadata_file(tmp_path, build_metadata(t))
-    with run_daemon(t, path, tmp_path, resync_interval=1) as d:
-        d.wait_ready()
-        assert eni_problems(t, t.eni("eth1")) == []
+    with configured_daemon(t, tmp_path, path, resync_interval=1, configured_within=0) as d:
         assert get_sysctl(t.guest, KEY) == "1"
         set_sysctls(t.guest, {KEY: 0})  # no netlink event for this one
         took = d.wait_until(lambda: get_sysctl(t.guest, KEY) == "1", 4.0, interval=0.05,

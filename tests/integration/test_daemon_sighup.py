@@ -10,7 +10,7 @@ import time
 import pytest
 
 from tests.harness.commands import ip
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import configured_daemon
 from tests.harness.expect import eni_problems, eni_table
 from tests.harness.kernel import describe, ip_json, owned_rules, table_routes
 from tests.harness.metadata import build_metadata, metadata_file
@@ -43,9 +43,7 @@ def setup(topology_with_eni, tmp_path):
 
 def test_sighup_moves_rules_to_the_new_priority(setup, tmp_path):
     t, eni, path, config = setup
-    with run_daemon(t, path, tmp_path, config=config) as d:
-        d.wait_ready()
-        assert eni_problems(t, eni, priority=10000) == [], describe(t)
+    with configured_daemon(t, tmp_path, path, config=config, configured_within=0) as d:
 
         write_config(config, "rule_priority = 20000\n")
         d.send_signal(signal.SIGHUP)
@@ -60,10 +58,8 @@ def test_sighup_moves_rules_to_the_new_priority(setup, tmp_path):
 
 def test_sighup_moves_the_eni_to_a_table_of_the_new_table_base(setup, tmp_path):
     t, eni, path, config = setup
-    with run_daemon(t, path, tmp_path, config=config) as d:
-        d.wait_ready()
+    with configured_daemon(t, tmp_path, path, config=config, configured_within=0) as d:
         old_table = eni_table(t, eni)
-        assert eni_problems(t, eni) == [], describe(t)
 
         write_config(config, "rule_priority = 10000\ntable_base = 20000\n")
         d.send_signal(signal.SIGHUP)
@@ -77,9 +73,7 @@ def test_sighup_moves_the_eni_to_a_table_of_the_new_table_base(setup, tmp_path):
 
 def test_sighup_with_the_mac_in_ignore_macs_releases_the_eni(setup, tmp_path):
     t, eni, path, config = setup
-    with run_daemon(t, path, tmp_path, config=config) as d:
-        d.wait_ready()
-        assert eni_problems(t, eni) == [], describe(t)
+    with configured_daemon(t, tmp_path, path, config=config, configured_within=0) as d:
 
         write_config(config, f'rule_priority = 10000\nignore_macs = ["{eni.mac.upper()}"]\n')
         d.send_signal(signal.SIGHUP)
@@ -108,9 +102,7 @@ INVALID_CONFIGS = [  # (what, config text, mode, the line logged)
 
 def test_invalid_config_on_sighup_is_logged_and_the_running_config_kept(setup, tmp_path):
     t, eni, path, config = setup
-    with run_daemon(t, path, tmp_path, config=config) as d:
-        d.wait_ready()
-        assert eni_problems(t, eni) == [], describe(t)
+    with configured_daemon(t, tmp_path, path, config=config, configured_within=0) as d:
 
         for what, text, mode, message in INVALID_CONFIGS:
             if text is None:

@@ -8,10 +8,9 @@ import time
 
 import pytest
 
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import configured_daemon
 from tests.harness.expect import eni_problems
 from tests.harness.kernel import describe, guest_state, owned_rules
-from tests.harness.metadata import build_metadata, metadata_file
 from tests.harness.prober import inbound_handshake, traffic_failures
 
 EXIT_TIMEOUT = 2.0  # seconds; typically ~0.02 s
@@ -21,10 +20,7 @@ EXIT_TIMEOUT = 2.0  # seconds; typically ~0.02 s
 def test_signal_exits_zero_and_leaves_the_network_configured(topology_with_eni, tmp_path, signum):
     t = topology_with_eni
     eni = t.eni("eth1")
-    path = metadata_file(tmp_path, build_metadata(t))
-    with run_daemon(t, path, tmp_path) as d:
-        d.wait_ready()
-        d.wait_until(lambda: not eni_problems(t, eni))
+    with configured_daemon(t, tmp_path) as d:
         time.sleep(0.2)  # let the daemon settle (it re-reads after its own changes)
         before = guest_state(t)
 

@@ -13,9 +13,8 @@ import time
 
 import pytest
 
-from tests.harness.agent import write_config
 from tests.harness.commands import ip
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import daemon_for
 from tests.harness.enis import make_eni
 from tests.harness.expect import eni_problems
 from tests.harness.kernel import describe
@@ -27,15 +26,7 @@ POLL = 60  # the regular poll: far beyond every limit below
 LISTED_LIMIT = 2.0  # listing -> configured, NIC first (issue 12 §2)
 BURST_FOR = 60.0  # daemon.BURST_FOR
 BUSY = 10.0
-
-
-def daemon_for(t, svc, tmp_path, extra_config: str = ""):
-    config = write_config(tmp_path / "config.toml",
-                          f"metadata_interval = {POLL}\n"
-                          f"burst_for_virtual_links = true\n{extra_config}",  # veth ENIs
-                          0o600)
-    return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
-                      extra_args=("--metadata", svc.url))
+POLLING = {"metadata_interval": POLL, "resync_interval": None}  # no --resync-interval: the daemon's default
 
 
 def configured_after(t, d, name: str, start: float, limit: float) -> float:
@@ -49,7 +40,8 @@ def test_nic_first_then_listed_3s_later_is_configured_within_2s(
         topology_factory, tmp_path, all_mode):
     t = topology_factory([make_eni(1)])
     eni2 = make_eni(2)
-    with serve_metadata(t, tmp_path, all=all_mode) as svc, daemon_for(t, svc, tmp_path) as d:
+    with serve_metadata(t, tmp_path, all=all_mode) as svc, \
+            daemon_for(t, svc, tmp_path, **POLLING) as d:
         d.wait_ready(timeout=30)
         time.sleep(2.5)  # the start-up fetch is long past
         mark = svc.mark()
@@ -74,7 +66,7 @@ def test_nic_first_then_listed_3s_later_is_configured_within_2s(
 def test_listed_first_then_nic_is_configured_promptly(topology_factory, tmp_path):
     t = topology_factory([make_eni(1)])
     eni2 = make_eni(2)
-    with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path) as d:
+    with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path, **POLLING) as d:
         d.wait_ready(timeout=30)
         time.sleep(2.5)
         svc.set_document(build_metadata(t, enis=[t.eni("eth1"), eni2]))
@@ -91,7 +83,8 @@ def test_no_burst_for_nics_that_cannot_be_enis_and_one_minute_for_an_unlisted_on
     t = topology_factory([make_eni(1)])
     ignored_mac = "00:16:3e:00:77:01"
     with serve_metadata(t, tmp_path) as svc, \
-            daemon_for(t, svc, tmp_path, f'ignore_macs = ["{ignored_mac}"]\n') as d:
+            daemon_for(t, svc, tmp_path, **POLLING,
+                       extra_config=f'ignore_macs = ["{ignored_mac}"]\n') as d:
         d.wait_ready(timeout=30)
         time.sleep(2.5)
         # a veth-like NIC (locally administered MAC) and an ignored one; and an

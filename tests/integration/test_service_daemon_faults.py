@@ -18,8 +18,7 @@ from __future__ import annotations
 
 import time
 
-from tests.harness.agent import write_config
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import configured_daemon, daemon_for
 from tests.harness.enis import make_eni
 from tests.harness.expect import eni_problems
 from tests.harness.kernel import describe, owned_rules
@@ -31,14 +30,7 @@ INTERVAL = 5  # the config's minimum
 BUSY = 10.0
 IP_LIMIT = 20.0  # issue 12 §1: an IP assigned -> configured, default settings
 MACS = "/latest/meta-data/network/interfaces/macs"
-
-
-def daemon_for(t, svc, tmp_path, config_text=f"metadata_interval = {INTERVAL}\n", **kwargs):
-    config = write_config(tmp_path / "config.toml",
-                          config_text + "burst_for_virtual_links = true\n",  # veth ENIs
-                          0o600)
-    return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
-                      extra_args=("--metadata", svc.url), **kwargs)
+POLLING = {"metadata_interval": INTERVAL, "resync_interval": None}  # no --resync-interval: the daemon's default
 
 
 def sources(t) -> set:
@@ -48,7 +40,7 @@ def sources(t) -> set:
 def test_dripping_headers_never_blind_the_daemon(topology_factory, tmp_path):
     t = topology_factory([make_eni(1)])
     with serve_metadata(t, tmp_path) as svc, \
-            daemon_for(t, svc, tmp_path, env={"WATCHDOG_USEC": "2000000"}) as d:
+            daemon_for(t, svc, tmp_path, **POLLING, env={"WATCHDOG_USEC": "2000000"}) as d:
         d.wait_ready(timeout=30)
         svc.fault(drip={"what": "headers", "every": 1.5})
         # two fetches end at their deadline: the second one did start
@@ -70,9 +62,8 @@ def test_dripping_headers_never_blind_the_daemon(topology_factory, tmp_path):
 def test_hardened_only_switched_on_while_running(topology_factory, tmp_path):
     t = topology_factory([make_eni(1)])
     with serve_metadata(t, tmp_path, tokens="refused", close=True) as svc, \
-            daemon_for(t, svc, tmp_path) as d:
-        d.wait_ready(timeout=30)
-        assert eni_problems(t, t.eni("eth1")) == []
+            configured_daemon(t, tmp_path, service=svc, **POLLING, ready_timeout=30,
+                              configured_within=0) as d:
         mark = svc.mark()
         svc.fault(tokens="required")  # token PUTs now work; GETs need one
         t.assign_private_ip("eth1", "10.0.1.12")
@@ -87,7 +78,7 @@ def test_hardened_only_switched_on_while_running(topology_factory, tmp_path):
 
 def test_one_listing_without_an_attached_eni_tears_nothing_down(topology_factory, tmp_path):
     t = topology_factory([make_eni(1), make_eni(2)])
-    with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path) as d:
+    with serve_metadata(t, tmp_path) as svc, daemon_for(t, svc, tmp_path, **POLLING) as d:
         d.wait_ready(timeout=30)
         full = build_metadata(t)
         without_eth2 = build_metadata(t, enis=[t.eni("eth1")])
@@ -117,7 +108,8 @@ def test_one_listing_without_an_attached_eni_tears_nothing_down(topology_factory
 def test_default_settings_an_ip_in_20s_at_12_requests_a_minute(topology_factory, tmp_path):
     t = topology_factory([make_eni(1), make_eni(2)])
     with serve_metadata(t, tmp_path, all="complete") as svc, \
-            daemon_for(t, svc, tmp_path, config_text="") as d:
+            daemon_for(t, svc, tmp_path, metadata_interval=None,
+                       resync_interval=None) as d:
         d.wait_ready(timeout=30)
         mark = svc.mark()
         t.assign_private_ip("eth2", "10.0.2.12")
@@ -137,7 +129,8 @@ def test_default_settings_an_ip_in_20s_at_12_requests_a_minute(topology_factory,
 
 def test_over_the_tree_a_poll_rereads_only_what_can_change(topology_factory, tmp_path):
     t = topology_factory([make_eni(1), make_eni(2)])
-    with serve_metadata(t, tmp_path, all="missing") as svc, daemon_for(t, svc, tmp_path) as d:
+    with serve_metadata(t, tmp_path, all="missing") as svc, \
+            daemon_for(t, svc, tmp_path, **POLLING) as d:
         d.wait_ready(timeout=30)
         mark = svc.mark()
         d.wait_until(lambda: len(svc.fetches(mark)) >= 3, 3 * INTERVAL * 1.1 + BUSY,

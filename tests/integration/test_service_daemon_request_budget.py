@@ -11,8 +11,7 @@ import time
 
 import pytest
 
-from tests.harness.agent import write_config
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import daemon_for
 from tests.harness.enis import make_eni
 from tests.harness.metadata_service import serve_metadata
 
@@ -20,15 +19,6 @@ from tests.harness.metadata_service import serve_metadata
 POLL = 60
 FLAP_FOR = 30.0
 BUDGET = 75  # fetches in any minute
-
-
-def daemon_for(t, svc, tmp_path, virtual_links_burst: bool):
-    config = write_config(tmp_path / "config.toml",
-                          f"metadata_interval = {POLL}\n"
-                          f"burst_for_virtual_links = {str(virtual_links_burst).lower()}\n",
-                          0o600)
-    return run_daemon(t, tmp_path / "unused-metadata.json", tmp_path, config=config,
-                      extra_args=("--metadata", svc.url))
 
 
 def flap(t, mac: str, seconds: float) -> None:
@@ -46,7 +36,8 @@ def test_a_flapping_unlisted_nic_stays_within_the_budget(topology_factory, tmp_p
                                                            virtual_links_burst):
     t = topology_factory([make_eni(1)])
     with serve_metadata(t, tmp_path) as svc, \
-            daemon_for(t, svc, tmp_path, virtual_links_burst) as d:
+            daemon_for(t, svc, tmp_path, metadata_interval=POLL, resync_interval=None,
+                       burst_for_virtual_links=virtual_links_burst) as d:
         d.wait_ready(timeout=30)
         time.sleep(2.5)
         mark = svc.mark()

@@ -12,9 +12,8 @@ from __future__ import annotations
 import pytest
 
 from tests.harness.agent import Agent
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import configured_daemon
 from tests.harness.enis import PRIMARY_MAC, Eni, make_eni, primary_eni
-from tests.harness.expect import eni_configured
 from tests.harness.kernel import address_ips, is_up, owned_rules, rule_sources, rules
 from tests.harness.metadata import build_metadata
 from tests.harness.metadata_service import serve_metadata
@@ -169,9 +168,8 @@ def test_an_address_kept_on_an_invalid_eni_is_taken(topology_factory, tmp_path):
 def test_the_daemon_never_takes_the_primarys_address(topology_factory, tmp_path):
     t = topology_factory([make_eni(1), make_eni(2)])
     metadata = Agent(t, tmp_path).write(_listing_the_primarys_address(t, thin=True))
-    with run_daemon(t, metadata, tmp_path) as d:
-        d.wait_ready()
-        d.wait_until(lambda: eni_configured(t, t.eni("eth2")), timeout=10)
+    with configured_daemon(t, tmp_path, metadata, enis=[t.eni("eth2")],
+                           configured_within=10) as d:
         d.wait_log(f"private-ipv4s: {PRIMARY_IP} is already an address of eth0", timeout=10)
         _assert_eth1_untouched_and_the_primary_answers(t)
         assert len(d.log_lines("is already an address of eth0")) == 1  # once, not per pass

@@ -5,6 +5,8 @@ ENI left out, and the budget no link behaviour can exceed."""
 
 from __future__ import annotations
 
+import pytest
+
 from eni_agent.feed import Action, MetadataFeed
 from eni_agent.model import Metadata
 
@@ -53,51 +55,60 @@ class Service:
             self.feed.abandoned(now)
 
 
-def started_long_ago(f: MetadataFeed, service: Service) -> None:
-    """A first fetch at 0 s: the poll is then due at 60 s."""
+def started_long_ago(interval: float = 60.0) -> tuple[MetadataFeed, Service]:
+    """A feed whose first fetch was at 0 s (the poll is then due at
+    `interval`), and the service answering it."""
+    f = feed(interval)
+    service = Service(f, example_metadata())
     f.want(0.0, "start", urgent=True)
     service.step(0.0)
     service.fetches.clear()
+    return f, service
 
 
-def test_the_poll_follows_each_answer_by_the_interval():
-    f = feed(interval=12.0)
-    service = Service(f, example_metadata())
-    started_long_ago(f, service)
-    assert service.run_until(50.0) == [12.0, 24.0, 36.0, 48.0]
+GONE = "gone"
+EXAMPLE_LISTING = example_metadata().listed_macs  # NEW_MAC is not in it
 
 
-def test_an_unknown_nic_is_fetched_for_at_0_0_25_0_75_1_75_then_every_second():
-    f = feed()
-    service = Service(f, example_metadata())
-    started_long_ago(f, service)
-    listed = example_metadata().listed_macs
-    fetches = service.run_until(106.0, [(100.0, lambda now: f.nic_appeared(now, NEW_MAC,
-                                                                            listed))])
-    assert [t for t in fetches if t >= 100.0] == [100.0, 100.25, 100.75, 101.75, 102.75,
-                                                  103.75, 104.75, 105.75]
+def links(f: MetadataFeed, script) -> list:
+    """`script`: (time, mac, the listing then) for a NIC that appears,
+    (time, mac, GONE) for one that goes; as the events `run_until` takes."""
+    return [(at, (lambda now, mac=mac: f.nic_gone(mac)) if listing == GONE
+             else (lambda now, mac=mac, listing=listing: f.nic_appeared(now, mac, listing)))
+            for at, mac, listing in script]
 
 
-def test_a_burst_ends_after_a_minute_unlisted_and_the_poll_resumes():
-    f = feed()
-    service = Service(f, example_metadata())
-    started_long_ago(f, service)
-    listed = example_metadata().listed_macs
-    fetches = service.run_until(300.0, [(100.0, lambda now: f.nic_appeared(now, NEW_MAC,
-                                                                            listed))])
-    in_burst = [t for t in fetches if 100.0 <= t < 161.0]
-    assert in_burst[-2:] == [159.75, 160.75]
-    assert len(in_burst) == 63
-    assert [t for t in fetches if t >= 161.0] == [220.75, 280.75]
+UNLISTED_AT_100 = [(100.0, NEW_MAC, EXAMPLE_LISTING)]
+APPEARS_TWICE_300S_APART = [(100.0, NEW_MAC, EXAMPLE_LISTING), (101.0, NEW_MAC, GONE),
+                            (200.0, NEW_MAC, EXAMPLE_LISTING), (201.0, NEW_MAC, GONE),
+                            (401.0, NEW_MAC, EXAMPLE_LISTING)]
 
 
-def test_a_burst_ends_when_the_listing_names_the_nic():
-    f = feed()
-    service = Service(f, example_metadata())
-    started_long_ago(f, service)
+@pytest.mark.parametrize("interval, script, end, window, expected", [
+    pytest.param(12.0, [], 50.0, (0.0, 50.0), [12.0, 24.0, 36.0, 48.0],
+                 id="the-poll-follows-each-answer-by-the-interval"),
+    pytest.param(60.0, UNLISTED_AT_100, 106.0, (100.0, 106.0),
+                 [100.0, 100.25, 100.75, 101.75, 102.75, 103.75, 104.75, 105.75],
+                 id="an-unknown-nic-at-0-0.25-0.75-1.75-s-then-every-second"),
+    pytest.param(60.0, UNLISTED_AT_100, 300.0, (100.0, 161.0),
+                 [100.0, 100.25, 100.75, *(101.75 + i for i in range(60))],
+                 id="the-burst-for-an-unlisted-nic-ends-after-a-minute-63-fetches"),
+    pytest.param(60.0, UNLISTED_AT_100, 300.0, (161.0, 300.0), [220.75, 280.75],
+                 id="after-the-burst-the-poll-resumes"),
     # not listed when it appears; the answers to come list it
-    appeared = (100.0, lambda now: f.nic_appeared(now, SECOND_MAC, frozenset()))
-    assert service.run_until(200.0, [appeared]) == [60.0, 100.0, 160.0]
+    pytest.param(60.0, [(100.0, SECOND_MAC, frozenset())], 200.0, (0.0, 200.0),
+                 [60.0, 100.0, 160.0], id="a-burst-ends-when-the-listing-names-the-nic"),
+    pytest.param(60.0, APPEARS_TWICE_300S_APART, 500.0, (200.0, 201.0), [],
+                 id="no-second-burst-for-a-nic-within-300-s"),
+    pytest.param(60.0, APPEARS_TWICE_300S_APART, 500.0, (400.0, 402.0), [401.0, 401.25, 401.75],
+                 id="a-new-burst-300-s-after-the-last-began"),
+])
+def test_when_the_feed_fetches(interval, script, end, window, expected):
+    """A feed that fetched at 0 s, the NICs coming and going as `script` says:
+    the fetches that start in `window` (from, to)."""
+    f, service = started_long_ago(interval)
+    fetches = service.run_until(end, links(f, script))
+    assert [t for t in fetches if window[0] <= t < window[1]] == expected
 
 
 def test_a_fetch_asked_for_without_urgency_waits_2s_after_the_last_start():
@@ -163,9 +174,7 @@ def test_an_eni_left_out_while_attached_is_kept_until_a_second_answer_agrees():
 
 
 def test_a_flapping_unlisted_nic_resumes_its_burst_instead_of_restarting_it():
-    f = feed()
-    service = Service(f, example_metadata())
-    started_long_ago(f, service)
+    f, service = started_long_ago()
     listed = example_metadata().listed_macs
     events = []
     for i in range(600):  # gone and back every 0.1 s for a minute
@@ -179,9 +188,7 @@ def test_a_flapping_unlisted_nic_resumes_its_burst_instead_of_restarting_it():
 
 
 def test_whatever_the_links_do_at_most_75_fetches_start_in_a_minute():
-    f = feed()
-    service = Service(f, example_metadata())
-    started_long_ago(f, service)
+    f, service = started_long_ago()
     listed = example_metadata().listed_macs
     # a new unlisted NIC every 0.5 s: each starts a burst of its own
     events = [(100.0 + i * 0.5, lambda now, i=i: f.nic_appeared(
@@ -191,16 +198,3 @@ def test_whatever_the_links_do_at_most_75_fetches_start_in_a_minute():
         window = [t for t in fetches if start <= t < start + 60.0]
         assert len(window) <= 75, (start, len(window))
     assert len([t for t in fetches if 100.0 <= t < 160.0]) == 75
-
-
-def test_a_nic_burst_begins_at_most_every_300s():
-    f = feed()
-    service = Service(f, example_metadata())
-    started_long_ago(f, service)
-    listed = example_metadata().listed_macs
-    appear = (lambda now: f.nic_appeared(now, NEW_MAC, listed))
-    gone = (lambda now: f.nic_gone(NEW_MAC))
-    fetches = service.run_until(500.0, [(100.0, appear), (101.0, gone), (200.0, appear),
-                                        (201.0, gone), (401.0, appear)])
-    assert [t for t in fetches if 200.0 <= t < 201.0] == []  # no new burst at 200
-    assert [t for t in fetches if 400.0 <= t < 402.0] == [401.0, 401.25, 401.75]

@@ -18,29 +18,32 @@ def schedule(now: float = 0.0) -> ReconcileSchedule:
     return s
 
 
-def test_an_event_is_reconciled_2ms_later():
+ASKED_AT_100 = {
+    "rule event": lambda s: s.event(100.0, "rule event"),
+    "link event": lambda s: s.event(100.0, "link event"),
+    "SIGHUP": lambda s: s.request(100.0, 0.0, "SIGHUP"),
+    "lock held": lambda s: s.lock_held(100.0),
+    "udev pending": lambda s: s.udev_pending(100.0),
+}
+
+
+@pytest.mark.parametrize("asked, due, served", [
+    pytest.param(["rule event"], 100.002, DRIFT, id="an-event-2-ms-later"),
+    pytest.param(["SIGHUP", "link event", "lock held"], 100.0,
+                 {"SIGHUP", "link event", "lock held"},
+                 id="a-later-request-never-postpones-an-earlier-due-time"),
+    pytest.param(["lock held"], 100.25, {"lock held"}, id="the-lock-held-0.25-s-later"),
+    pytest.param(["lock held", "udev pending"], 100.1,
+                 {"lock held", "udev check of a new NIC"},
+                 id="an-earlier-request-brings-the-due-time-forward"),
+])
+def test_when_the_pass_asked_for_at_100s_is_due(asked, due, served):
     s = schedule()
-    s.event(100.0, "rule event")
-    assert s.due == pytest.approx(100.002, abs=1e-9)
-    assert s.begin(100.001) is None
-    assert s.begin(100.002) == DRIFT
-
-
-def test_a_later_request_never_postpones_an_earlier_due_time():
-    s = schedule()
-    s.request(100.0, 0.0, "SIGHUP")
-    s.event(100.0, "link event")
-    s.lock_held(100.0)
-    assert s.due == 100.0
-    assert s.begin(100.0) == {"SIGHUP", "link event", "lock held"}
-
-
-def test_an_earlier_request_brings_the_due_time_forward():
-    s = schedule()
-    s.lock_held(100.0)
-    assert s.due == 100.25
-    s.udev_pending(100.0)
-    assert s.due == pytest.approx(100.1)
+    for what in asked:
+        ASKED_AT_100[what](s)
+    assert s.due == pytest.approx(due, abs=1e-9)
+    assert s.begin(due - 0.001) is None
+    assert s.begin(due) == served
 
 
 def test_failed_passes_are_retried_at_0_5_1_2_4_up_to_30s():
@@ -82,12 +85,19 @@ def test_a_tool_undoing_the_agents_work_is_met_with_repairs_backing_off():
     assert fight.gap == 64.0
 
 
+def removed_after_each_repair(s: ReconcileSchedule, repairs: int) -> tuple[float, float]:
+    """A tool removing the rule 0.1 s after each repair, from 100 s on:
+    when the last repair began, and when the tool stopped."""
+    now = 100.0
+    for _ in range(repairs):
+        start, _ = repair(s, now)
+        now = start + 0.1
+    return start, now
+
+
 def test_the_back_off_ends_when_the_tool_stops():
     s = schedule()
-    now = 100.0
-    for _ in range(12):
-        start, fight = repair(s, now)
-        now = start + 0.1
+    start, _ = removed_after_each_repair(s, 12)
     assert s.backoff.gap == 4.0  # the 10th repair: 1 s; 11th: 2 s; 12th: 4 s
     # quiet: no repair for the gap plus 30 s, then a single removal is repaired at once
     assert not s.backoff.ended(start + 4.0 + 30.0)
@@ -105,9 +115,6 @@ def test_drift_is_not_a_fight_below_10_repairs_in_10s():
 
 def test_a_hotplug_is_not_slowed_down_by_a_fight():
     s = schedule()
-    now = 100.0
-    for _ in range(12):
-        start, _ = repair(s, now)
-        now = start + 0.1
+    _, now = removed_after_each_repair(s, 12)
     s.event(now, "link event")
     assert s.due == pytest.approx(now + 0.002)

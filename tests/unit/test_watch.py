@@ -55,99 +55,103 @@ def configmap(root: Path, version: str) -> None:
         os.symlink("..data/metadata.json", root / "metadata.json")
 
 
-def test_a_configmap_swap_is_seen_at_once(tmp_path, watches):
-    configmap(tmp_path, "2026_12_05_1")
-    watch = watches(tmp_path / "metadata.json")
-    assert quiet(watch)
-    configmap(tmp_path, "2026_12_05_2")
-    assert wait_changed(watch)
-    # watched along the new chain: the next swap, and a write in the new directory
-    configmap(tmp_path, "2026_12_05_3")
-    assert wait_changed(watch)
-    (tmp_path / "..2026_12_05_3" / "metadata.json").write_bytes(DOC)
-    assert wait_changed(watch)
-
-
-def test_a_directory_symlink_swapped_is_seen_and_the_old_target_forgotten(tmp_path, watches):
-    for version in ("v1", "v2"):
-        (tmp_path / version).mkdir()
-        (tmp_path / version / "metadata.json").write_bytes(DOC)
-    os.symlink("v1", tmp_path / "current")
-    watch = watches(tmp_path / "current" / "metadata.json")
-    os.symlink("v2", tmp_path / "current.new")  # ln -sfn v2 current, atomically
-    os.rename(tmp_path / "current.new", tmp_path / "current")
-    assert wait_changed(watch)
-    (tmp_path / "v1" / "metadata.json").write_bytes(DOC + b" ")
-    assert quiet(watch), "still watching the old target"
-    (tmp_path / "v2" / "metadata.json").write_bytes(DOC + b" ")
-    assert wait_changed(watch)
-
-
-def test_a_symlink_to_the_file_repointed_is_seen(tmp_path, watches):
-    (tmp_path / "a.json").write_bytes(DOC)
-    (tmp_path / "b.json").write_bytes(DOC)
-    os.symlink("a.json", tmp_path / "metadata.json")
-    watch = watches(tmp_path / "metadata.json")
-    (tmp_path / "metadata.json").unlink()
-    os.symlink("b.json", tmp_path / "metadata.json")
-    assert wait_changed(watch)
-    (tmp_path / "b.json").write_bytes(DOC + b" ")
-    assert wait_changed(watch)
-
-
-@pytest.mark.parametrize("how", ["in place", "renamed over"])
-def test_the_file_itself_changed(tmp_path, watches, how):
-    path = tmp_path / "metadata.json"
-    path.write_bytes(DOC)
-    watch = watches(path)
-    (tmp_path / "other.json").write_bytes(DOC)
-    assert quiet(watch), "a neighbour is not the file"
-    if how == "in place":
-        with open(path, "ab") as f:
+def do(root: Path, step: tuple) -> None:
+    """One step of a scenario, on names relative to `root`."""
+    what, *names = step
+    first = root / names[0]
+    if what == "mkdir":
+        first.mkdir()
+    elif what == "write":  # a new file, or truncated and written
+        first.write_bytes(DOC + b"".join(n.encode() for n in names[1:]))
+    elif what == "append":
+        with open(first, "ab") as f:
             f.write(b" ")
+    elif what == "symlink":  # symlink TARGET NAME
+        os.symlink(names[0], root / names[1])
+    elif what == "rename":
+        os.rename(first, root / names[1])
+    elif what == "unlink":
+        first.unlink()
+    elif what == "rmtree":
+        shutil.rmtree(first)
+    elif what == "configmap":
+        configmap(root, names[0])
     else:
-        (tmp_path / ".tmp").write_bytes(DOC)
-        os.rename(tmp_path / ".tmp", path)
-    assert wait_changed(watch)
+        raise AssertionError(f"no step {what!r}")
 
 
-def test_directories_that_appear_later(tmp_path, watches):
-    path = tmp_path / "a" / "b" / "metadata.json"
-    watch = watches(path)
-    (tmp_path / "a").mkdir()
-    assert wait_changed(watch)
-    (tmp_path / "a" / "b").mkdir()
-    assert wait_changed(watch)
-    path.write_bytes(DOC)
-    assert wait_changed(watch)
+SEEN, QUIET = "seen", "quiet"
 
 
-def test_the_file_s_own_directory_replaced_by_rename(tmp_path, watches):
-    for name in ("etc", "etc.new"):
-        (tmp_path / name).mkdir()
-        (tmp_path / name / "metadata.json").write_bytes(DOC)
-    watch = watches(tmp_path / "etc" / "metadata.json")
-    os.rename(tmp_path / "etc", tmp_path / "etc.old")
-    assert wait_changed(watch)
-    os.rename(tmp_path / "etc.new", tmp_path / "etc")
-    assert wait_changed(watch)
-    (tmp_path / "etc.old" / "metadata.json").write_bytes(DOC + b" ")
-    assert quiet(watch), "still watching the old directory"
-    (tmp_path / "etc" / "metadata.json").write_bytes(DOC + b" ")
-    assert wait_changed(watch)
-
-
-def test_the_directory_removed_and_made_again(tmp_path, watches):
-    directory = tmp_path / "etc"
-    directory.mkdir()
-    (directory / "metadata.json").write_bytes(DOC)
-    watch = watches(directory / "metadata.json")
-    shutil.rmtree(directory)
-    assert wait_changed(watch)
-    directory.mkdir()
-    assert wait_changed(watch)
-    (directory / "metadata.json").write_bytes(DOC)
-    assert wait_changed(watch)
+@pytest.mark.parametrize("before, watched, steps", [
+    pytest.param(
+        [("configmap", "2026_12_05_1")], "metadata.json",
+        [(None, QUIET),
+         (("configmap", "2026_12_05_2"), SEEN),
+         # watched along the new chain: the next swap, and a write in the new directory
+         (("configmap", "2026_12_05_3"), SEEN),
+         (("write", "..2026_12_05_3/metadata.json"), SEEN)],
+        id="a-configmap-swap"),
+    pytest.param(
+        [("mkdir", "v1"), ("write", "v1/metadata.json"), ("mkdir", "v2"),
+         ("write", "v2/metadata.json"), ("symlink", "v1", "current")],
+        "current/metadata.json",
+        [(("symlink", "v2", "current.new"), None),  # ln -sfn v2 current, atomically
+         (("rename", "current.new", "current"), SEEN),
+         (("write", "v1/metadata.json", " "), QUIET),  # the old target is forgotten
+         (("write", "v2/metadata.json", " "), SEEN)],
+        id="a-directory-symlink-swapped"),
+    pytest.param(
+        [("write", "a.json"), ("write", "b.json"), ("symlink", "a.json", "metadata.json")],
+        "metadata.json",
+        [(("unlink", "metadata.json"), None),
+         (("symlink", "b.json", "metadata.json"), SEEN),
+         (("write", "b.json", " "), SEEN)],
+        id="a-symlink-to-the-file-repointed"),
+    pytest.param(
+        [("write", "metadata.json")], "metadata.json",
+        [(("write", "other.json"), QUIET),  # a neighbour is not the file
+         (("append", "metadata.json"), SEEN)],
+        id="the-file-written-in-place"),
+    pytest.param(
+        [("write", "metadata.json")], "metadata.json",
+        [(("write", "other.json"), QUIET),  # a neighbour is not the file
+         (("write", ".tmp"), None),
+         (("rename", ".tmp", "metadata.json"), SEEN)],
+        id="the-file-renamed-over"),
+    pytest.param(
+        [], "a/b/metadata.json",
+        [(("mkdir", "a"), SEEN), (("mkdir", "a/b"), SEEN),
+         (("write", "a/b/metadata.json"), SEEN)],
+        id="directories-that-appear-later"),
+    pytest.param(
+        [("mkdir", "etc"), ("write", "etc/metadata.json"),
+         ("mkdir", "etc.new"), ("write", "etc.new/metadata.json")],
+        "etc/metadata.json",
+        [(("rename", "etc", "etc.old"), SEEN),
+         (("rename", "etc.new", "etc"), SEEN),
+         (("write", "etc.old/metadata.json", " "), QUIET),  # the old directory is forgotten
+         (("write", "etc/metadata.json", " "), SEEN)],
+        id="the-files-own-directory-replaced-by-rename"),
+    pytest.param(
+        [("mkdir", "etc"), ("write", "etc/metadata.json")], "etc/metadata.json",
+        [(("rmtree", "etc"), SEEN), (("mkdir", "etc"), SEEN),
+         (("write", "etc/metadata.json"), SEEN)],
+        id="the-directory-removed-and-made-again"),
+])
+def test_the_watch_sees_each_change_of_the_file(tmp_path, watches, before, watched, steps):
+    """`before` done, then the watch made on `watched`; after each step the
+    watch reports a change (SEEN), none (QUIET), or is not asked (None)."""
+    for step in before:
+        do(tmp_path, step)
+    watch = watches(tmp_path / watched)
+    for step, expect in steps:
+        if step is not None:
+            do(tmp_path, step)
+        if expect == SEEN:
+            assert wait_changed(watch), step
+        elif expect == QUIET:
+            assert quiet(watch), step
 
 
 def test_the_names_watched_along_a_configmap_chain(tmp_path):
