@@ -41,6 +41,11 @@ vm_base_rootfs() {
     local packages=$BASE_PACKAGES${1:+,$1} key dir
     key=$(printf '%s\n' "$BASE_STAMP" "$BASE_SUITE" "$packages" | sha256sum | cut -c1-12)
     dir=$VM_CACHE/base-$key
+    # Runs side by side (the VM tier runs two at a time) build each base once.
+    mkdir -p "$VM_CACHE"
+    local lock
+    exec {lock}>"$VM_CACHE/base.lock"
+    flock "$lock"
     if [ ! -e "$dir/ok" ]; then
         vm_log "building the $BASE_SUITE base rootfs ($packages) in $dir"
         mkdir -p "$VM_CACHE"
@@ -53,6 +58,7 @@ vm_base_rootfs() {
         touch "$dir.tmp/ok"
         mv "$dir.tmp" "$dir"
     fi
+    exec {lock}>&-
     echo "$dir/rootfs"
 }
 

@@ -37,6 +37,7 @@ Usage (root; run.sh builds the image): matrix.py IMAGE_DIR WORK_DIR [SCENARIO...
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime
 import json
 import os
@@ -504,7 +505,8 @@ class Scenario:
         nothing, and from the reboot's power-on no manager takes a lease on an
         ENI (the boot guard), whatever cloud-init's file still says."""
         boot_nics = [n for n in self.nics if not n.hot]
-        primary = [n for n in boot_nics if n.primary]
+        # the primary's own address (its secondary IPs come with the agent)
+        primary = [dataclasses.replace(n, ips=n.ips[:1]) for n in boot_nics if n.primary]
         enis = [n.mac for n in boot_nics if not n.primary]
         prober = Prober(self.net, self.plan["listen_port"])
         up = self.guest.connect(BOOT_TIMEOUT)
@@ -524,8 +526,7 @@ class Scenario:
         silent = self.wait_answering(prober, primary, 120)
         if silent:
             raise TestFailure(f"first boot: the primary ({silent}) never answered")
-        # the primary's own address (its secondary IPs come with the agent)
-        continuous = ContinuousProbe(prober, [primary[0].ips[0]])
+        continuous = ContinuousProbe(prober, primary[0].ips)
         continuous.start()
         try:
             time.sleep(SETTLE)
