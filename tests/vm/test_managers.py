@@ -10,24 +10,12 @@ while every address is probed through a strict-rp_filter router.
 
 from __future__ import annotations
 
-import subprocess
-from pathlib import Path
-
 import pytest
-
-from tests.vm.test_vm import _skip_reason
-
-RUN = Path(__file__).parent / "managers" / "run.sh"
 
 
 @pytest.mark.vm
 @pytest.mark.integration
-def test_eni_agent_beside_each_network_manager():
-    reason = _skip_reason()
-    if reason:
-        pytest.skip(reason)
-    proc = subprocess.run(["bash", str(RUN)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                          text=True, timeout=2400)
-    print(proc.stdout)
+def test_eni_agent_beside_each_network_manager(run_scenario):
+    proc = run_scenario("managers", timeout=2400)
     tail = "\n".join(proc.stdout.splitlines()[-200:])
     assert proc.returncode == 0, f"tests/vm/managers/run.sh exited {proc.returncode}:\n{tail}"

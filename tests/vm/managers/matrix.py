@@ -36,7 +36,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -44,8 +43,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
-from tests.vm.host import (ContinuousProbe, Network, Nic, Prober, TestFailure, Vm,  # noqa: E402
-                           load_nics)
+from tests.vm.lab import TestFailure  # noqa: E402
+from tests.vm.lab.channel import Guest  # noqa: E402
+from tests.vm.lab.network import Network, Nic, load_nics  # noqa: E402
+from tests.vm.lab.probes import ContinuousProbe, Prober  # noqa: E402
+from tests.vm.lab.qemu import Vm  # noqa: E402
 
 PRIMARY_IF = "eth0"  # net.ifnames=0: the primary is the first PCI NIC
 BOOT_TIMEOUT = 300.0
@@ -111,66 +113,6 @@ class ManagerVm(Vm):
         return smbios + ["-snapshot", "-device", "virtio-serial-pci",
                 "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
                 "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
-
-
-class Guest:
-    """The guest's command port (guest/eni-vm-cmd.py)."""
-
-    def __init__(self, vm: ManagerVm):
-        self.vm = vm
-        self.sock: socket.socket | None = None
-        self.buffer = b""
-        self.next_id = 1
-
-    def connect(self, timeout: float) -> float:
-        """Wait until the guest answers; the monotonic time it first did."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.vm.alive():
-                raise TestFailure("qemu exited during boot")
-            if self.sock is None and self.vm.cmd_path.exists():
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(str(self.vm.cmd_path))
-            if self.sock is not None:
-                try:
-                    self.run("true", timeout=1.0)
-                    return time.monotonic()
-                except TestFailure:
-                    pass
-            else:
-                time.sleep(0.2)
-        raise TestFailure(f"the guest's command port did not answer within {timeout:.0f} s")
-
-    def run(self, command: str, timeout: float = 120.0) -> dict:
-        request_id = self.next_id
-        self.next_id += 1
-        self.sock.sendall(json.dumps({"id": request_id, "sh": command,
-                                      "timeout": timeout}).encode() + b"\n")
-        deadline = time.monotonic() + timeout + 5
-        while True:
-            while b"\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\n", 1)
-                try:
-                    reply = json.loads(line)
-                except ValueError:
-                    continue
-                if reply.get("id") == request_id:
-                    return reply
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TestFailure(f"guest command timed out: {command}")
-            self.sock.settimeout(min(remaining, 1.0))
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
-                raise TestFailure("the guest's command port closed")
-            self.buffer += chunk
-
-    def json(self, command: str) -> object:
-        out = self.run(command)["out"].strip()
-        return json.loads(out) if out else []
 
 
 def dnsmasq_conf(nics: list[Nic], lease_dir: Path) -> str:
