@@ -98,7 +98,7 @@ vm_runner() {
     python3 -c 'import ensurepip, venv' 2>/dev/null || pkg_apt_install python3-venv
 
     # Namespaces and run directories of earlier runs whose shell is gone.
-    for ns in $(ip netns list | awk '$1 ~ /^eni-vm-[0-9]+/ {print $1}'); do
+    for ns in $(ip netns list 2>/dev/null | awk '$1 ~ /^eni-vm-[0-9]+/ {print $1}'); do
         pid=${ns#eni-vm-}; pid=${pid%%[!0-9]*}
         kill -0 "$pid" 2>/dev/null || ip netns delete "$ns" || true
     done
@@ -121,7 +121,7 @@ vm_runner_exit() {
     while IFS= read -r -d '' pidfile; do
         [ -s "$pidfile" ] && kill -KILL "$(cat "$pidfile")" 2>/dev/null || true
     done < <(find "$work" -name qemu.pid -print0 2>/dev/null)
-    for ns in $(ip netns list | awk -v t="eni-vm-$tag" 'index($1, t) == 1 && substr($1, length(t) + 1, 1) !~ /[0-9]/ {print $1}'); do
+    for ns in $(ip netns list 2>/dev/null | awk -v t="eni-vm-$tag" 'index($1, t) == 1 && substr($1, length(t) + 1, 1) !~ /[0-9]/ {print $1}'); do
         ip netns delete "$ns" 2>/dev/null || true
     done
     if [ $rc -eq 0 ]; then
