@@ -27,6 +27,7 @@ from tests.vm.lab.network import Network, Nic, load_nics  # noqa: E402
 from tests.vm.lab.probes import ContinuousProbe, Prober  # noqa: E402
 from tests.vm.lab.qemu import Vm  # noqa: E402
 from tests.vm.lab.state import check_state  # noqa: E402
+from tests.vm.lab.verdict import Verdict  # noqa: E402
 
 HOTPLUG_LIMIT = 15.0  # seconds from device_add to a TCP handshake with the new ENI
 
@@ -83,23 +84,14 @@ def exposure_score(line: str) -> float | None:
 
 # -- the test ----------------------------------------------------------------------
 
-class VmTest:
+class VmTest(Verdict):
     def __init__(self, image_dir: Path, work: Path, tag: str):
+        super().__init__()
         self.nics, self.plan = load_nics(tag)
         self.net = Network(tag, self.nics)
         self.vm = Vm(image_dir, work, self.net)
         self.work = work
-        self.problems: list[str] = []
-        self.figures: dict[str, object] = {}
         self.report: Report | None = None
-
-    def expect(self, ok: bool, problem: str) -> None:
-        if not ok:
-            self.problems.append(problem)
-            print(f"   FAIL {problem}", flush=True)
-
-    def step(self, text: str) -> None:
-        print(f"-- [{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
 
     def run(self) -> int:
         self.t0 = time.monotonic()

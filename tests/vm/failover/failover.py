@@ -58,6 +58,7 @@ from tests.vm.lab.network import GUEST, Network, Nic  # noqa: E402
 from tests.vm.lab.probes import Prober  # noqa: E402
 from tests.vm.lab.qemu import Vm, die_with_parent  # noqa: E402
 from tests.vm.lab.state import TABLE_BASE, check_state, read_hotplug_timeline, read_state  # noqa: E402
+from tests.vm.lab.verdict import Verdict  # noqa: E402
 
 METADATA_SERVER = REPO / "tests" / "harness" / "metadata_server.py"
 PORT = 7000                 # the guests' TCP servers, on the ENI's addresses
@@ -318,31 +319,18 @@ def leftovers(state: dict, x: Nic, table: int) -> list[str]:
     return found
 
 
-class FailoverTest:
+class FailoverTest(Verdict):
     def __init__(self, image_dir: Path, work: Path, tag: str):
+        super().__init__()
         self.work, self.tag = work, tag
         self.x = x_nic(tag)
         self.net = Network(tag, [self.x])
         self.sides = {s: Side(s, tag, self.net, image_dir, work, self.x, x_at_boot=(s == "A"))
                       for s in "AB"}
-        self.problems: list[str] = []
-        self.figures: dict[str, object] = {}
         self.goals: list[str] = []
         self.handshakes: Handshakes | None = None
         self.tables: dict[str, int] = {}  # side -> the table X had there
         self.moves: list[dict] = []       # what each move did when (monotonic)
-
-    def expect(self, ok: bool, problem: str) -> None:
-        if not ok:
-            self.problems.append(problem)
-            print(f"   FAIL {problem}", flush=True)
-
-    def step(self, text: str) -> None:
-        print(f"-- [{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
-
-    def figure(self, key: str, value) -> None:
-        self.figures[key] = value
-        print(f"   {key}: {value}", flush=True)
 
     def run(self) -> int:
         self.t0 = time.monotonic()

@@ -5,7 +5,8 @@ drives its guests with, one module per concern.
     qemu      a guest under qemu (TCG) driven through QMP: boot, hot-add, power off
     channel   the guest command channel (virtio-serial, guest/eni-vm-cmd.py)
     probes    TCP handshakes from the client namespace, once or continuously
-    state     judging a guest's kernel state (guest/eni-vm-test.py's `state`)
+    state     a guest's kernel state, read through the channel, judged
+    verdict   a scenario's problems and figures
 
 The shell side is tests/vm/lib.sh (`vm_runner`: every run.sh's start) and
 tests/vm/build-image.sh (the image every scenario boots).
