@@ -1,5 +1,7 @@
 # shellcheck shell=bash
-# Sourced by packaging/build-*.sh, tests/packaging/*.sh and tests/py39/run.sh:
+# The project's one shell library, sourced by packaging/build-*.sh,
+# tests/packaging/*.sh, tests/py39/run.sh and (through tests/vm/lib.sh, the VM
+# lab's part) the VM runners and vagrant/*.sh: logging, the host's tools,
 # cached Debian roots of a given release, and running commands inside one.
 #
 # A root is made once by mmdebstrap and kept as a tarball in $PKG_CACHE
@@ -19,11 +21,15 @@ pkg_need_tools() {
     for pair in "$@"; do
         command -v "${pair%%:*}" >/dev/null 2>&1 || missing+=("${pair#*:}")
     done
-    [ ${#missing[@]} -eq 0 ] && return 0
-    pkg_log "installing ${missing[*]}"
+    [ ${#missing[@]} -eq 0 ] || pkg_apt_install "${missing[@]}"
+}
+
+# pkg_apt_install PACKAGE...: install on this machine, with `apt-get update` first if needed.
+pkg_apt_install() {
+    pkg_log "installing $*"
     export DEBIAN_FRONTEND=noninteractive
-    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null 2>&1 ||
-        { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }
+    apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >/dev/null 2>&1 ||
+        { apt-get update -qq && apt-get -o DPkg::Lock::Timeout=300 install -y -qq --no-install-recommends "$@" >/dev/null; }
 }
 
 # pkg_root_tarball RELEASE VARIANT PACKAGES [CACHE_DIR]: print the path of a
@@ -51,19 +57,27 @@ pkg_extract() {
     tar -C "$2" --numeric-owner -xpf "$1"
 }
 
-# pkg_chroot ROOT CMD...: run CMD in ROOT with this machine's network (DNS and
-# the CA bundle copied in, for pip and apt), a clean environment, and /proc,
-# /sys, /dev and a fresh /run mounted in a private mount namespace (the mounts
-# vanish with the command, and so do network namespaces made inside: `ip netns`
-# works in there, against ROOT's /run/netns).
+# pkg_chroot [--offline] ROOT CMD...: run CMD in ROOT with this machine's
+# network (DNS and the CA bundle copied in, for pip and apt), a clean
+# environment, and /proc, /sys, /dev and a fresh /run mounted in a private
+# mount namespace (the mounts vanish with the command, and so do network
+# namespaces made inside: `ip netns` works in there, against ROOT's /run/netns).
+# --offline: no network at all (a fresh network namespace) and nothing copied
+# in: a VM's root filesystem, which must install what it needs offline.
 pkg_chroot() {
-    local root=$1; shift
-    cp -L /etc/resolv.conf "$root/etc/resolv.conf"
-    if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
-        mkdir -p "$root/etc/ssl/certs"
-        cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca.crt"
+    local net=()
+    if [ "$1" = --offline ]; then
+        net=(--net); shift
     fi
-    unshare --mount --propagation private -- sh -ec '
+    local root=$1; shift
+    if [ ${#net[@]} -eq 0 ]; then
+        cp -L /etc/resolv.conf "$root/etc/resolv.conf"
+        if [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+            mkdir -p "$root/etc/ssl/certs"
+            cp -L /etc/ssl/certs/ca-certificates.crt "$root/etc/ssl/host-ca.crt"
+        fi
+    fi
+    unshare --mount "${net[@]}" --propagation private -- sh -ec '
         root=$1; shift
         # The root a mount point of its own: `ip netns exec` remounts / as a slave.
         mount --bind "$root" "$root"

@@ -16,7 +16,7 @@ BOX_STAMP=eni-agent-box-1
 BOX_EXTRA=grub-pc,openssh-server,sudo,rsync,ca-certificates
 [ "$(id -u)" = 0 ] || { echo "build-box.sh: run as root" >&2; exit 1; }
 
-vm_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs sfdisk:fdisk partx:util-linux \
+pkg_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs sfdisk:fdisk partx:util-linux \
     qemu-img:qemu-utils vagrant:vagrant
 base=$(vm_base_rootfs "$BOX_EXTRA")
 key=$( { echo "$BOX_STAMP"; cat "$base/../inputs" "$0"; } | sha256sum | cut -c1-12)
@@ -25,7 +25,7 @@ if [ -e "$out/debian12.box" ]; then
     echo "$out/debian12.box"
     exit 0
 fi
-vm_log "building the Vagrant box in $out"
+pkg_log "building the Vagrant box in $out"
 rm -rf "$out" && mkdir -p "$out"
 root=$out/rootfs
 cp -a --reflink=auto "$base" "$root"
@@ -106,7 +106,7 @@ cleanup_loop
 trap - EXIT
 rm -rf "$root" "$out/mnt"
 
-vm_log "converting to qcow2 and packing the box"
+pkg_log "converting to qcow2 and packing the box"
 qemu-img convert -O qcow2 "$disk" "$out/box.img"
 rm -f "$disk"
 printf '{"provider": "libvirt", "format": "qcow2", "virtual_size": 8}\n' > "$out/metadata.json"

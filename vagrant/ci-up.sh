@@ -24,14 +24,14 @@ repo=$(cd "$here/.." && pwd)
 start=$(date +%s)
 elapsed() { echo "$(( $(date +%s) - start )) s"; }
 
-vm_need_tools vagrant:vagrant libvirtd:libvirt-daemon-system virtlogd:libvirt-daemon-system \
+pkg_need_tools vagrant:vagrant libvirtd:libvirt-daemon-system virtlogd:libvirt-daemon-system \
     qemu-system-x86_64:qemu-system-x86 qemu-img:qemu-utils rsync:rsync ssh:openssh-client \
     dnsmasq:dnsmasq-base
-vagrant plugin list 2>/dev/null | grep -q vagrant-libvirt || vm_apt_install vagrant-libvirt
-vm_log "tools ready ($(elapsed))"
+vagrant plugin list 2>/dev/null | grep -q vagrant-libvirt || pkg_apt_install vagrant-libvirt
+pkg_log "tools ready ($(elapsed))"
 
 box=$(bash "$here/build-box.sh")
-vm_log "box ready: $box ($(elapsed))"
+pkg_log "box ready: $box ($(elapsed))"
 
 work=$VM_CACHE/vagrant
 mkdir -p "$work"
@@ -54,7 +54,7 @@ in_ns() { ip netns exec "$ns" "$@"; }
 cleanup() {
     local rc=$?
     if [ "${ENI_AGENT_KEEP:-0}" = 1 ] && [ $rc -eq 0 ]; then
-        vm_log "kept: the VM, libvirtd and namespace $ns (ENI_AGENT_KEEP=1)"
+        pkg_log "kept: the VM, libvirtd and namespace $ns (ENI_AGENT_KEEP=1)"
         return
     fi
     if [ -e /run/libvirt/libvirt-sock ]; then
@@ -65,7 +65,7 @@ cleanup() {
     done
     sleep 1
     ip netns delete "$ns" 2>/dev/null || true
-    vm_log "total $(elapsed) (exit $rc)"
+    pkg_log "total $(elapsed) (exit $rc)"
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -79,13 +79,13 @@ if ! { [ -s /run/libvirtd.pid ] && kill -0 "$(cat /run/libvirtd.pid)" 2>/dev/nul
     in_ns libvirtd -d
     for _ in $(seq 50); do [ -S /run/libvirt/libvirt-sock ] && break; sleep 0.2; done
 fi
-vm_log "libvirtd up in namespace $ns ($(elapsed))"
+pkg_log "libvirtd up in namespace $ns ($(elapsed))"
 
 up_start=$(date +%s)
 # (its progress bars, one line per percent, filtered out)
 in_ns vagrant up --provider=libvirt | sed -u 's/\x1b\[KProgress:[^\x1b]*//g'
 up_took=$(( $(date +%s) - up_start ))
-vm_log "vagrant up (boot + provision + verify.sh) took ${up_took} s"
+pkg_log "vagrant up (boot + provision + verify.sh) took ${up_took} s"
 
 # From outside the VM: a TCP handshake with each ENI address (sshd listens on
 # all of them), the namespace routing each vswitch to its libvirt bridge, with
@@ -107,4 +107,4 @@ for addr, port in enis:
         bad += 1
 sys.exit(1 if bad else 0)
 EOF
-vm_log "vagrant/ci-up.sh: passed ($(elapsed); vagrant up ${up_took} s)"
+pkg_log "vagrant/ci-up.sh: passed ($(elapsed); vagrant up ${up_took} s)"

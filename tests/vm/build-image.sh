@@ -3,7 +3,8 @@
 # lib.sh), with eni-agent installed FROM ITS .deb (packaging/build-deb.sh,
 # cached per checkout) by `apt-get install ./eni-agent_*.deb`, offline (no
 # network inside the chroot: the base has every dependency), configured to
-# read the test's metadata file, plus the guest half of the test (tests/vm/guest).
+# read the test's metadata file, plus the lab's guest half (tests/vm/guest).
+# A scenario changes it further with ENI_AGENT_VM_CUSTOMIZE (its customize.sh).
 #
 # Usage: tests/vm/build-image.sh OUTDIR
 #   -> OUTDIR/vm.img (raw ext4, the root filesystem), OUTDIR/vmlinuz, OUTDIR/initrd.img
@@ -13,7 +14,7 @@ repo=$(cd "$here/../.." && pwd)
 . "$here/lib.sh"
 out=$(mkdir -p "$1" && cd "$1" && pwd)
 
-vm_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs unshare:util-linux
+pkg_need_tools mmdebstrap:mmdebstrap mkfs.ext4:e2fsprogs unshare:util-linux
 # ENI_AGENT_VM_EXTRA_PACKAGES (comma-separated): more Debian packages in the
 # base rootfs (tests/vm/managers: the network managers).
 base=$(vm_base_rootfs "${ENI_AGENT_VM_EXTRA_PACKAGES:-}")
@@ -26,7 +27,7 @@ deb=$(vm_agent_deb "$repo" "$out/deb")
 #    inside a chroot with no network at all. The package's postinst enables
 #    eni-agent.service. Its config reads the metadata service by default:
 #    this guest reads a file instead.
-vm_log "installing ${deb##*/} into a copy of $base"
+pkg_log "installing ${deb##*/} into a copy of $base"
 rm -rf "$out/rootfs"
 cp -a --reflink=auto "$base" "$out/rootfs"
 root=$out/rootfs
@@ -42,8 +43,10 @@ g=$here/guest
 install -D -m 0644 -o root -g root "$g/metadata.json" "$root/etc/eni-agent/metadata.json"
 install -D -m 0644 "$g/plan.json" "$root/etc/eni-vm/plan.json"
 install -D -m 0644 "$g/10-eni-vm-primary.network" "$root/etc/systemd/network/10-eni-vm-primary.network"
-install -D -m 0644 "$g/eni-vm-test.service" "$g/eni-vm-listener.service" -t "$root/etc/systemd/system/"
-install -D -m 0755 "$g/eni-vm-test.py" "$g/eni-vm-listener.py" -t "$root/usr/local/lib/eni-vm/"
+install -D -m 0644 "$g/eni-vm-test.service" "$g/eni-vm-listener.service" "$g/eni-vm-cmd.service" \
+    -t "$root/etc/systemd/system/"
+install -D -m 0755 "$g/eni-vm-test.py" "$g/eni-vm-listener.py" "$g/eni-vm-cmd.py" \
+    -t "$root/usr/local/lib/eni-vm/"
 # udev takes ENI_AGENT_VM_UDEV_DELAY seconds (default 1) over each new NIC
 # before naming it, as on a busy machine: deterministic, where the order of
 # udev's rename and eni-agent's first change would otherwise depend on speed.
@@ -62,16 +65,17 @@ vm_chroot "$root" sh -ec '
              man-db.timer dpkg-db-backup.timer getty@tty1.service getty-static.service; do systemctl mask -q "$u"; done
     passwd -qd root' >&2
 rm -rf "$root/tmp/eni-agent-src" "$root/tmp/eni-agent-wheels" "$root/root/.cache"
-# A variant of the test (failover-run.sh) changes the guest here: a script
-# run with the root filesystem as its argument.
+# A scenario (failover/, managers/) changes the guest here: a script run with
+# the root filesystem as its argument. The command channel (eni-vm-cmd) is
+# enabled by those whose qemu has its port.
 if [ -n "${ENI_AGENT_VM_CUSTOMIZE:-}" ]; then
-    vm_log "customizing the guest: $ENI_AGENT_VM_CUSTOMIZE"
+    pkg_log "customizing the guest: $ENI_AGENT_VM_CUSTOMIZE"
     ENI_AGENT_VM_DEB=$deb bash "$ENI_AGENT_VM_CUSTOMIZE" "$root" >&2
 fi
 
 # 4. The disk image (the ext4 root filesystem itself, no partition table),
 #    and the kernel and initramfs for qemu's -kernel/-initrd.
-vm_log "writing $out/vm.img"
+pkg_log "writing $out/vm.img"
 # (trixie's kernel package may leave out the /vmlinuz links: the newest in /boot then)
 cp -L "$root/vmlinuz" "$out/vmlinuz" 2>/dev/null || cp "$(ls "$root"/boot/vmlinuz-* | sort -V | tail -n1)" "$out/vmlinuz"
 cp -L "$root/initrd.img" "$out/initrd.img" 2>/dev/null || cp "$(ls "$root"/boot/initrd.img-* | sort -V | tail -n1)" "$out/initrd.img"
@@ -79,4 +83,4 @@ rm -f "$out/vm.img"
 truncate -s 1536M "$out/vm.img"
 mkfs.ext4 -q -F -L eni-vm-root -d "$root" "$out/vm.img"
 rm -rf "$root"
-vm_log "image ready: $out/vm.img"
+pkg_log "image ready: $out/vm.img"

@@ -2,7 +2,7 @@
 """The in-guest half of the VM test (eni-vm-test.service, After=eni-agent.service).
 
 It gathers facts and performs the guest-side steps on a fixed schedule; the
-host (tests/vm/host.py) judges. One line per fact on /dev/ttyS1, which lands
+host (tests/vm/basic/host.py) judges. One line per fact on /dev/ttyS1, which lands
 in a file on the host: `TAG <single-line payload>`. The schedule:
 
   READY-STATE   kernel state when this unit started, i.e. right after READY=1
@@ -19,6 +19,10 @@ in a file on the host: `TAG <single-line payload>`. The schedule:
   JOURNAL lines (journalctl -u eni-agent), DONE, then it powers the guest off
 Failures of guest-side steps are reported as `FAIL <what>`; the host fails
 the test on any of them.
+
+Other scenarios read the same facts through the command channel (tests/vm/lab/state.py):
+`eni-vm-test.py state` prints kernel_state(), `eni-vm-test.py timeline MAC IFNAME
+SINCE` hotplug_timeline(), as JSON.
 """
 
 import json
@@ -211,7 +215,7 @@ def main(report: Report) -> None:
     time.sleep(settle)
 
 
-if __name__ == "__main__":
+def run_scheduled() -> None:
     report = Report(REPORT)
     try:
         main(report)
@@ -223,3 +227,13 @@ if __name__ == "__main__":
     report.line("DONE", "fail" if report.failed else "ok")
     sh("systemctl", "--no-block", "poweroff")
     sys.exit(1 if report.failed else 0)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["state"]:
+        print(json.dumps(kernel_state()))
+    elif sys.argv[1:2] == ["timeline"]:
+        mac, ifname, since = sys.argv[2:5]
+        print(json.dumps(hotplug_timeline(mac, ifname, float(since))))
+    else:
+        run_scheduled()

@@ -9,8 +9,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$1
 g=$here/guest
 
-install -D -m 0755 "$g/eni-vm-manager.sh" "$g/eni-vm-cmd.py" -t "$root/usr/local/lib/eni-vm/"
-install -D -m 0644 "$g/eni-vm-manager.service" "$g/eni-vm-cmd.service" -t "$root/etc/systemd/system/"
+install -D -m 0755 "$g/eni-vm-manager.sh" -t "$root/usr/local/lib/eni-vm/"
+install -D -m 0644 "$g/eni-vm-manager.service" -t "$root/etc/systemd/system/"
 # The single-VM test's static primary config and its scripted guest half are not ours.
 rm -f "$root/etc/systemd/network/10-eni-vm-primary.network"
 

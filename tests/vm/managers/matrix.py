@@ -22,7 +22,7 @@ named on the kernel command line:
 
 Every other scenario boots with `cloud-init=disabled`.
 
-The network is tests/vm/host.py's (a router namespace with strict rp_filter,
+The network is the lab's (tests/vm/lab/network.py: a router namespace with strict rp_filter,
 a tap per NIC, a /32 route per ENI address), plus dnsmasq on the taps
 answering like the VPC: each MAC gets its ENI's primary IP and the vswitch
 gateway. The host drives the guest through a virtio-serial command port and
@@ -43,7 +43,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -51,8 +50,11 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[2]))
-from tests.vm.host import (ContinuousProbe, Network, Nic, Prober, TestFailure, Vm,  # noqa: E402
-                           load_nics)
+from tests.vm.lab import TestFailure  # noqa: E402
+from tests.vm.lab.channel import Guest  # noqa: E402
+from tests.vm.lab.network import Network, Nic, load_nics  # noqa: E402
+from tests.vm.lab.probes import ContinuousProbe, Prober  # noqa: E402
+from tests.vm.lab.qemu import Vm  # noqa: E402
 
 PRIMARY_IF = "eth0"  # net.ifnames=0: the primary is the first PCI NIC
 BOOT_TIMEOUT = 300.0
@@ -91,7 +93,7 @@ METADATA_ADDRESS = "100.100.100.200"
 
 
 class ManagerVm(Vm):
-    """tests/vm/host.py's VM, booted from a pristine snapshot with a manager on
+    """The lab's VM (tests/vm/lab/qemu.py), booted from a pristine snapshot with a manager on
     the kernel command line and a virtio-serial command port."""
 
     def __init__(self, image_dir: Path, work: Path, net: Network, manager: str,
@@ -122,66 +124,6 @@ class ManagerVm(Vm):
         return smbios + ["-snapshot", "-device", "virtio-serial-pci",
                 "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
                 "-device", "virtserialport,chardev=cmd,name=eni-vm-cmd"]
-
-
-class Guest:
-    """The guest's command port (guest/eni-vm-cmd.py)."""
-
-    def __init__(self, vm: ManagerVm):
-        self.vm = vm
-        self.sock: socket.socket | None = None
-        self.buffer = b""
-        self.next_id = 1
-
-    def connect(self, timeout: float) -> float:
-        """Wait until the guest answers; the monotonic time it first did."""
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.vm.alive():
-                raise TestFailure("qemu exited during boot")
-            if self.sock is None and self.vm.cmd_path.exists():
-                self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                self.sock.connect(str(self.vm.cmd_path))
-            if self.sock is not None:
-                try:
-                    self.run("true", timeout=1.0)
-                    return time.monotonic()
-                except TestFailure:
-                    pass
-            else:
-                time.sleep(0.2)
-        raise TestFailure(f"the guest's command port did not answer within {timeout:.0f} s")
-
-    def run(self, command: str, timeout: float = 120.0) -> dict:
-        request_id = self.next_id
-        self.next_id += 1
-        self.sock.sendall(json.dumps({"id": request_id, "sh": command,
-                                      "timeout": timeout}).encode() + b"\n")
-        deadline = time.monotonic() + timeout + 5
-        while True:
-            while b"\n" in self.buffer:
-                line, self.buffer = self.buffer.split(b"\n", 1)
-                try:
-                    reply = json.loads(line)
-                except ValueError:
-                    continue
-                if reply.get("id") == request_id:
-                    return reply
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TestFailure(f"guest command timed out: {command}")
-            self.sock.settimeout(min(remaining, 1.0))
-            try:
-                chunk = self.sock.recv(65536)
-            except socket.timeout:
-                continue
-            if not chunk:
-                raise TestFailure("the guest's command port closed")
-            self.buffer += chunk
-
-    def json(self, command: str) -> object:
-        out = self.run(command)["out"].strip()
-        return json.loads(out) if out else []
 
 
 def dnsmasq_conf(nics: list[Nic], lease_dir: Path) -> str:
@@ -763,7 +705,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown scenario(s) {', '.join(unknown)}; known: {', '.join(SCENARIOS)}")
     signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
-    # "m" in the tag: tests/vm/run.sh deletes eni-vm-<digits>-* namespaces whose
+    # "m" in the tag: vm_runner (tests/vm/lib.sh) deletes eni-vm-<digits>-* namespaces whose
     # pid is gone, and <pid><index> is no live pid
     runs = [(m, False) for m in args.scenarios or SCENARIOS] + [(m, True) for m in args.control]
     results = []

@@ -1,8 +1,11 @@
 #!/usr/bin/python3
-"""Run the host's shell commands, read from a virtio-serial port, one JSON per
-line: {"id": N, "sh": "...", "timeout": S} -> {"id": N, "rc": R, "out": "...",
-"err": "...", "seconds": T}. The host drives the guest through this, not
-through the network the test may break."""
+"""The guest command channel: run the host's shell commands, read from a
+virtio-serial port, one JSON per line: {"id": N, "sh": "...", "timeout": S} ->
+{"id": N, "rc": R, "out": "...", "err": "...", "seconds": T, "monotonic": M}
+(M: this guest's clock when it answered). The host (tests/vm/lab/channel.py)
+drives the guest through this, not through the network the test may break.
+Installed in every image (build-image.sh); enabled by the scenarios that boot
+with the port (failover/, managers/)."""
 import json
 import os
 import subprocess

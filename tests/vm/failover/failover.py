@@ -30,21 +30,18 @@ listing -> the same; answers from the old VM after its detach (must be none).
 Last, a control: X detached while the agent is stopped leaves its rules behind,
 which the check must see, and the agent, started again, removes them.
 
-Usage (as root; failover-run.sh builds the image):
-    python3 tests/vm/failover.py IMAGE_DIR WORK_DIR [--tag TAG]
+Usage (as root; run.sh builds the image):
+    python3 tests/vm/failover/failover.py IMAGE_DIR WORK_DIR [--tag TAG]
 """
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import errno
 import ipaddress
 import json
 import os
-import re
 import selectors
-import signal
 import socket
 import subprocess
 import sys
@@ -52,13 +49,18 @@ import threading
 import time
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE.parent.parent))
+REPO = Path(__file__).resolve().parents[3]
+sys.path.insert(0, str(REPO))
 from tests.harness.commands import ip, run  # noqa: E402
-from tests.vm.host import (GUEST, TABLE_BASE, Network, Nic, Prober, TestFailure, Vm,  # noqa: E402
-                           _die_with_parent, check_state)
+from tests.vm.lab import TestFailure, scenario_args  # noqa: E402
+from tests.vm.lab.channel import Guest, channel_args  # noqa: E402
+from tests.vm.lab.network import GUEST, Network, Nic  # noqa: E402
+from tests.vm.lab.probes import Prober  # noqa: E402
+from tests.vm.lab.qemu import Vm, die_with_parent  # noqa: E402
+from tests.vm.lab.state import TABLE_BASE, check_state, read_hotplug_timeline, read_state  # noqa: E402
+from tests.vm.lab.verdict import Verdict  # noqa: E402
 
-METADATA_SERVER = HERE.parent / "harness" / "metadata_server.py"
+METADATA_SERVER = REPO / "tests" / "harness" / "metadata_server.py"
 PORT = 7000                 # the guests' TCP servers, on the ENI's addresses
 METADATA_IP = "100.100.100.200"
 INTERVAL = 0.05             # a handshake to each address this often
@@ -92,7 +94,7 @@ def primary_entry() -> tuple[str, dict]:
 # -- one VM, its primary segment and its metadata stand-in --------------------------
 
 class FailoverVm(Vm):
-    """host.py's Vm, with: one vCPU, a throw-away overlay on the shared image
+    """The lab's Vm, with: one vCPU, a throw-away overlay on the shared image
     (-snapshot), a command channel (virtio-serial), its name on the kernel
     command line, and ENI X on the hotplug port at boot if it starts with it."""
 
@@ -112,101 +114,13 @@ class FailoverVm(Vm):
         return f" eni_fo.name={self.side} eni_fo.addrs={','.join(self.x.ips)} eni_fo.port={PORT}"
 
     def extra_args(self) -> list[str]:
-        args = ["-snapshot", "-device", "virtio-serial-pci",
-                "-chardev", f"socket,id=cmd,path={self.cmd_path},server=on,wait=off",
-                "-device", "virtserialport,chardev=cmd,name=eni-fo.cmd"]
+        args = ["-snapshot", *channel_args(self.cmd_path)]
         if self.x_at_boot:
             x = self.x
             args += ["-netdev", f"tap,id={x.netdev},ifname={x.tap},script=no,downscript=no",
                      "-device", f"virtio-net-pci,netdev={x.netdev},mac={x.mac},"
                                 f"id=dev-{x.netdev},bus=hotplug0"]
         return args
-
-    def hot_remove(self, nic: Nic, timeout: float = 60) -> float:
-        """device_del, wait until the guest has let go of the device (the
-        monotonic time it was seen gone), then drop its backend (the tap)."""
-        dev = f"dev-{nic.netdev}"
-        self.qmp.execute("device_del", id=dev)
-        deadline = time.monotonic() + timeout
-        while True:
-            present = {p["name"] for p in self.qmp.execute("qom-list", path="/machine/peripheral")}
-            if dev not in present:
-                gone = time.monotonic()
-                break
-            if time.monotonic() > deadline:
-                raise TestFailure(f"VM {self.side}: {dev} still present {timeout:.0f} s after "
-                                  "device_del")
-            time.sleep(0.02)
-        self.qmp.execute("netdev_del", id=nic.netdev)
-        return gone
-
-
-class Command:
-    """The guest's command channel: JSON lines over qemu's virtio-serial socket."""
-
-    def __init__(self, path: Path):
-        self.path, self.sock, self.buffer, self.next_id = path, None, b"", 0
-        self.lock = threading.Lock()
-
-    def _connect(self) -> None:
-        if self.sock is None:
-            sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-            try:
-                sock.connect(str(self.path))
-            except OSError:
-                sock.close()
-                raise
-            self.sock = sock
-
-    def call(self, timeout: float = 60, **request) -> dict:
-        with self.lock:
-            self._connect()
-            self.next_id += 1
-            rid = self.next_id
-            self.sock.sendall(json.dumps({"id": rid, **request}).encode() + b"\n")
-            deadline = time.monotonic() + timeout
-            while True:
-                while b"\n" in self.buffer:
-                    line, self.buffer = self.buffer.split(b"\n", 1)
-                    try:
-                        reply = json.loads(line)
-                    except ValueError:
-                        continue
-                    if reply.get("id") == rid:
-                        return reply
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    raise TimeoutError(f"no answer on {self.path} in {timeout:.0f} s")
-                self.sock.settimeout(left)
-                data = self.sock.recv(65536)
-                if not data:
-                    raise TestFailure(f"command channel {self.path} closed")
-                self.buffer += data
-
-    def sh(self, *argv: str, timeout: float = 60) -> dict:
-        return self.call(argv=list(argv), timeout=timeout)
-
-    def state(self) -> dict:
-        return self.call(state=True)["state"]
-
-    def timeline(self, mac: str, ifname: str, since: float) -> dict:
-        return self.call(timeline={"mac": mac, "ifname": ifname, "since": since})["timeline"]
-
-    def wait_ready(self, timeout: float) -> None:
-        """Until the guest's reader answers (requests sent before it runs are lost)."""
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                self.call(argv=["true"], timeout=2)
-                return
-            except (OSError, TimeoutError):
-                if time.monotonic() > deadline:
-                    raise TestFailure(f"the guest's command channel did not answer in "
-                                      f"{timeout:.0f} s")
-
-    def close(self) -> None:
-        if self.sock is not None:
-            self.sock.close()
 
 
 class Side:
@@ -231,7 +145,7 @@ class Side:
         self.document = self.work / "metadata.json"
         self.control = self.work / "control.json"
         self.vm = FailoverVm(image_dir, self.work, net, side, self.primary, x, x_at_boot)
-        self.cmd = Command(self.vm.cmd_path)
+        self.guest = Guest(self.vm)
         self.server: subprocess.Popen | None = None
         self.listed = x_at_boot
 
@@ -256,7 +170,7 @@ class Side:
              "--document", str(self.document), "--control", str(self.control),
              "--address", METADATA_IP, "--port", "80", "--require-token"],
             stdout=subprocess.PIPE, stderr=open(self.work / "metadata-server.log", "wb"),
-            text=True, preexec_fn=_die_with_parent)
+            text=True, preexec_fn=die_with_parent)
         if self.server.stdout.readline().strip() != "listening":
             raise TestFailure(f"the metadata stand-in of VM {self.side} did not start")
 
@@ -289,7 +203,7 @@ class Side:
         return False
 
     def destroy(self) -> None:
-        self.cmd.close()
+        self.guest.close()
         self.vm.kill()
         if self.server is not None and self.server.poll() is None:
             self.server.terminate()
@@ -405,31 +319,18 @@ def leftovers(state: dict, x: Nic, table: int) -> list[str]:
     return found
 
 
-class FailoverTest:
+class FailoverTest(Verdict):
     def __init__(self, image_dir: Path, work: Path, tag: str):
+        super().__init__()
         self.work, self.tag = work, tag
         self.x = x_nic(tag)
         self.net = Network(tag, [self.x])
         self.sides = {s: Side(s, tag, self.net, image_dir, work, self.x, x_at_boot=(s == "A"))
                       for s in "AB"}
-        self.problems: list[str] = []
-        self.figures: dict[str, object] = {}
         self.goals: list[str] = []
         self.handshakes: Handshakes | None = None
         self.tables: dict[str, int] = {}  # side -> the table X had there
         self.moves: list[dict] = []       # what each move did when (monotonic)
-
-    def expect(self, ok: bool, problem: str) -> None:
-        if not ok:
-            self.problems.append(problem)
-            print(f"   FAIL {problem}", flush=True)
-
-    def step(self, text: str) -> None:
-        print(f"-- [{time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
-
-    def figure(self, key: str, value) -> None:
-        self.figures[key] = value
-        print(f"   {key}: {value}", flush=True)
 
     def run(self) -> int:
         self.t0 = time.monotonic()
@@ -458,7 +359,7 @@ class FailoverTest:
         self.step(f"two VMs booting (TCG, -smp {SMP} each); X ({self.x.mac}, "
                   f"{', '.join(self.x.ips)}) on A")
         for side in (a, b):
-            side.cmd.wait_ready(480)
+            side.guest.connect(480)
             self.wait_active(side, 240)
         self.figure("both guests up, eni-agent active (s from qemu start)",
                     round(time.monotonic() - self.t0, 1))
@@ -483,7 +384,7 @@ class FailoverTest:
     def wait_active(self, side: Side, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while True:
-            out = side.cmd.sh("systemctl", "is-active", "eni-agent")["stdout"].strip()
+            out = side.guest.run("systemctl is-active eni-agent")["out"].strip()
             if out == "active":
                 return
             if out == "failed" or time.monotonic() > deadline:
@@ -500,7 +401,7 @@ class FailoverTest:
         return None
 
     def check_attached(self, side: Side, when: str) -> None:
-        state = side.cmd.state()
+        state = read_state(side.guest)
         for problem in check_state(state, [self.x], f"VM {side.side} {when}"):
             self.expect(False, problem)
         link = next((l for l in state["links"] if l["address"].lower() == self.x.mac), None)
@@ -516,14 +417,14 @@ class FailoverTest:
                     round(t_gone - t_del, 2))
         old.list_x(False)
         self.check_clean(old, t_gone, label)
-        since = new.cmd.state()["monotonic"]  # the new VM's clock, for its journal
+        since = read_state(new.guest)["monotonic"]  # the new VM's clock, for its journal
         # The old VM's agent has read the listing without X before X comes back
         # (on ECS its next poll, here a SIGHUP): otherwise a failback would be
         # configured from the document it still remembers, not from the service.
         # (Not `systemctl reload`: the unit's ExecReload runs /bin/kill, which
         # this image, without procps, lacks.)
         wall = time.time()
-        old.cmd.sh("systemctl", "kill", "--kill-whom=main", "--signal=HUP", "eni-agent")
+        old.guest.run("systemctl kill --kill-whom=main --signal=HUP eni-agent")
         deadline = time.monotonic() + 30
         while not old.listing_fetched_since(wall):
             if time.monotonic() > deadline:
@@ -578,11 +479,11 @@ class FailoverTest:
 
     def guest_timeline(self, side: Side, since: float, label: str) -> None:
         """Where the time went inside the new VM, from its journal."""
-        link = next((l for l in side.cmd.state()["links"]
+        link = next((l for l in read_state(side.guest)["links"]
                      if l["address"].lower() == self.x.mac), None)
         if link is None:
             return
-        t = side.cmd.timeline(self.x.mac, link["ifname"], since)
+        t = read_hotplug_timeline(side.guest, self.x.mac, link["ifname"], since)
         if t["pci_device"] is None:
             return
         marks = [("udev renamed it", t["renamed"]),
@@ -602,7 +503,7 @@ class FailoverTest:
         table = self.tables.get(side.side, -1)
         deadline = time.monotonic() + 10
         while True:
-            found = leftovers(side.cmd.state(), self.x, table)
+            found = leftovers(read_state(side.guest), self.x, table)
             if not found or time.monotonic() > deadline:
                 break
             time.sleep(0.2)
@@ -618,18 +519,18 @@ class FailoverTest:
         the link's addresses and routes); started again, the agent removes
         them."""
         self.step(f"control: X detached from {side.side} with its eni-agent stopped")
-        side.cmd.sh("systemctl", "stop", "eni-agent", timeout=120)
+        side.guest.run("systemctl stop eni-agent", timeout=120)
         side.vm.hot_remove(self.x)
         table = self.tables.get(side.side, -1)
-        found = leftovers(side.cmd.state(), self.x, table)
+        found = leftovers(read_state(side.guest), self.x, table)
         self.figure(f"control: X's leftovers in {side.side} (agent stopped)", len(found))
         self.expect(any(item.startswith("rule") for item in found),
                     f"control: no rule of X's left in {side.side} with its agent stopped "
                     f"({found}): the leftovers check would not see an agent's leftovers")
         start = time.monotonic()
-        side.cmd.sh("systemctl", "start", "eni-agent", timeout=180)
+        side.guest.run("systemctl start eni-agent", timeout=180)
         while found and time.monotonic() < start + 30:
-            found = leftovers(side.cmd.state(), self.x, table)
+            found = leftovers(read_state(side.guest), self.x, table)
             time.sleep(0.2)
         self.figure(f"control: systemctl start eni-agent -> {side.side} holds nothing of X's (s)",
                     round(time.monotonic() - start, 2) if not found else "NO")
@@ -676,8 +577,8 @@ class FailoverTest:
         for side in self.sides.values():
             if side.vm.alive():
                 try:
-                    journal = side.cmd.sh("journalctl", "-u", "eni-agent", "--no-pager",
-                                          "-o", "short-monotonic", timeout=30)["stdout"]
+                    journal = side.guest.run("journalctl -u eni-agent --no-pager -o short-monotonic",
+                                             timeout=30)["out"]
                     (side.work / "eni-agent.journal").write_text(journal)
                 except (OSError, TimeoutError, TestFailure):
                     pass
@@ -713,28 +614,9 @@ class FailoverTest:
             print("\n== FAILOVER TEST PASSED")
 
 
-def sweep_stale() -> None:
-    """Namespaces of earlier runs whose process is gone (eni-vm-fo<pid>-...)."""
-    for line in run(["ip", "netns", "list"]).stdout.splitlines():
-        m = re.match(r"(eni-vm-fo(\d+)-\S+)", line)
-        if m:
-            try:
-                os.kill(int(m.group(2)), 0)
-            except ProcessLookupError:
-                run(["ip", "netns", "delete", m.group(1)], check=False)
-
-
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("image_dir", type=Path, help="vm.img, vmlinuz, initrd.img (build-image.sh)")
-    parser.add_argument("work_dir", type=Path, help="per-VM sockets, logs, figures")
-    parser.add_argument("--tag", default=f"fo{os.getpid()}",
-                        help="names the namespaces eni-vm-TAG-* and the taps")
-    args = parser.parse_args()
-    args.work_dir.mkdir(parents=True, exist_ok=True)
-    sweep_stale()
-    signal.signal(signal.SIGTERM, lambda *_: (_ for _ in ()).throw(KeyboardInterrupt("SIGTERM")))
-    return FailoverTest(args.image_dir.resolve(), args.work_dir.resolve(), args.tag).run()
+    args = scenario_args(__doc__, "per-VM sockets, logs, figures")
+    return FailoverTest(args.image_dir, args.work_dir, args.tag).run()
 
 
 if __name__ == "__main__":
