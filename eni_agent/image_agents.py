@@ -230,7 +230,10 @@ def _all_for(paths: Paths, config, enis: Iterable) -> tuple[list[str], dict[str,
 
 def annotate(report, config, paths: Paths = PATHS) -> None:
     """For `status`: add the findings to the report's warnings."""
-    host, per_eni = _all_for(paths, config, report.enis)
+    _add_to(report, *_all_for(paths, config, report.enis))
+
+
+def _add_to(report, host: list[str], per_eni: dict[str, list[str]]) -> None:
     report.warnings.extend(w for w in host if w not in report.warnings)
     for eni in report.enis:
         eni.warnings.extend(w for w in per_eni[eni.mac] if w not in eni.warnings)
@@ -245,7 +248,8 @@ class Notices:
 
     def log(self, config, report) -> list[str]:
         """After a reconcile: warn about every new finding (the engine's own
-        per-ENI warnings included, with advice)."""
+        per-ENI warnings included, with advice), and add the findings to the
+        report, so the view the daemon publishes (`status`) shows them too."""
         host, per_eni = _all_for(self.paths, config, report.enis)
         new = []
         seen_host = self.logged.setdefault("", set())
@@ -256,11 +260,12 @@ class Notices:
                 log.warning("%s", finding)
         for eni in report.enis:
             seen = self.logged.setdefault(eni.mac, set())
-            found = notices(eni.mac, eni.link, {}, "", getattr(eni, "warnings", ()),
-                            enabled(config)) + per_eni[eni.mac]
+            engine = [w for w in getattr(eni, "warnings", ()) if w not in per_eni[eni.mac]]
+            found = notices(eni.mac, eni.link, {}, "", engine, enabled(config)) + per_eni[eni.mac]
             for notice in found:
                 if notice not in seen:
                     seen.add(notice)
                     new.append(notice)
                     log.warning("%s: %s", eni.eni_id or eni.mac, notice)
+        _add_to(report, host, per_eni)
         return new

@@ -22,8 +22,13 @@ Request budget per fetch (the token, valid 6 h, is reused):
     an ENI is attached (its id, primary IP, gateway, CIDRs) is read the first
     time the ENI is seen (6 GETs more, 7 without `vswitch-cidr-block`) and
     again every STATIC_TTL seconds (so IPv6 enabled on a vswitch later is
-    seen within that time). The primary's MAC is read once; of the primary
-    nothing else is read.
+    seen within that time). The primary's MAC is read once; of the primary,
+    for its secondary IPs (primary_secondary_ips), read after the ENIs: its
+    fixed fields as an ENI's, and `private-ipv4s` (and `ipv6s` in a vswitch
+    with IPv6) at each fetch. A primary the service does not answer whole
+    is left out (as a file's thin entry: it says nothing, and the agent keeps
+    what it holds on the primary), and asked again PRIMARY_RECHECK seconds
+    later; the ENIs' answer stands.
   - `all` with thin entries: 1 GET plus, per thin ENI, the tree's share.
 
 Hardened mode: PUT /latest/api/token (X-aliyun-ecs-metadata-token-ttl-seconds)
@@ -77,12 +82,15 @@ CHANGING_FIELDS = ("private-ipv4s", "ipv6s", "ipv4-prefixes", "ipv6-prefixes")
 STATIC_FIELDS = ("network-interface-id", "primary-ip-address", "gateway",
                  "vswitch-cidr-block", "vswitch-ipv6-cidr-block", "ipv6-gateway")
 ENI_FIELDS = STATIC_FIELDS + ("netmask",) + CHANGING_FIELDS
+# Of the primary, only its addresses (its secondary IPs go on the primary NIC).
+PRIMARY_CHANGING_FIELDS = ("private-ipv4s", "ipv6s")
 IPV6_ONLY = ("ipv6s", "ipv6-prefixes")  # assignable only in a vswitch with IPv6
 # The service always serves these for an attached ENI: a 404 means the answer
 # is incomplete (or the ENI is detaching), not that the ENI has no address.
 REQUIRED_FIELDS = ("primary-ip-address", "private-ipv4s", "gateway")
 IPV6_FIELDS = ("ipv6s", "vswitch-ipv6-cidr-block", "ipv6-gateway")
 STATIC_TTL = 600.0  # seconds before the fixed fields of an ENI are read again
+PRIMARY_RECHECK = 60.0  # seconds before asking again for a primary not answered whole
 ALL_RECHECK = 600.0  # seconds before asking `all` again after a 404
 TOKEN_RECHECK = 300.0  # seconds before asking for a token again after a refusal
 # A token is printable ASCII without spaces or markup, and short.
@@ -118,6 +126,7 @@ class MetadataService:
     token_refused_at: float | None = None  # when the service last refused a token
     all_missing_at: float | None = None  # when `all` last answered 404
     primary_mac: str | None = None  # as the service lists it; fixed for the instance
+    primary_unanswered_at: float | None = None  # when the primary's entry was last incomplete
     # listed MAC -> (when read, the fields that do not change while attached)
     static: dict = field(default_factory=dict)
 
@@ -165,16 +174,39 @@ class MetadataService:
             listed = {mac: {} for mac in self._listing(deadline)}
         primary_key = normalize_mac(primary)
         macs: dict[str, dict] = {}
+        primary_listed = None
         for mac, entry in listed.items():
+            entry = entry if isinstance(entry, dict) else {}
             if normalize_mac(mac) == primary_key:
-                continue  # of the primary only its MAC is needed
+                primary_listed = (mac, entry)  # read last: the ENIs come first
+                continue
             if normalize_mac(mac) is None:
                 macs[mac] = entry  # not a MAC: no URL to build; the model refuses it
                 continue
-            macs[mac] = self._eni(mac, entry if isinstance(entry, dict) else {}, deadline)
+            macs[mac] = self._eni(mac, entry, deadline)
+        if primary_listed is not None:
+            mac, entry = primary_listed
+            fields = self._primary(mac, entry, deadline)
+            if fields is not None:
+                macs[mac] = fields
         for gone in set(self.static) - set(listed):
             del self.static[gone]  # detached: read it afresh if it comes back
         return {"mac": primary, "network": {"interfaces": {"macs": macs}}}
+
+    def _primary(self, mac: str, entry: dict, deadline: float) -> dict | None:
+        """The primary's entry as complete as an ENI's, for its secondary IPs;
+        None where the service does not answer it whole (it then says nothing)."""
+        now = time.monotonic()
+        if self.primary_unanswered_at is not None \
+                and now - self.primary_unanswered_at < PRIMARY_RECHECK:
+            return None
+        try:
+            fields = self._eni(mac, entry, deadline, changing=PRIMARY_CHANGING_FIELDS)
+        except MetadataUnavailable:
+            self.primary_unanswered_at = now
+            return None
+        self.primary_unanswered_at = None
+        return fields
 
     def _all(self, deadline: float) -> dict:
         """The `all` document, or {} where the service does not serve it."""
@@ -211,7 +243,8 @@ class MetadataService:
                 macs.append(mac)  # as listed: its URLs are built from it exactly
         return macs
 
-    def _eni(self, mac: str, entry: dict, deadline: float) -> dict:
+    def _eni(self, mac: str, entry: dict, deadline: float,
+             changing: tuple[str, ...] = CHANGING_FIELDS) -> dict:
         fields = {name: _value(value) for name, value in entry.items()}
         if _complete(fields):
             return fields
@@ -229,7 +262,7 @@ class MetadataService:
         for name, value in static.items():
             if value is not None and name not in fields:
                 fields[name] = _value(value)
-        for name in CHANGING_FIELDS:
+        for name in changing:
             if name in IPV6_ONLY and not ("vswitch-ipv6-cidr-block" in fields
                                           or "ipv6-gateway" in fields):
                 continue  # no IPv6 in its vswitch: no IPv6 address or prefix to assign

@@ -139,6 +139,7 @@ def test_over_the_tree_a_poll_rereads_only_what_can_change(topology_factory, tmp
         one_poll = [r for r in svc.requests(mark) if starts[1] <= r["time"] < starts[2]]
         changing = {f"{MACS}/{eni.mac}/{field}" for eni in (t.eni("eth1"), t.eni("eth2"))
                     for field in ("private-ipv4s", "ipv4-prefixes")}  # (IPv4-only vswitches)
+        changing.add(f"{MACS}/{t.primary.mac}/private-ipv4s")  # its secondary IPs, if any
         paths = [r["path"] for r in one_poll]
         print(f"one poll over the tree, 2 ENIs: {len(paths)} requests")
         assert sorted(paths) == sorted([LISTING_PATH, *changing]), svc.show()

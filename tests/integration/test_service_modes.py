@@ -57,9 +57,14 @@ def test_every_service_mode_converges_with_traffic(two_enis, tmp_path, tokens, c
         if all_mode == "complete":
             assert gets == [ALL_PATH], "complete entries in `all`: one GET is the whole fetch"
         else:
-            # the tree for what `all` lacks; of the primary nothing but its MAC
+            # the tree for what `all` lacks; of the primary its addresses (for
+            # primary_secondary_ips), after the ENIs', and no prefixes
             assert f"{MACS}/00:16:3e:00:01:01/private-ipv4s" in gets
-            assert not [p for p in gets if p.startswith(f"{MACS}/{t.primary.mac}/")], gets
+            primary = [i for i, p in enumerate(gets) if p.startswith(f"{MACS}/{t.primary.mac}/")]
+            assert f"{MACS}/{t.primary.mac}/private-ipv4s" in gets, gets
+            assert primary == list(range(primary[0], len(gets))), gets  # last
+            assert not [p for p in gets if p.startswith(f"{MACS}/{t.primary.mac}/")
+                        and "prefixes" in p], gets
             assert (LISTING_PATH in gets) == (all_mode == "missing")
         assert_traffic(t, ["10.0.0.5", *t.eni("eth1").ips, *t.eni("eth2").ips])
 

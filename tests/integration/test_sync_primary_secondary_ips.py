@@ -16,6 +16,7 @@ from tests.harness.enis import HOST_IPV6, PRIMARY_MAC, make_eni, primary_eni
 from tests.harness.kernel import (address_ips, address_protocols, addresses, dumps, ip_json,
                                   main_routes, rule_sources)
 from tests.harness.metadata import build_metadata
+from tests.harness.metadata_service import serve_metadata
 from tests.harness.prober import inbound_handshake, outbound_handshake
 
 SECONDARY = "10.0.0.6"
@@ -150,4 +151,32 @@ def test_the_daemon_adds_them_and_puts_back_one_another_tool_removed(topology_fa
         removed = time.monotonic()
         d.wait_until(lambda: SECONDARY in address_ips(t, "eth0"), timeout=5)
         print(f"re-added {time.monotonic() - removed:.3f} s after its removal")
+        assert inbound_handshake(t, SECONDARY)
+
+
+def test_read_from_the_metadata_service_too_and_a_primary_not_answered_removes_nothing(
+        topology_factory, tmp_path):
+    """On ECS the agent reads the service (the default): the primary's
+    `private-ipv4s` is read there after the ENIs'. Where the service does not
+    answer the primary whole, the ENIs are configured and the primary keeps
+    what it holds."""
+    t = topology_factory([make_eni(1)])
+    t.assign_private_ip("eth0", SECONDARY)
+    agent = Agent(t, tmp_path)
+    with serve_metadata(t, tmp_path, all="missing") as svc:
+        res = agent.sync("--json", metadata=svc.url)
+        assert res.code == 0, f"{res}\n{svc.show()}"
+        assert res.json["primary"]["addresses"] == [SECONDARY], str(res)
+        gets = [r["path"] for r in svc.requests() if r["method"] == "GET"]
+        primary_reads = [p for p in gets if f"/{PRIMARY_MAC}/" in p]
+        assert f"/latest/meta-data/network/interfaces/macs/{PRIMARY_MAC}/private-ipv4s" \
+            in primary_reads, gets
+        assert not [p for p in primary_reads if "prefixes" in p], primary_reads
+        assert inbound_handshake(t, SECONDARY) and outbound_handshake(t, SECONDARY)
+
+        svc.fault(not_found=f"{PRIMARY_MAC}/private-ipv4s")
+        again = agent.sync("--json", metadata=svc.url)
+        assert again.code == 0, f"{again}\n{svc.show()}"
+        assert again.states() == {"eth1": "in-sync"}
+        assert SECONDARY in address_ips(t, "eth0")
         assert inbound_handshake(t, SECONDARY)

@@ -187,6 +187,10 @@ def test_notices_are_logged_once(tmp_path, caplog):
     assert len(first) == 4 and again == []  # nm-cloud-setup, engine's, ifupdown, cloud-init
     assert caplog.text.count("eni-1: ") == 3 and caplog.text.count("nm-cloud-setup runs") == 1
     assert "systemctl restart networking` then takes eth1 down" in caplog.text
+    # and the report the daemon publishes (`status` while it runs) carries them
+    assert len(report.warnings) == 1 and report.warnings[0].startswith("nm-cloud-setup runs")
+    assert [w.split(" ", 2)[:2] for w in eni.warnings[1:]] == [["ifupdown", "brings"],
+                                                               ["cloud-init's", "network"]]
 
 
 def test_annotate_puts_the_findings_in_the_report(tmp_path):

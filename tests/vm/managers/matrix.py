@@ -17,8 +17,10 @@ named on the kernel command line:
     cloudinit-late     the same, the package installed on the running instance after
                        cloud-init rendered DHCP for the ENIs at the first boot; judged:
                        networkd lets go of them at the install, no probe of the primary
-                       lost, and no lease on any ENI from the reboot's power-on (the
-                       boot guard)
+                       lost; then a reboot at which cloud-init renders the ENIs again
+                       (an image setting overriding the package's drop-in), and no
+                       lease on any ENI from its power-on (the boot guard; its control
+                       removes the guard's list)
 
 Every other scenario boots with `cloud-init=disabled`.
 
@@ -315,7 +317,13 @@ class Scenario:
         guard = self.guest.run("systemctl show -p ActiveState,Result eni-agent-guard; "
                                "journalctl -b -o cat -u eni-agent-guard | grep -v '^Start\\|^Finish'")
         self.figures["reboot: eni-agent-guard"] = " ".join(guard["out"].split())[:200]
-        self.figures["reboot: cloud-init's file still renders"] = " ".join(self.rendered_netplan())
+        rendered = self.rendered_netplan()
+        self.figures["reboot: cloud-init rendered netplan for"] = " ".join(rendered)
+        self.expect(rendered != [PRIMARY_IF], "after the reboot: the ENIs were not in "
+                    "cloud-init's netplan again: the boot guard was not put to the test")
+        said = self.guest.run("eni-agent status | grep -c \"cloud-init's network config names\"")
+        self.figures["reboot: ENIs eni-agent status says cloud-init's config names"] = \
+            said["out"].strip()
         leases = self.eni_leases()[leases_before:]
         self.figures["reboot: DHCP leases acknowledged to ENIs since its power-on"] = len(leases)
         self.expect(not leases, f"after the reboot: DHCP leases to ENIs since its power-on: "
@@ -495,8 +503,11 @@ class Scenario:
             f"{line.split()[1]}:{line.split()[4]}" for line in links.splitlines()
             if len(line.split()) > 4)
         self.expect(not held, f"after the install: networkd still manages {held}")
-        said = self.guest.run("eni-agent status | grep -i 'cloud-init' | head -n 2")["out"]
+        said = self.guest.run("eni-agent status | grep \"cloud-init's network config names\" "
+                              "| head -n 1")["out"]
         self.figures["install: eni-agent status on cloud-init's file"] = " ".join(said.split())[:240]
+        self.expect(bool(said.strip()), "after the install: eni-agent status does not say that "
+                    "cloud-init's network config names the ENIs")
         self.probe_all(prober, boot_nics, "after the install")
         self.step("guest: netplan apply (cloud-init's file still names the ENIs)")
         reply = self.guest.run("netplan apply", timeout=90)
