@@ -261,6 +261,18 @@ class Scenario:
                 gaps.append((at - removed.pop(addr)).total_seconds() * 1000)
         return gaps + [float("inf")] * len(removed)
 
+    def check_udev_marks(self, nic: Nic) -> None:
+        """The hot-added ENI carries eni-agent's udev properties from its `add`
+        event (its runtime rule, written by the daemon under its sandbox):
+        networkd >= 255 and NetworkManager leave it alone before reading any file."""
+        marks = self.guest.run(
+            "for d in /sys/class/net/*; do [ \"$(cat $d/address)\" = " + nic.mac + " ] && "
+            "udevadm info -q property $d; done | grep -E '^(ID_NET_MANAGED_BY|NM_UNMANAGED)='")
+        found = sorted(marks["out"].split())
+        self.figures[f"hot-added {nic.eni_id}: udev properties"] = " ".join(found)
+        self.expect(found == ["ID_NET_MANAGED_BY=eni-agent", "NM_UNMANAGED=1"],
+                    f"the hot-added {nic.eni_id} lacks eni-agent's udev properties: {found}")
+
     def rendered_netplan(self) -> list[str]:
         """The NICs cloud-init's netplan file names."""
         rendered = self.guest.run("cat /etc/netplan/50-cloud-init.yaml")["out"]
@@ -595,6 +607,7 @@ class Scenario:
                         round(reached - start, 2)
                     for addr in nic.ips:
                         continuous.add(addr)
+                self.check_udev_marks(nic)
                 time.sleep(SETTLE)
                 windows.append((f"hot-add {nic.eni_id}", start, time.monotonic(),
                                 self.net.rp_filter_drops() - drops_at_start))
