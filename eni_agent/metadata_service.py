@@ -97,6 +97,37 @@ TOKEN_RECHECK = 300.0  # seconds before asking for a token again after a refusal
 _TOKEN_RE = re.compile(r"[\x21-\x3b\x3d\x3f-\x7e]{1,256}")
 
 
+def _listed_macs(base_url: str, listing: str) -> list[str]:
+    """The MACs of an ENI listing (`<mac>/` per line), as listed: their URLs
+    are built from them exactly."""
+    macs = []
+    for line in listing.splitlines():
+        mac = line.strip().rstrip("/")
+        if line.strip() and normalize_mac(mac) is None:
+            raise MetadataUnavailable(
+                f"metadata service {base_url}: unexpected ENI listing line {line!r:.60}")
+        if mac:
+            macs.append(mac)
+    return macs
+
+
+def _missing_required(fields: dict) -> str | None:
+    """What the service always serves for an attached ENI, and did not now."""
+    missing = [name for name in REQUIRED_FIELDS if name not in fields]
+    if "vswitch-cidr-block" not in fields and "netmask" not in fields:
+        missing.append("vswitch-cidr-block")
+    return f"{missing[0]} answered 404" if missing else None
+
+
+def _ipv6_gap(fields: dict) -> str | None:
+    """IPv6 addresses served without their CIDR or gateway: a 404 mid-answer."""
+    ipv6 = [name for name in IPV6_FIELDS if name in fields]
+    if ("ipv6s" in ipv6 or len(ipv6) == 1) and len(ipv6) < len(IPV6_FIELDS):
+        absent = [name for name in IPV6_FIELDS[1:] if name not in ipv6]
+        return f"serves {' and '.join(ipv6)} without {absent[0]}"
+    return None
+
+
 @dataclass
 class ServiceLimits:
     connect_timeout: float = 1.0
@@ -233,15 +264,7 @@ class MetadataService:
         if listing is None:
             raise MetadataUnavailable(f"metadata service {self.base_url}: no ENI listing")
         _refuse_a_page(self.base_url, LISTING_PATH, body=listing)
-        macs = []
-        for line in listing.splitlines():
-            mac = line.strip().rstrip("/")
-            if line.strip() and normalize_mac(mac) is None:
-                raise MetadataUnavailable(
-                    f"metadata service {self.base_url}: unexpected ENI listing line {line!r:.60}")
-            if mac:
-                macs.append(mac)  # as listed: its URLs are built from it exactly
-        return macs
+        return _listed_macs(self.base_url, listing)
 
     def _eni(self, mac: str, entry: dict, deadline: float,
              changing: tuple[str, ...] = CHANGING_FIELDS) -> dict:
@@ -270,17 +293,9 @@ class MetadataService:
                 value = self._get(base + name, deadline)
                 if value is not None:
                     fields[name] = _value(value)
-        missing = [name for name in REQUIRED_FIELDS if name not in fields]
-        if "vswitch-cidr-block" not in fields and "netmask" not in fields:
-            missing.append("vswitch-cidr-block")
-        if missing:
-            # Listed a moment ago, incomplete now: a detach raced the fetch,
-            # or the service is having a moment. Either way: not usable.
-            self.static.pop(mac, None)
-            raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} "
-                                      f"{missing[0]} answered 404; the answer is incomplete")
-        ipv6 = [name for name in IPV6_FIELDS if name in fields]
-        if ipv6 == ["vswitch-ipv6-cidr-block", "ipv6-gateway"] and "ipv6s" not in entry:
+        gap = _missing_required(fields)
+        if gap is None and "ipv6s" not in entry \
+                and [n for n in IPV6_FIELDS if n in fields] == list(IPV6_FIELDS[1:]):
             # By the service's format this is "no IPv6 address on this ENI", and
             # it would remove the ENI's IPv6: ask once more, so a one-request 404
             # cannot. (An IPv4-only ENI in an IPv6 vswitch always looks like this:
@@ -288,14 +303,13 @@ class MetadataService:
             again = self._get(base + "ipv6s", deadline)
             if again is not None:
                 fields["ipv6s"] = _value(again)
-                ipv6.insert(0, "ipv6s")
-        if ("ipv6s" in ipv6 or len(ipv6) == 1) and len(ipv6) < len(IPV6_FIELDS):
-            # Addresses served without their CIDR or gateway: a 404 mid-answer.
+        gap = gap or _ipv6_gap(fields)
+        if gap:
+            # Listed a moment ago, incomplete now: a detach raced the fetch, or
+            # the service is having a moment. Either way: not usable.
             self.static.pop(mac, None)
-            missing = [name for name in IPV6_FIELDS[1:] if name not in ipv6]
-            raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} serves "
-                                      f"{' and '.join(ipv6)} without {missing[0]}; the answer "
-                                      "is incomplete")
+            raise MetadataUnavailable(f"metadata service {self.base_url}: ENI {mac} {gap}; "
+                                      "the answer is incomplete")
         return fields
 
     # -- HTTP ------------------------------------------------------------------
