@@ -79,13 +79,16 @@ def addressless_rules(kept: frozenset, observed: Observed) -> frozenset[Rule]:
                      and r.src.network_address not in held)
 
 
+FOREIGN_ADDRESS_EVENT = "foreign address event"
+
+
 def foreign_address_reason(kernel_marks_addresses: bool) -> str:
     """The daemon's reason for reconciling after an unmarked address came or
     went on a managed ENI: someone's address to follow, not drift to repair,
     so following a VIP that moves often never looks like a fight with another
     tool. Where the kernel drops address marks (before Linux 5.18), it may be
     the agent's own address undone: drift."""
-    return "foreign address event" if kernel_marks_addresses else "address event"
+    return FOREIGN_ADDRESS_EVENT if kernel_marks_addresses else "address event"
 
 
 def unfollowed_warnings(following: Following, link_name: str) -> list[str]:
