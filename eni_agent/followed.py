@@ -73,6 +73,8 @@ def addressless_rules(kept: frozenset, observed: Observed) -> frozenset[Rule]:
     followed address that went (keepalived gives its VIP up when the ENI goes
     down). Routing from an address the host does not hold serves nothing,
     and the peer that holds it now needs the replies."""
+    if not kept:
+        return frozenset()
     held = {a.ip for a in observed.addresses | observed.foreign_addresses}
     return frozenset(r for r in kept if isinstance(r, Rule) and r.suppress_prefixlength is None
                      and r.src.prefixlen == r.src.max_prefixlen
