@@ -388,8 +388,12 @@ def daemon_figures(n: int, m: int, runs: int, workdir: Path) -> dict[str, object
         for _ in range(runs * 2):
             with InNamespace(G):
                 events = event_socket(0x10 | 0x80)  # RTMGRP_IPV4_IFADDR | RTMGRP_IPV4_RULE
-            ip(G, "addr", "add", f"{vip}/32", "dev", "eth1")
+            # Read while `ip` runs: read after it, the address's notification
+            # (and often the rule's) waited in the socket, timed late or at 0.
+            adding = subprocess.Popen(["ip", "-n", G, "addr", "add", f"{vip}/32", "dev", "eth1"])
             appeared, ruled = address_then_rule(events, vip, 5)
+            if adding.wait() != 0:
+                raise RuntimeError(f"ip addr add {vip} failed")
             if appeared and ruled:
                 followed.append(ruled - appeared)
             ip(G, "addr", "del", f"{vip}/32", "dev", "eth1")
