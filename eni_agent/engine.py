@@ -180,9 +180,18 @@ def _guarded(metadata: Metadata | None, observed: Observed, desired: Desired) ->
 def _observe(nl: Netlink, metadata: Metadata | None, config: Config) -> Observed:
     """The kernel's state, with the routes in `main` that the agent may want
     to add but someone else already has (asked of the kernel one by one: its
-    dumps skip main's prefixed foreign routes), so they are never replaced."""
+    dumps skip main's prefixed foreign routes), so they are never replaced.
+
+    A destination the agent routes in `main` already is not asked about: the
+    kernel accepted the agent's route, so another to it was added beside it
+    (a higher metric; `ip route append`, or `prepend` to win), which leaves
+    the agent's alone, or replaced it, and the agent's is no longer observed.
+    Once converged, a pass asks nothing (32 such questions cost a daemon's
+    repair ~3.5 ms at 32 ENIs x 20 IPs)."""
     observed = nl.observe()
-    wanted = candidate_destinations(metadata, config) if metadata is not None else []
+    routed = {r.dst for r in observed.routes if r.table == MAIN_TABLE}
+    wanted = [] if metadata is None else [
+        dst for dst in candidate_destinations(metadata, config) if dst not in routed]
     if not wanted:
         return observed
     answers = nl.route_lookups([(None, dst.network_address) for dst in wanted])

@@ -73,10 +73,15 @@ def addressless_rules(kept: frozenset, observed: Observed) -> frozenset[Rule]:
     followed address that went (keepalived gives its VIP up when the ENI goes
     down). Routing from an address the host does not hold serves nothing,
     and the peer that holds it now needs the replies."""
+    if not kept:
+        return frozenset()
     held = {a.ip for a in observed.addresses | observed.foreign_addresses}
     return frozenset(r for r in kept if isinstance(r, Rule) and r.suppress_prefixlength is None
                      and r.src.prefixlen == r.src.max_prefixlen
                      and r.src.network_address not in held)
+
+
+FOREIGN_ADDRESS_EVENT = "foreign address event"
 
 
 def foreign_address_reason(kernel_marks_addresses: bool) -> str:
@@ -85,7 +90,7 @@ def foreign_address_reason(kernel_marks_addresses: bool) -> str:
     so following a VIP that moves often never looks like a fight with another
     tool. Where the kernel drops address marks (before Linux 5.18), it may be
     the agent's own address undone: drift."""
-    return "foreign address event" if kernel_marks_addresses else "address event"
+    return FOREIGN_ADDRESS_EVENT if kernel_marks_addresses else "address event"
 
 
 def unfollowed_warnings(following: Following, link_name: str) -> list[str]:

@@ -5,7 +5,10 @@ reads `due`, and tells how each pass went. No clock of its own, so root-free
 tests state literal times.
 
   - an event (netlink, the metadata file) is gathered for DEBOUNCE seconds:
-    a burst of notifications arrives together and makes one pass;
+    a burst of notifications arrives together and makes one pass; an address
+    others put on a managed ENI (keepalived's VIP) is not waited for: the
+    pass reads every notification queued when it starts (`Netlink.observe`),
+    which gathers the rest of a burst (keepalived adding several VIPs);
   - a due time only ever moves earlier: a later request never postpones it;
   - a failed pass is retried RETRY_MIN doubling to RETRY_MAX (±20%);
   - the apply lock held by another eni-agent: again LOCK_RETRY later;
@@ -22,6 +25,7 @@ import collections
 import random
 from typing import Callable, NamedTuple
 
+from eni_agent.followed import FOREIGN_ADDRESS_EVENT
 from eni_agent.relevance import DRIFT_REASONS
 
 DEBOUNCE = 0.002  # seconds to gather a burst of events (they arrive together) into one pass
@@ -103,8 +107,9 @@ class ReconcileSchedule:
             self.due = at
 
     def event(self, now: float, reason: str) -> None:
-        """Something changed: a pass once the rest of its burst has arrived."""
-        self.request(now, DEBOUNCE, reason)
+        """Something changed: a pass once the rest of its burst has arrived
+        (a followed address's at once: see the module docstring)."""
+        self.request(now, 0.0 if reason == FOREIGN_ADDRESS_EVENT else DEBOUNCE, reason)
 
     def retry(self, now: float, why: str) -> float:
         """A pass failed or did not converge: the next one, backing off."""

@@ -133,9 +133,13 @@ def source_network(ip, prefixlen: int | None = None) -> Network:
     """The network of a rule's source: an address (a host: /32 or /128), or an
     address and a prefix length. One object per source, however often the
     kernel is observed (a reconcile builds every rule twice; parsing each
-    source from text again cost a daemon repair ~20 ms at 32 ENIs x 20 IPs)."""
+    source from text again cost a daemon repair ~20 ms at 32 ENIs x 20 IPs).
+    A host's is the same object whether the length is given (a kernel rule)
+    or not (a desired one): the plan's comparisons then stop at identity."""
     if isinstance(ip, str):
         return ip_network(ip) if prefixlen is None else ip_network((ip, prefixlen), strict=False)
+    if prefixlen == ip.max_prefixlen:
+        return source_network(ip)
     network = IPv4Network if ip.version == 4 else IPv6Network
     length = ip.max_prefixlen if prefixlen is None else prefixlen
     return network((int(ip), length), strict=False)

@@ -1,7 +1,8 @@
-"""When the daemon reconciles, in literal seconds: events gathered for 2 ms,
-a due time never postponed, retries backing off, and repairs slowed down
-(exponentially, bounded, then back to at once) when another tool keeps
-undoing the agent's changes."""
+"""When the daemon reconciles, in literal seconds: events gathered for 2 ms
+(an address others put on an ENI followed at once), a due time never
+postponed, retries backing off, and repairs slowed down (exponentially,
+bounded, then back to at once) when another tool keeps undoing the agent's
+changes."""
 
 from __future__ import annotations
 
@@ -118,3 +119,28 @@ def test_a_hotplug_is_not_slowed_down_by_a_fight():
     _, now = removed_after_each_repair(s, 12)
     s.event(now, "link event")
     assert s.due == pytest.approx(now + 0.002)
+
+
+def test_an_address_others_put_on_an_eni_is_followed_at_once():
+    s = schedule()
+    s.event(100.0, "foreign address event")
+    assert s.due == 100.0
+    assert s.begin(100.0) == {"foreign address event"}
+
+
+def test_a_followed_address_brings_a_gathering_burst_forward():
+    s = schedule()
+    s.event(100.0, "link event")
+    s.event(100.001, "foreign address event")
+    assert s.due == 100.001
+    assert s.begin(100.001) == {"link event", "foreign address event"}
+
+
+def test_a_followed_address_is_not_slowed_by_a_fight_over_drift():
+    s = schedule()
+    now = 100.0
+    for _ in range(10):  # ten repairs within 10 s: repairs of drift now wait 1 s
+        now = repair(s, now)[0] + 0.1
+    assert s.backoff.gap == 1.0
+    s.event(now, "foreign address event")
+    assert s.due == now

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from ipaddress import IPv4Address, IPv4Network, IPv6Address
+from ipaddress import IPv4Address, IPv4Network, IPv6Address, ip_address
 
 import pytest
 
 from eni_agent.plan import Action, Change
-from eni_agent.state import Address, Link, Route, Rule
+from eni_agent.state import Address, Link, Route, Rule, source_network
 
 IP = IPv4Address("10.0.1.10")
 
@@ -41,3 +41,13 @@ def test_values_sort_across_address_families():
 def test_values_are_immutable():
     with pytest.raises(AttributeError):
         Address(3, IP, 24).prefixlen = 25  # type: ignore[misc]
+
+
+
+@pytest.mark.parametrize("ip", ["10.0.1.11", "2001:db8::11"])
+def test_a_hosts_rule_source_is_one_object_with_or_without_its_length(ip):
+    # as the kernel's rule is read (with its length) and as a desired one is built
+    address = ip_address(ip)
+    observed = Rule(10000, source_network(address, address.max_prefixlen), 10003)
+    desired = Rule(10000, address, 10003)
+    assert observed == desired and observed.src is desired.src
