@@ -59,6 +59,7 @@ class DaemonView:
         self.last_fetch_ok_at: float | None = None
         self.next_fetch_at: float | None = None
         self.last_pass: dict[str, Any] | None = None
+        self.warnings: list[str] = []
 
     # -- what the daemon tells it ----------------------------------------------------
 
@@ -84,13 +85,14 @@ class DaemonView:
                 "mac": e.mac, "eni_id": e.eni_id, "state": state, "reason": e.reason,
                 "link": e.link, "ifindex": e.ifindex, "table": e.table,
                 "addresses": list(e.addresses), "prefixes": list(e.prefixes),
-                "followed_addresses": [],  # addresses followed from elsewhere (not yet)
-                "errors": list(e.errors),
+                "followed_addresses": list(e.followed),  # others' (a VIP), routed by it
+                "errors": list(e.errors), "warnings": list(e.warnings),
                 "state_since": was.get("state_since", now) if was.get("state") == state else now,
                 "last_change": e.changes[-1] if e.changes else was.get("last_change"),
                 "last_change_at": now if e.changes else was.get("last_change_at"),
             }
         self.enis = enis
+        self.warnings = list(report.warnings)  # about the host as a whole
         self.last_pass = {"at": now, "duration_seconds": round(duration, 6),
                           "triggers": sorted(triggers), "converged": report.converged}
 
@@ -124,6 +126,7 @@ class DaemonView:
                          "last_success_at": self.last_fetch_ok_at,
                          "next_fetch_at": self.next_fetch_at},
             "enis": [self.enis[mac] for mac in sorted(self.enis)],
+            "warnings": self.warnings,
             "counters": {**self.counters, "changes": dict(self.counters["changes"]),
                          "fetch_failures": dict(self.counters["fetch_failures"])},
             "last_pass": self.last_pass,
@@ -248,6 +251,8 @@ def view_text(doc: dict[str, Any], now: float) -> str:
         if e["last_change"]:
             lines.append(f"  last change {_clock(e['last_change_at'])}: {e['last_change']}")
         lines.extend(f"  error: {error}" for error in e["errors"])
+        lines.extend(f"  warning: {warning}" for warning in e.get("warnings", ()))
+    lines.extend(f"warning: {warning}" for warning in doc.get("warnings", ()))
     metadata, fetch = doc["metadata"], doc["metadata"]["last_fetch"]
     if fetch is None:
         lines.append(f"metadata {metadata['source']}: not read yet")

@@ -6,13 +6,14 @@ never touched, and the rule goes when the address goes."""
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
 
 from tests.harness.agent import Agent, write_config
 from tests.harness.kernel import owned_rules, table_of
-from tests.harness.daemon import run_daemon
+from tests.harness.daemon import eni_agent_cli, run_daemon
 from tests.harness.commands import ip
 from tests.harness.enis import make_eni
 from tests.harness.kernel import ip_json
@@ -105,6 +106,11 @@ def test_the_daemon_follows_the_address_notification(with_vip, tmp_path):
         d.wait_until(lambda: vip_rules(t), timeout=2)
         assert time.monotonic() - start < 1.0
         assert inbound_handshake(t, VIP)
+        # `status` while the daemon runs shows its view: the VIP followed there too
+        view = json.loads(eni_agent_cli(t, d, "status", "--json").stdout)
+        (eth1,) = [e for e in view["enis"] if e["link"] == "eth1"]
+        assert eth1["followed_addresses"] == [f"{VIP}/32"], view
+        assert f"followed: {VIP}/32" in eni_agent_cli(t, d, "status").stdout
         ip(t.guest, "addr", "del", f"{VIP}/32", "dev", "eth1")
         d.wait_until(lambda: not vip_rules(t), timeout=2)
         assert len(owned_rules(t)) == 2

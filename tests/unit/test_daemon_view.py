@@ -133,3 +133,24 @@ def test_status_shows_the_view_with_its_age_and_exit_code():
     assert (shown["view"], shown["age_seconds"], shown["exit_code"]) == ("daemon", 3.0, 0)
     assert view_exit_code({**doc, "last_pass": {**doc["last_pass"], "converged": False}}) == 3
     assert view_exit_code({**doc, "enis": [{**doc["enis"][0], "state": "invalid"}]}) == 4
+
+
+def test_the_view_carries_followed_addresses_and_warnings_as_status_computes_them():
+    """`status` while the daemon runs shows its view: what a computed status
+    shows of followed addresses (a VIP) and warnings (another agent on the
+    image naming the ENI) must be in it too."""
+    v = view()
+    one = eni(EniState.IN_SYNC)
+    one.followed = ["10.0.1.100"]
+    one.warnings = ["cloud-init's network config names eth1 (00:16:3e:00:01:01) in /etc/x"]
+    r = report(one)
+    r.warnings = ["nm-cloud-setup runs with its Aliyun provider"]
+    v.pass_done(r, {"start"}, 0.001, repair=False, now=T0)
+    doc = v.document(T0 + 1)
+    (e,) = doc["enis"]
+    assert e["followed_addresses"] == ["10.0.1.100"]
+    assert e["warnings"] == one.warnings and doc["warnings"] == r.warnings
+    text = view_text(doc, T0 + 2).splitlines()
+    assert "  followed: 10.0.1.100" in text
+    assert f"  warning: {one.warnings[0]}" in text
+    assert "warning: nm-cloud-setup runs with its Aliyun provider" in text
