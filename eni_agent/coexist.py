@@ -389,13 +389,15 @@ def keep_others_off(config, metadata, strict: bool = False) -> None:
 
 def guard(config, paths: Paths | None = None, strict: bool = False) -> Applied | None:
     """`eni-agent guard`: the files `apply` wrote at the last run, again, for
-    the MACs it remembered (None: nothing remembered). No metadata, no netlink:
-    it runs early at boot, before the network managers and the network."""
+    the MACs it remembered (None: nothing remembered). No metadata, no netlink,
+    no manager asked to reload: it runs early at boot, before the managers (they
+    read the files when they start) and while udevd is busy with the boot's
+    devices (it notices a new rules file by itself)."""
     paths = paths or PATHS
     text = read_file(paths.state_dir / REMEMBERED_NAME)
     if text is None:
         return None
-    return apply_macs(config, parse_remembered(text), paths, strict=strict)
+    return apply_macs(config, parse_remembered(text), paths, reload=False, strict=strict)
 
 
 def remove_all(paths: Paths | None = None) -> list[Path]:

@@ -307,9 +307,9 @@ def test_guard_writes_again_after_a_reboot_what_the_last_run_wrote(paths, monkey
     applied = coexist.guard(Config(), paths)
     assert applied is not None and not applied.failed
     assert _runtime_files(paths) == before
-    # nothing asked to reload: the managers read the files when they start
-    assert [argv for argv in ran if argv[:2] != ("systemctl", "is-active")] == [
-        ("udevadm", "control", "--reload")]
+    # nothing asked to reload: the managers read the files when they start, and
+    # udevd (busy with the boot's devices) notices a new rules file by itself
+    assert ran == []
 
 
 def test_guard_without_a_remembered_list_writes_nothing(paths, no_commands):

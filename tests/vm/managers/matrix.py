@@ -17,10 +17,10 @@ named on the kernel command line:
     cloudinit-late     the same, the package installed on the running instance after
                        cloud-init rendered DHCP for the ENIs at the first boot; judged:
                        networkd lets go of them at the install, no probe of the primary
-                       lost; then a reboot at which cloud-init renders the ENIs again
-                       (an image setting overriding the package's drop-in), and no
-                       lease on any ENI from its power-on (the boot guard; its control
-                       removes the guard's list)
+                       lost; then a reboot, whose networkd starts with netplan's files
+                       for the ENIs (cloud-init renders again only later, at its network
+                       stage), and no lease on any ENI from its power-on (the boot
+                       guard; its control removes the guard's list)
 
 Every other scenario boots with `cloud-init=disabled`.
 
@@ -329,10 +329,13 @@ class Scenario:
         guard = self.guest.run("systemctl show -p ActiveState,Result eni-agent-guard; "
                                "journalctl -b -o cat -u eni-agent-guard | grep -v '^Start\\|^Finish'")
         self.figures["reboot: eni-agent-guard"] = " ".join(guard["out"].split())[:200]
-        rendered = self.rendered_netplan()
-        self.figures["reboot: cloud-init rendered netplan for"] = " ".join(rendered)
-        self.expect(rendered != [PRIMARY_IF], "after the reboot: the ENIs were not in "
-                    "cloud-init's netplan again: the boot guard was not put to the test")
+        generated = self.guest.run("cat /var/lib/eni-vm/reboot-generated.txt")["out"].split()
+        self.figures["reboot: networkd's runtime files before any unit ran"] = " ".join(generated)
+        self.expect(any(re.fullmatch(r"10-netplan-eth[1-9]\.network", f) for f in generated),
+                    "after the reboot: netplan generated no .network for an ENI at boot: the "
+                    "boot guard was not put to the test")
+        self.figures["reboot: cloud-init rendered netplan for (at its network stage)"] = \
+            " ".join(self.rendered_netplan())
         said = self.guest.run("eni-agent status | grep -c \"cloud-init's network config names\"")
         self.figures["reboot: ENIs eni-agent status says cloud-init's config names"] = \
             said["out"].strip()
@@ -687,7 +690,7 @@ class Scenario:
                 journal = self.guest.run("journalctl -b --no-pager -o short-monotonic "
                                          "-u eni-agent -u NetworkManager -u systemd-networkd "
                                          "-u networking -u 'ifup@*' -u eni-vm-manager "
-                                         "-u 'cloud-init*' "
+                                         "-u 'cloud-init*' -u eni-agent-guard "
                                          "| tail -n 300; ip -4 rule; ip -4 route show table all "
                                          "| grep -v local; ip -4 addr; nmcli device status; "
                                          "networkctl list --no-pager; ls -l /run/systemd/network "

@@ -41,12 +41,12 @@ if grep -qw 'eni_vm.late=1' /proc/cmdline; then
         dpkg --purge eni-agent >/var/lib/eni-vm/late-purge.log 2>&1
         manager="$manager (late: eni-agent purged for the first boot)"
     else
-        # The reboot, at its worst: the image's own cloud.cfg.d setting wins
-        # over the package's drop-in, and cloud-init renders DHCP for every
-        # ENI again at this boot: only the boot guard keeps networkd off them.
-        printf 'datasource:\n  AliYun:\n    apply_full_imds_network_config: true\n' \
-            > /etc/cloud/cloud.cfg.d/99-eni-vm-image.cfg
-        manager="$manager (late, the reboot: cloud-init renders the ENIs again)"
+        # The reboot: what netplan's generator made of cloud-init's first-boot
+        # file before any unit ran (cloud-init renders again only at its
+        # network stage, after networkd started): the ENIs' .network files,
+        # which only the boot guard's files, sorting first, keep off them.
+        ls /run/systemd/network > /var/lib/eni-vm/reboot-generated.txt
+        manager="$manager (late, the reboot)"
     fi
 fi
 # Control run (eni_vm.control=1): eni-agent's files for the managers cannot
