@@ -7,9 +7,9 @@ kernel command line, dnsmasq answering like the VPC, hot-adds a NIC and
 restarts/reloads the manager while every address is probed through a
 strict-rp_filter router. Debian 12 runs every scenario; Debian 13 (systemd
 257, NetworkManager 1.52, cloud-init 25, netplan 1.x) NetworkManager,
-networkd and cloud-init. Each group has a control (`--control`): a scenario
-run with eni-agent's guard for it defeated must fail, so a pass means
-something. The VM tier runs two groups at a time (pytest-xdist).
+networkd and cloud-init. The Debian 12 groups have controls (`--control`):
+a scenario run with eni-agent's guard for it defeated must fail, so a pass
+means something. The VM tier runs two groups at a time (pytest-xdist).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ import pytest
 # (suite, scenarios, controls)
 GROUPS = {
     "debian12-managers": ("bookworm", ["nm", "networkd-catchall", "networkd-primary", "ifupdown",
-                                       "sync-retry", "upgrade"], ["nm"]),
-    "debian12-cloud-init": ("bookworm", ["cloudinit", "cloudinit-late"], ["cloudinit-late"]),
-    "debian13": ("trixie", ["nm", "networkd-catchall", "cloudinit", "cloudinit-late"],
-                 ["cloudinit"]),
+                                       "networkd-reboot", "sync-retry", "upgrade"],
+                          ["nm", "networkd-reboot"]),
+    "debian12-cloud-init": ("bookworm", ["cloudinit", "cloudinit-late"], ["cloudinit"]),
+    "debian13": ("trixie", ["nm", "networkd-catchall", "cloudinit"], []),
 }
 
 

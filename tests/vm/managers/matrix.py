@@ -17,10 +17,15 @@ named on the kernel command line:
     cloudinit-late     the same, the package installed on the running instance after
                        cloud-init rendered DHCP for the ENIs at the first boot; judged:
                        networkd lets go of them at the install, no probe of the primary
-                       lost; then a reboot, whose networkd starts with netplan's files
-                       for the ENIs (cloud-init renders again only later, at its network
-                       stage), and no lease on any ENI from its power-on (the boot
-                       guard; its control removes the guard's list)
+                       lost, `netplan apply` (the file still names the ENIs) harmless;
+                       then a reboot (cloud-init renders again before networkd starts,
+                       honouring the package's drop-in), and no lease on any ENI from
+                       its power-on
+    networkd-reboot    networkd-catchall booted, then rebooted: the daemon's runtime
+                       files are gone and networkd starts before the agent; no lease on
+                       any ENI from the reboot's power-on (the boot guard, which writes
+                       them again for the ENIs the last run remembered; its control
+                       removes that list at the reboot)
 
 Every other scenario boots with `cloud-init=disabled`.
 
@@ -88,7 +93,7 @@ ACTIONS["cloudinit"] = [
     ("netplan apply", "netplan apply"),
     ("systemctl restart systemd-networkd", "systemctl restart systemd-networkd"),
 ]
-SCENARIOS = list(ACTIONS) + ["cloudinit-late", "sync-retry", "upgrade"]
+SCENARIOS = list(ACTIONS) + ["cloudinit-late", "networkd-reboot", "sync-retry", "upgrade"]
 REPO = HERE.parents[2]
 STAND_IN = REPO / "tests" / "harness" / "metadata_server.py"
 METADATA_ADDRESS = "100.100.100.200"
@@ -103,7 +108,7 @@ class ManagerVm(Vm):
         super().__init__(image_dir, work, net)
         self.manager, self.control = manager, control
         # cloud-init's scenarios reboot (it runs again; the qemu process stays)
-        self.reboot = manager.startswith("cloudinit")
+        self.reboot = manager.startswith("cloudinit") or manager == "networkd-reboot"
         self.cmd_path = work / "cmd.sock"
 
     def kernel_args(self) -> str:
@@ -111,6 +116,9 @@ class ManagerVm(Vm):
         if self.manager == "cloudinit-late":
             return (" net.ifnames=0 eni_vm.manager=cloudinit eni_vm.late=1"
                     + (" eni_vm.control=1" if self.control else ""))
+        if self.manager == "networkd-reboot":
+            return (" net.ifnames=0 eni_vm.manager=networkd-catchall eni_vm.reboot=1"
+                    + (" eni_vm.control=guard" if self.control else "") + cloud_init)
         if self.manager == "sync-retry":
             return " net.ifnames=0 eni_vm.manager=networkd-primary eni_vm.sync=1" + cloud_init
         if self.manager == "upgrade":
@@ -316,11 +324,13 @@ class Scenario:
         silent = self.wait_answering(prober, nics, BOOT_TIMEOUT - (time.monotonic() - start))
         self.expect(not silent, f"after the reboot: {', '.join(silent)} never answered")
         self.figures["reboot: to every address answering (s)"] = round(time.monotonic() - start, 1)
-        self.guest.run("cloud-init status --wait", timeout=120)
-        ran = self.guest.run("grep -c \"running 'init'\" /var/log/cloud-init.log || true")
-        boots = int((ran["out"].strip() or "0").splitlines()[-1])
-        self.figures["reboot: boots cloud-init's network stage ran"] = boots
-        self.expect(boots >= 2, f"cloud-init's network stage ran {boots} time(s), not at the reboot")
+        if self.manager.startswith("cloudinit"):
+            self.guest.run("cloud-init status --wait", timeout=120)
+            ran = self.guest.run("grep -c \"running 'init'\" /var/log/cloud-init.log || true")
+            boots = int((ran["out"].strip() or "0").splitlines()[-1])
+            self.figures["reboot: boots cloud-init's network stage ran"] = boots
+            self.expect(boots >= 2, f"cloud-init's network stage ran {boots} time(s), not at the "
+                        "reboot")
         self.check_routes("after the reboot")
         self.probe_all(prober, nics, "after the reboot")
         if leases_before is None:
@@ -329,16 +339,8 @@ class Scenario:
         guard = self.guest.run("systemctl show -p ActiveState,Result eni-agent-guard; "
                                "journalctl -b -o cat -u eni-agent-guard | grep -v '^Start\\|^Finish'")
         self.figures["reboot: eni-agent-guard"] = " ".join(guard["out"].split())[:200]
-        generated = self.guest.run("cat /var/lib/eni-vm/reboot-generated.txt")["out"].split()
-        self.figures["reboot: networkd's runtime files before any unit ran"] = " ".join(generated)
-        self.expect(any(re.fullmatch(r"10-netplan-eth[1-9]\.network", f) for f in generated),
-                    "after the reboot: netplan generated no .network for an ENI at boot: the "
-                    "boot guard was not put to the test")
-        self.figures["reboot: cloud-init rendered netplan for (at its network stage)"] = \
-            " ".join(self.rendered_netplan())
-        said = self.guest.run("eni-agent status | grep -c \"cloud-init's network config names\"")
-        self.figures["reboot: ENIs eni-agent status says cloud-init's config names"] = \
-            said["out"].strip()
+        if self.manager.startswith("cloudinit"):
+            self.figures["reboot: cloud-init rendered netplan for"] = " ".join(self.rendered_netplan())
         leases = self.eni_leases()[leases_before:]
         self.figures["reboot: DHCP leases acknowledged to ENIs since its power-on"] = len(leases)
         self.expect(not leases, f"after the reboot: DHCP leases to ENIs since its power-on: "
@@ -468,7 +470,8 @@ class Scenario:
         networkd lets go of the ENIs at the install while the primary loses no
         probe, `netplan apply` (cloud-init's file still names the ENIs) changes
         nothing, and from the reboot's power-on no manager takes a lease on an
-        ENI (the boot guard), whatever cloud-init's file still says."""
+        ENI (cloud-init renders again before networkd starts, honouring the
+        package's drop-in; the boot guard is there too)."""
         boot_nics = [n for n in self.nics if not n.hot]
         # the primary's own address (its secondary IPs come with the agent)
         primary = [dataclasses.replace(n, ips=n.ips[:1]) for n in boot_nics if n.primary]
@@ -535,6 +538,30 @@ class Scenario:
                     f"the boot guard's list lacks an ENI: {remembered!r}")
         self.reboot_guest(prober, boot_nics, leases_before=len(self.eni_leases()))
 
+    def reboot_with_a_catchall(self) -> None:
+        """The boot guard. A catch-all networkd .network (`Name=en* eth*`,
+        DHCP) is the image's: at the first boot networkd takes DHCP on the ENIs
+        until the daemon's runtime files make it let go. Those files are gone
+        after a reboot, and networkd starts before the agent; the guard writes
+        them again for the MACs the last run remembered before networkd starts,
+        so from the reboot's power-on no manager takes a lease on an ENI (its
+        control: the remembered list removed at the reboot)."""
+        boot_nics = [n for n in self.nics if not n.hot]
+        prober = Prober(self.net, self.plan["listen_port"])
+        up = self.guest.connect(BOOT_TIMEOUT)
+        self.figures["boot: qemu start to the command port (s)"] = round(up - self.t0, 1)
+        silent = self.wait_answering(prober, boot_nics, BOOT_TIMEOUT - (up - self.t0))
+        if silent:
+            raise TestFailure(f"after boot: {', '.join(silent)} never answered")
+        self.guest.run("systemctl is-system-running --wait", timeout=120)
+        self.check_routes("after boot")
+        leases = len(self.eni_leases())
+        self.figures["first boot: DHCP leases to ENIs before the agent's files (no list yet)"] = leases
+        remembered = self.guest.run("cat /var/lib/eni-agent/kept-off-macs")["out"]
+        self.expect(all(n.mac in remembered for n in boot_nics if not n.primary),
+                    f"the boot guard's list lacks an ENI: {remembered!r}")
+        self.reboot_guest(prober, boot_nics, leases_before=leases)
+
     def scenario(self) -> None:
         if self.manager == "sync-retry":
             self.sync_retry()
@@ -544,6 +571,9 @@ class Scenario:
             return
         if self.manager == "cloudinit-late":
             self.late_install()
+            return
+        if self.manager == "networkd-reboot":
+            self.reboot_with_a_catchall()
             return
         boot_nics = [n for n in self.nics if not n.hot]
         hot_nics = [n for n in self.nics if n.hot]

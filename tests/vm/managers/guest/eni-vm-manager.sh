@@ -33,20 +33,21 @@ esac
 # was before eni-agent: the package purged, so cloud-init renders DHCP for every
 # NIC and networkd takes the ENIs; the host then installs the .deb on the
 # running instance, and reboots it (the qemu process, and this disk, stay).
-late=
 if grep -qw 'eni_vm.late=1' /proc/cmdline; then
-    late=1
     if [ ! -e /var/lib/eni-vm/late-first-boot ]; then
         mkdir -p /var/lib/eni-vm && touch /var/lib/eni-vm/late-first-boot
         dpkg --purge eni-agent >/var/lib/eni-vm/late-purge.log 2>&1
         manager="$manager (late: eni-agent purged for the first boot)"
-    else
-        # The reboot: what netplan's generator made of cloud-init's first-boot
-        # file before any unit ran (cloud-init renders again only at its
-        # network stage, after networkd started): the ENIs' .network files,
-        # which only the boot guard's files, sorting first, keep off them.
-        ls /run/systemd/network > /var/lib/eni-vm/reboot-generated.txt
-        manager="$manager (late, the reboot)"
+    fi
+fi
+# networkd-reboot (eni_vm.reboot=1): its control (eni_vm.control=guard) leaves
+# the boot guard nothing to go on at the reboot (this unit runs before it).
+if grep -qw 'eni_vm.reboot=1' /proc/cmdline; then
+    if [ ! -e /var/lib/eni-vm/booted-once ]; then
+        mkdir -p /var/lib/eni-vm && touch /var/lib/eni-vm/booted-once
+    elif grep -qw 'eni_vm.control=guard' /proc/cmdline; then
+        rm -f /var/lib/eni-agent/kept-off-macs
+        manager="$manager (control: the reboot without the boot guard's list)"
     fi
 fi
 # Control run (eni_vm.control=1): eni-agent's files for the managers cannot
@@ -55,11 +56,7 @@ fi
 # goes (the write fails). NetworkManager refuses to start with a directory
 # in conf.d, so instead a later conf.d file empties unmanaged-devices and
 # nmcli is a no-op for eni-agent (its reload and `device set` change nothing).
-if grep -qw 'eni_vm.control=1' /proc/cmdline && [ -n "$late" ]; then
-    # the boot guard with nothing to go on (this unit runs before it)
-    rm -f /var/lib/eni-agent/kept-off-macs
-    manager="$manager (control: without the boot guard's list)"
-elif grep -qw 'eni_vm.control=1' /proc/cmdline && [ "$manager" = cloudinit ]; then
+if grep -qw 'eni_vm.control=1' /proc/cmdline && [ "$manager" = cloudinit ]; then
     # cloud-init without the package's drop-in: it renders DHCP for every ENI
     rm -f /etc/cloud/cloud.cfg.d/90-eni-agent.cfg
     manager="$manager (control: without eni-agent's cloud.cfg.d drop-in)"
