@@ -62,6 +62,7 @@ from tests.vm.lab.channel import Guest  # noqa: E402
 from tests.vm.lab.network import Network, Nic, load_nics  # noqa: E402
 from tests.vm.lab.probes import ContinuousProbe, Prober  # noqa: E402
 from tests.vm.lab.qemu import Vm  # noqa: E402
+from tests.vm.lab.verdict import Verdict  # noqa: E402
 
 PRIMARY_IF = "eth0"  # net.ifnames=0: the primary is the first PCI NIC
 BOOT_TIMEOUT = 300.0
@@ -147,9 +148,10 @@ def dnsmasq_conf(nics: list[Nic], lease_dir: Path) -> str:
     return "\n".join(lines) + "\n"
 
 
-class Scenario:
+class Scenario(Verdict):
     def __init__(self, image_dir: Path, work: Path, tag: str, manager: str,
                  control: bool = False):
+        super().__init__(label=manager)
         self.manager, self.control = manager, control
         self.nics, self.plan = load_nics(tag)
         self.net = Network(tag, self.nics)
@@ -157,21 +159,11 @@ class Scenario:
         work.mkdir(parents=True, exist_ok=True)
         self.vm = ManagerVm(image_dir, work, self.net, manager, control)
         self.guest = Guest(self.vm)
-        self.problems: list[str] = []
-        self.figures: dict[str, object] = {}
         self.dnsmasq: subprocess.Popen | None = None
         self.stand_in: subprocess.Popen | None = None
         # while a manager reconfigures the primary, its secondary IPs may be
         # gone for a moment (measured and reported, not judged)
         self.manager_windows: list[tuple[float, float]] = []
-
-    def expect(self, ok: bool, problem: str) -> None:
-        if not ok:
-            self.problems.append(problem)
-            print(f"   [{self.manager}] FAIL {problem}", flush=True)
-
-    def step(self, text: str) -> None:
-        print(f"-- [{self.manager} {time.monotonic() - self.t0:6.1f}s] {text}", flush=True)
 
     def run(self) -> dict:
         self.t0 = time.monotonic()
