@@ -14,15 +14,7 @@ from eni_agent.fetcher import FetchWorker
 from eni_agent.model import parse_metadata
 
 from tests.harness.documents import EXAMPLE_BYTES
-
-
-class Recorder:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, **fields):
-        self.sent.append(fields)
-        return True
+from tests.harness.notifier import RecordingNotifier
 
 
 class BlockedLoads:
@@ -97,7 +89,7 @@ def test_a_thread_stuck_60s_is_reported_until_it_ends(loads):
 
 
 def daemon() -> tuple[Daemon, Recorder]:
-    notifier = Recorder()
+    notifier = RecordingNotifier()
     config = Config(metadata="http://127.0.0.1:9", resync_interval=3600,
                     keep_managers_off=False)  # a unit test never writes the host's files
     d = Daemon(config, notifier=notifier, now=0.0)

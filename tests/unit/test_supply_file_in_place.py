@@ -10,22 +10,14 @@ from eni_agent.config import Config
 from eni_agent.supply import MetadataSupply
 
 from tests.harness.documents import EXAMPLE_BYTES, write_file
-
-
-class Recorder:
-    def __init__(self):
-        self.sent = []
-
-    def send(self, **fields):
-        self.sent.append(fields)
-        return True
+from tests.harness.notifier import RecordingNotifier
 
 
 def test_a_file_written_in_place_every_second_warns_once_a_minute(tmp_path, caplog):
     tmp_path.chmod(0o700)
     path = write_file(tmp_path / "metadata.json", EXAMPLE_BYTES)
     # (keep_managers_off=False: a unit test never writes the host's network-manager files)
-    supply = MetadataSupply(Config(metadata=str(path), keep_managers_off=False), Recorder())
+    supply = MetadataSupply(Config(metadata=str(path), keep_managers_off=False), RecordingNotifier())
     supply.load_file(-1.0)
     with caplog.at_level(logging.DEBUG, logger="eni_agent"):
         for second in range(120):
