@@ -81,8 +81,8 @@ pkg_chroot "$root" bash -euo pipefail -c '
         grep -qE "(preset|enable) eni-agent.service$" /tmp/systemctl.log || { echo "daemon not enabled"; exit 1; }
     test -L /etc/systemd/system/sysinit.target.wants/eni-agent-guard.service ||
         grep -qE "(preset|enable) eni-agent-guard.service$" /tmp/systemctl.log || { echo "boot guard not enabled"; exit 1; }
-    # The boot guard writes the managers' files for the ENIs the last run remembered
-    # (here dhclient'"'"'s: the package ships its hook directory).
+    # The boot guard writes the files that keep the network managers off the ENIs
+    # the last run remembered (here the MAC list of the dhclient hook the package ships).
     mkdir -p /var/lib/eni-agent && printf "00:16:3E:00:01:01\nnot a mac\n" > /var/lib/eni-agent/kept-off-macs
     eni-agent guard
     [ "$(cat /run/eni-agent/dhclient-macs)" = "00:16:3e:00:01:01" ] || { echo "eni-agent guard wrote no MAC list"; exit 1; }
