@@ -42,8 +42,8 @@ PARALLEL = ["-n", "4"]
 PYTEST_PATHS = {"unit": ["tests/unit"], "integration": [*PARALLEL, "tests/integration"],
                 # the VM runs: each waits mostly on its guest's boot and steps;
                 # two at a time (a VM keeps about one core busy while booting),
-                # in the two lanes tests/vm/test_managers.py explains
-                "vm": ["-n", "2", "--dist", "loadgroup", "tests/vm"]}
+                # in the order tests/vm/conftest.py gives them
+                "vm": ["-n", "2", "--dist", "load", "tests/vm"]}
 PACKAGING_STEPS = (["bash", "tests/packaging/test-deb.sh", "bookworm"],
                    ["bash", "tests/packaging/test-deb.sh", "bullseye"],
                    ["bash", "tests/packaging/test-deb.sh", "trixie"],

@@ -15,7 +15,6 @@ import pytest
 
 
 @pytest.mark.vm
-@pytest.mark.xdist_group("lane-1")  # tests/vm/test_managers.py says why
 @pytest.mark.integration
 def test_eni_failover_between_two_vms(run_scenario):
     proc = run_scenario("failover", timeout=1500)

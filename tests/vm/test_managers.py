@@ -16,27 +16,21 @@ from __future__ import annotations
 
 import pytest
 
-# (suite, scenarios, controls, lane). The VM tier runs two tests at a time
-# (pytest-xdist); a worker keeps its next test queued behind the one it runs,
-# where no idle worker can take it, so the tests are pinned to two lanes of
-# about equal length (`--dist loadgroup`), measured 2026-12-06: lane 1 the
-# Debian 12 managers (~16 min), failover, basic and vagrant (~7); lane 2 the
-# Debian 12 cloud-init group (~15) and Debian 13 (~13).
+# (suite, scenarios, controls); tests/vm/conftest.py orders them for the VM tier.
 GROUPS = {
     "debian12-managers": ("bookworm", ["nm", "networkd-catchall", "networkd-primary", "ifupdown",
                                        "networkd-reboot", "sync-retry", "upgrade"],
-                          ["nm", "networkd-reboot"], "lane-1"),
-    "debian12-cloud-init": ("bookworm", ["cloudinit", "cloudinit-late"], ["cloudinit"], "lane-2"),
-    "debian13": ("trixie", ["nm", "networkd-catchall", "cloudinit"], [], "lane-2"),
+                          ["nm", "networkd-reboot"]),
+    "debian12-cloud-init": ("bookworm", ["cloudinit", "cloudinit-late"], ["cloudinit"]),
+    "debian13": ("trixie", ["nm", "networkd-catchall", "cloudinit"], []),
 }
 
 
 @pytest.mark.vm
 @pytest.mark.integration
-@pytest.mark.parametrize("group", [pytest.param(name, marks=pytest.mark.xdist_group(lane))
-                                   for name, (*_, lane) in GROUPS.items()])
+@pytest.mark.parametrize("group", list(GROUPS))
 def test_eni_agent_beside_each_network_manager(run_scenario, group):
-    suite, scenarios, controls, _ = GROUPS[group]
+    suite, scenarios, controls = GROUPS[group]
     args = [*scenarios, *(arg for control in controls for arg in ("--control", control))]
     proc = run_scenario("managers", 3600, *args, env={"ENI_AGENT_VM_SUITE": suite})
     tail = "\n".join(proc.stdout.splitlines()[-200:])

@@ -15,7 +15,6 @@ CANNOT_INSTALL = 3  # ci-validate.sh: vagrant is missing and cannot be installed
 
 
 @pytest.mark.vm
-@pytest.mark.xdist_group("lane-1")  # tests/vm/test_managers.py says why
 def test_vagrantfile_validates_for_libvirt_and_virtualbox():
     if os.environ.get("ENI_AGENT_VM_TESTS") == "0":
         pytest.skip("ENI_AGENT_VM_TESTS=0")

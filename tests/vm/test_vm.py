@@ -14,7 +14,6 @@ import pytest
 
 
 @pytest.mark.vm
-@pytest.mark.xdist_group("lane-1")  # tests/vm/test_managers.py says why
 @pytest.mark.integration
 def test_eni_agent_in_a_real_vm(run_scenario):
     proc = run_scenario("basic", timeout=1800)
