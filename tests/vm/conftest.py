@@ -24,8 +24,8 @@ def pytest_configure(config):
 # The VM tier runs two tests at a time (pytest-xdist, `--dist load`): each worker
 # is handed two tests at first and one more each time it finishes one, so this
 # order makes two lanes of about equal length (minutes, 2026-12-06, load ~3):
-# failover (4), then the Debian 12 managers (16), then basic (3); the Debian 12
-# cloud-init group (10), then Debian 13 (12), then vagrant (0).
+# failover (3), then the Debian 12 managers (17), then basic (3); the Debian 12
+# cloud-init group (12), then Debian 13 (12), then vagrant (0).
 RUN_ORDER = ("test_failover.py", "[debian12-managers]", "[debian12-cloud-init]", "[debian13]",
              "test_vm.py", "test_vagrant_validate.py")
 
