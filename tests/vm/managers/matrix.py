@@ -273,6 +273,12 @@ class Scenario(Verdict):
         self.expect(found == ["ID_NET_MANAGED_BY=eni-agent", "NM_UNMANAGED=1"],
                     f"the hot-added {nic.eni_id} lacks eni-agent's udev properties: {found}")
 
+    def check_remembered(self, nics: list[Nic]) -> None:
+        """The ENIs are in the list the boot guard reads at the next boot."""
+        remembered = self.guest.run("cat /var/lib/eni-agent/kept-off-macs")["out"]
+        self.expect(all(n.mac in remembered for n in nics if not n.primary),
+                    f"the boot guard's list lacks an ENI: {remembered!r}")
+
     def rendered_netplan(self) -> list[str]:
         """The NICs cloud-init's netplan file names."""
         rendered = self.guest.run("cat /etc/netplan/50-cloud-init.yaml")["out"]
@@ -467,7 +473,6 @@ class Scenario(Verdict):
         boot_nics = [n for n in self.nics if not n.hot]
         # the primary's own address (its secondary IPs come with the agent)
         primary = [dataclasses.replace(n, ips=n.ips[:1]) for n in boot_nics if n.primary]
-        enis = [n.mac for n in boot_nics if not n.primary]
         prober = Prober(self.net, self.plan["listen_port"])
         up = self.guest.connect(BOOT_TIMEOUT)
         self.figures["boot: qemu start to the command port (s)"] = round(up - self.t0, 1)
@@ -525,9 +530,7 @@ class Scenario(Verdict):
         time.sleep(SETTLE)
         self.check_routes("after netplan apply")
         self.probe_all(prober, boot_nics, "after netplan apply")
-        remembered = self.guest.run("cat /var/lib/eni-agent/kept-off-macs")["out"]
-        self.expect(all(mac in remembered for mac in enis),
-                    f"the boot guard's list lacks an ENI: {remembered!r}")
+        self.check_remembered(boot_nics)
         self.reboot_guest(prober, boot_nics, leases_before=len(self.eni_leases()))
 
     def reboot_with_a_catchall(self) -> None:
@@ -549,23 +552,15 @@ class Scenario(Verdict):
         self.check_routes("after boot")
         leases = len(self.eni_leases())
         self.figures["first boot: DHCP leases to ENIs before the agent's files (no list yet)"] = leases
-        remembered = self.guest.run("cat /var/lib/eni-agent/kept-off-macs")["out"]
-        self.expect(all(n.mac in remembered for n in boot_nics if not n.primary),
-                    f"the boot guard's list lacks an ENI: {remembered!r}")
+        self.check_remembered(boot_nics)
         self.reboot_guest(prober, boot_nics, leases_before=leases)
 
     def scenario(self) -> None:
-        if self.manager == "sync-retry":
-            self.sync_retry()
-            return
-        if self.manager == "upgrade":
-            self.upgrade()
-            return
-        if self.manager == "cloudinit-late":
-            self.late_install()
-            return
-        if self.manager == "networkd-reboot":
-            self.reboot_with_a_catchall()
+        own_course = {"sync-retry": self.sync_retry, "upgrade": self.upgrade,
+                      "cloudinit-late": self.late_install,
+                      "networkd-reboot": self.reboot_with_a_catchall}.get(self.manager)
+        if own_course is not None:
+            own_course()
             return
         boot_nics = [n for n in self.nics if not n.hot]
         hot_nics = [n for n in self.nics if n.hot]
