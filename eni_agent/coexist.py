@@ -23,9 +23,9 @@ them. So, by default, eni-agent keeps them off the listed ENIs, by MAC:
   `main`'s default route. An operator's `ifdown`/`ifup` works as before.
 
 The files under /run are gone after a reboot, and a manager starts before the
-agent has read the metadata: an image whose own config names the ENIs (cloud-init
-rendered them before eni-agent was installed) would hold DHCP on them until
-then. So the MACs are also remembered in /var/lib/eni-agent, and `guard`
+agent has read the metadata: an image whose own config takes every NIC (a
+catch-all networkd .network, ifupdown stanzas) would hold DHCP on the ENIs
+until then. So the MACs are also remembered in /var/lib/eni-agent, and `guard`
 (eni-agent-guard.service, early at boot, before any manager starts) writes the
 same files for them, with no metadata and no netlink.
 
